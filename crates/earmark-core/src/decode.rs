@@ -1,0 +1,260 @@
+//! Every call into symphonia: probe by content, decode packet by packet, map errors.
+//!
+//! Decoding streams: each decoded packet is handed to a sink as interleaved `f32` and
+//! dropped, so memory does not depend on the file's length. A bad packet is counted and
+//! skipped; a stream that ends early keeps what decoded before the damage; only a
+//! stream where nothing decodes at all is an error.
+
+use std::io::{Cursor, Read};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use symphonia::core::codecs::CodecParameters;
+use symphonia::core::codecs::audio::AudioDecoderOptions;
+use symphonia::core::codecs::audio::well_known::{
+    CODEC_ID_AC3, CODEC_ID_EAC3, CODEC_ID_OPUS, CODEC_ID_SPEEX, CODEC_ID_WMA,
+};
+use symphonia::core::errors::Error as SymphoniaError;
+use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::{FormatOptions, TrackType};
+use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
+use symphonia::core::meta::MetadataOptions;
+
+use crate::error::{Error, Result};
+
+/// Consecutive undecodable packets after which a stream is given up as garbage.
+const MAX_CONSECUTIVE_BAD_PACKETS: u32 = 256;
+
+/// Rate and channel count of a run of decoded samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioFormat {
+    /// Samples per second per channel.
+    pub sample_rate: u32,
+    /// Interleaved channels.
+    pub channels: usize,
+}
+
+/// What happened while decoding, beyond the samples.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DecodeReport {
+    /// Frames (samples per channel) decoded.
+    pub frames: u64,
+    /// Packets that failed to decode and were skipped.
+    pub bad_packets: u64,
+    /// The stream ended before its container said it would (a truncated file).
+    pub truncated: bool,
+}
+
+/// Where the bytes to decode come from.
+pub enum Source {
+    /// A seekable source such as a file; probing can read trailing metadata.
+    Seekable(Box<dyn MediaSource>),
+    /// A forward-only stream such as an HTTP body.
+    Stream(Box<dyn Read + Send + Sync>),
+}
+
+impl Source {
+    /// A source over an open file.
+    pub fn file(file: std::fs::File) -> Self {
+        Source::Seekable(Box::new(file))
+    }
+
+    /// A source over bytes in memory.
+    pub fn bytes(bytes: Vec<u8>) -> Self {
+        Source::Seekable(Box::new(Cursor::new(bytes)))
+    }
+
+    /// A source over a forward-only reader.
+    pub fn stream(reader: impl Read + Send + Sync + 'static) -> Self {
+        Source::Stream(Box::new(reader))
+    }
+
+    /// Resolves to a media source, or [`Error::Empty`] when there is not a single byte.
+    fn into_media_source(self) -> Result<Box<dyn MediaSource>> {
+        match self {
+            Source::Seekable(source) => {
+                if source.byte_len() == Some(0) {
+                    return Err(Error::Empty);
+                }
+                Ok(source)
+            }
+            Source::Stream(mut reader) => {
+                // Read one byte ahead to tell an empty stream from an unrecognised one.
+                let mut first = [0u8; 1];
+                let n = loop {
+                    match reader.read(&mut first) {
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        other => break other?,
+                    }
+                };
+                if n == 0 {
+                    return Err(Error::Empty);
+                }
+                let chained = Cursor::new(first).chain(reader);
+                Ok(Box::new(ReadOnlySource::new(chained)))
+            }
+        }
+    }
+}
+
+fn codec_name(id: symphonia::core::codecs::audio::AudioCodecId) -> String {
+    match id {
+        CODEC_ID_OPUS => "opus".into(),
+        CODEC_ID_SPEEX => "speex".into(),
+        CODEC_ID_AC3 => "ac3".into(),
+        CODEC_ID_EAC3 => "eac3".into(),
+        CODEC_ID_WMA => "wma".into(),
+        other => format!("codec id {other}"),
+    }
+}
+
+/// Decodes `source` and hands every decoded run of interleaved samples to `sink`.
+///
+/// `extension` is a hint only; the format is recognised by content, so a WAV file named
+/// `.mp3` decodes as WAV. The sink may stop decoding by returning an error, which is
+/// passed through.
+///
+/// # Errors
+/// [`Error::Empty`], [`Error::UnrecognizedFormat`], [`Error::NoAudioTrack`],
+/// [`Error::Unsupported`], [`Error::Corrupt`] when nothing decodes, [`Error::NoAudio`]
+/// when the stream is valid but holds zero samples, [`Error::Io`] for read failures
+/// other than an early end, or the sink's error.
+pub fn decode(
+    source: Source,
+    extension: Option<&str>,
+    sink: &mut dyn FnMut(AudioFormat, &[f32]) -> Result<()>,
+) -> Result<DecodeReport> {
+    let media = source.into_media_source()?;
+    // Symphonia is written without panics in mind but parses hostile bytes; a panic
+    // there must become an error for this input, not bring down a server.
+    match catch_unwind(AssertUnwindSafe(|| decode_inner(media, extension, sink))) {
+        Ok(result) => result,
+        Err(_) => Err(Error::Corrupt {
+            reason: "the decoder failed on malformed data".into(),
+        }),
+    }
+}
+
+fn decode_inner(
+    media: Box<dyn MediaSource>,
+    extension: Option<&str>,
+    sink: &mut dyn FnMut(AudioFormat, &[f32]) -> Result<()>,
+) -> Result<DecodeReport> {
+    let mss = MediaSourceStream::new(media, Default::default());
+    let mut hint = Hint::new();
+    if let Some(ext) = extension {
+        hint.with_extension(ext);
+    }
+    let mut format = symphonia::default::get_probe()
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
+        .map_err(|e| match e {
+            SymphoniaError::IoError(ref io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
+                Error::Io(std::io::Error::new(io.kind(), io.to_string()))
+            }
+            _ => Error::UnrecognizedFormat,
+        })?;
+
+    let track = format
+        .default_track(TrackType::Audio)
+        .or_else(|| {
+            format
+                .tracks()
+                .iter()
+                .find(|t| matches!(t.codec_params, Some(CodecParameters::Audio(_))))
+        })
+        .ok_or(Error::NoAudioTrack)?;
+    let track_id = track.id;
+    let params = track
+        .codec_params
+        .as_ref()
+        .and_then(|p| p.audio())
+        .ok_or(Error::NoAudioTrack)?
+        .clone();
+    let mut decoder = symphonia::default::get_codecs()
+        .make_audio_decoder(&params, &AudioDecoderOptions::default())
+        .map_err(|_| Error::Unsupported {
+            codec: codec_name(params.codec),
+        })?;
+
+    let mut report = DecodeReport::default();
+    let mut consecutive_bad = 0u32;
+    let mut last_error: Option<String> = None;
+    let mut samples: Vec<f32> = Vec::new();
+    loop {
+        let packet = match format.next_packet() {
+            Ok(Some(packet)) => packet,
+            Ok(None) => break,
+            Err(SymphoniaError::IoError(_)) => {
+                // An early end of the bytes: keep what decoded.
+                report.truncated = true;
+                break;
+            }
+            Err(SymphoniaError::DecodeError(msg)) => {
+                report.bad_packets += 1;
+                consecutive_bad += 1;
+                last_error = Some(msg.to_owned());
+                if consecutive_bad > MAX_CONSECUTIVE_BAD_PACKETS {
+                    break;
+                }
+                continue;
+            }
+            Err(SymphoniaError::ResetRequired) => break,
+            Err(e) => {
+                last_error = Some(e.to_string());
+                report.truncated = true;
+                break;
+            }
+        };
+        if packet.track_id != track_id {
+            continue;
+        }
+        match decoder.decode(&packet) {
+            Ok(buf) => {
+                consecutive_bad = 0;
+                let channels = buf.spec().channels().count();
+                let frames = buf.frames();
+                if channels == 0 || frames == 0 {
+                    continue;
+                }
+                let format = AudioFormat {
+                    sample_rate: buf.spec().rate(),
+                    channels,
+                };
+                samples.resize(frames * channels, 0.0);
+                buf.copy_to_slice_interleaved(&mut samples[..]);
+                report.frames += frames as u64;
+                sink(format, &samples)?;
+            }
+            Err(SymphoniaError::DecodeError(msg)) | Err(SymphoniaError::Unsupported(msg)) => {
+                report.bad_packets += 1;
+                consecutive_bad += 1;
+                last_error = Some(msg.to_owned());
+                if consecutive_bad > MAX_CONSECUTIVE_BAD_PACKETS {
+                    break;
+                }
+            }
+            Err(SymphoniaError::IoError(_)) => {
+                report.truncated = true;
+                break;
+            }
+            Err(e) => {
+                last_error = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    if report.frames == 0 {
+        return Err(match last_error {
+            Some(reason) => Error::Corrupt { reason },
+            None if report.truncated => Error::Corrupt {
+                reason: "the stream ends before any audio".into(),
+            },
+            None => Error::NoAudio,
+        });
+    }
+    Ok(report)
+}

@@ -1,0 +1,136 @@
+//! The fingerprint value: the peaks of a piece of audio and what they were computed with.
+
+use crate::config::{AnalysisConfig, HashConfig};
+use crate::error::{Error, Result};
+use crate::hash::{Landmark, landmarks};
+use crate::peaks::Peak;
+
+/// The compact, hash-independent summary of a piece of audio.
+///
+/// It carries peaks rather than hashes: any hash configuration can be derived from
+/// them, so the same fingerprint stays valid when the index moves to a new hash
+/// layout. Construction validates: peaks are sorted, unique, inside the analysis band
+/// and inside the duration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    analysis_id: u16,
+    duration_ms: u32,
+    peaks: Vec<Peak>,
+}
+
+impl Fingerprint {
+    /// Builds a fingerprint after checking every field.
+    ///
+    /// # Errors
+    /// [`Error::UnknownConfig`] for an unknown analysis id, [`Error::InvalidFingerprint`]
+    /// for peaks out of order, out of band or past the duration, or a duration over
+    /// the configuration's limit.
+    pub fn new(analysis_id: u16, duration_ms: u32, peaks: Vec<Peak>) -> Result<Self> {
+        let analysis =
+            AnalysisConfig::by_id(analysis_id).ok_or(Error::UnknownConfig { id: analysis_id })?;
+        let duration_s = f64::from(duration_ms) / 1000.0;
+        if duration_s > analysis.max_duration_s {
+            return Err(Error::InvalidFingerprint {
+                reason: format!(
+                    "duration {duration_s} s exceeds the limit of {} s",
+                    analysis.max_duration_s
+                ),
+            });
+        }
+        // One frame of slack: the last frame may start just before the end.
+        let max_frame = analysis.secs_to_frames(duration_s) + 1;
+        if let Some(bad) = peaks
+            .iter()
+            .find(|p| p.bin < analysis.min_bin || p.bin >= analysis.max_bin)
+        {
+            return Err(Error::InvalidFingerprint {
+                reason: format!(
+                    "peak bin {} outside the analysis band {}..{}",
+                    bad.bin, analysis.min_bin, analysis.max_bin
+                ),
+            });
+        }
+        if let Some(bad) = peaks.iter().find(|p| p.frame > max_frame) {
+            return Err(Error::InvalidFingerprint {
+                reason: format!("peak frame {} past the end of the audio", bad.frame),
+            });
+        }
+        if peaks.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Error::InvalidFingerprint {
+                reason: "peaks are not strictly sorted by frame and bin".into(),
+            });
+        }
+        Ok(Self {
+            analysis_id,
+            duration_ms,
+            peaks,
+        })
+    }
+
+    /// The analysis configuration id the peaks were computed with.
+    pub fn analysis_id(&self) -> u16 {
+        self.analysis_id
+    }
+
+    /// The analysis configuration the peaks were computed with.
+    pub fn analysis(&self) -> &'static AnalysisConfig {
+        // `new` admits only known ids.
+        AnalysisConfig::by_id(self.analysis_id).unwrap_or(&AnalysisConfig::V1)
+    }
+
+    /// Duration of the audio in milliseconds.
+    pub fn duration_ms(&self) -> u32 {
+        self.duration_ms
+    }
+
+    /// Duration of the audio in seconds.
+    pub fn duration_s(&self) -> f64 {
+        f64::from(self.duration_ms) / 1000.0
+    }
+
+    /// The peaks, sorted by frame then bin.
+    pub fn peaks(&self) -> &[Peak] {
+        &self.peaks
+    }
+
+    /// True when the audio yielded no peaks (silence, or too short to analyse).
+    pub fn is_empty(&self) -> bool {
+        self.peaks.is_empty()
+    }
+
+    /// Landmarks for indexing a catalog track.
+    pub fn catalog_landmarks(&self, config: &HashConfig) -> Vec<Landmark> {
+        landmarks(&self.peaks, config, config.fan_out)
+    }
+
+    /// Landmarks for a query: paired further than the catalog's, see
+    /// [`HashConfig::query_fan_out`].
+    pub fn query_landmarks(&self, config: &HashConfig) -> Vec<Landmark> {
+        landmarks(&self.peaks, config, config.query_fan_out)
+    }
+
+    /// The part of this fingerprint between `start_s` and `start_s + len_s`, re-timed
+    /// to start at frame zero: what fingerprinting that excerpt alone approximately
+    /// yields. Handy for tests and for splitting long queries.
+    pub fn excerpt(&self, start_s: f64, len_s: f64) -> Fingerprint {
+        let analysis = self.analysis();
+        let first = analysis.secs_to_frames(start_s.max(0.0));
+        let last = analysis.secs_to_frames((start_s + len_s).max(0.0));
+        let peaks = self
+            .peaks
+            .iter()
+            .filter(|p| p.frame >= first && p.frame < last)
+            .map(|p| Peak {
+                frame: p.frame - first,
+                bin: p.bin,
+            })
+            .collect();
+        let total = self.duration_s();
+        let len = (total - start_s.max(0.0)).clamp(0.0, len_s.max(0.0));
+        Fingerprint {
+            analysis_id: self.analysis_id,
+            duration_ms: (len * 1000.0) as u32,
+            peaks,
+        }
+    }
+}
