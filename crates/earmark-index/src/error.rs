@@ -1,0 +1,48 @@
+//! The one error type of the index.
+
+use crate::track::TrackId;
+
+/// What can go wrong storing, finding or matching.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No track has this id.
+    #[error("no track with id {0}")]
+    NotFound(TrackId),
+    /// A track id is empty, too long or has characters outside `[A-Za-z0-9._:-]`.
+    #[error("invalid track id {id:?}: {reason}")]
+    InvalidTrackId {
+        /// The rejected id.
+        id: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The index was built with another hash configuration than the one asked for.
+    #[error("index uses hash configuration {index}, the query uses {query}")]
+    ConfigMismatch {
+        /// The index's hash configuration id.
+        index: u16,
+        /// The query's.
+        query: u16,
+    },
+    /// A fingerprint computed with an analysis the index's hash configuration does not use.
+    #[error("fingerprint uses analysis {found}, the index expects {expected}")]
+    AnalysisMismatch {
+        /// The fingerprint's analysis id.
+        found: u16,
+        /// The index's.
+        expected: u16,
+    },
+    /// Stored bytes do not decode: the index is damaged or not an Earmark index.
+    #[error("corrupt index data: {0}")]
+    Corrupt(String),
+    /// The catalog is full (more than 2^32 tracks were ever ingested).
+    #[error("track numbering exhausted")]
+    Exhausted,
+    /// The storage backend failed.
+    #[error("storage backend error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,344 @@
+//! From a query's fingerprints to verified matches.
+//!
+//! 1. **Look up**: the query's landmarks (paired with the wider query fan-out, from
+//!    every sub-hop shifted analysis) are looked up in one batch per few thousand
+//!    hashes; hashes with more postings than the cap are skipped.
+//! 2. **Vote**: each posting votes for `(track, track frame - query frame)`; a track
+//!    that really plays in the query piles its votes on one offset.
+//! 3. **Verify**: the best offsets (one frame either side) are checked before they are
+//!    reported: enough distinct aligned landmarks, spread over the matched span rather
+//!    than bunched in one moment, and present in both halves of the span. Anything
+//!    less is no match: an empty list, never the nearest track.
+//!
+//! A query can contain several tracks (a mix, a medley): each is reported with its own
+//! offsets, best first.
+
+use std::collections::HashSet;
+
+use earmark_core::{Fingerprint, HashConfig};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::track::TrackRecord;
+
+/// Thresholds of the matcher. The defaults come from the calibration on audio that is
+/// not in the catalog (see the evaluation in `datasets/`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatchConfig {
+    /// Distinct aligned query landmarks needed to report a match.
+    pub min_score: u32,
+    /// Shortest matched span, in seconds.
+    pub min_matched_duration_s: f64,
+    /// Least fraction of the matched span's seconds that hold an aligned landmark.
+    pub min_spread: f64,
+    /// Least share of the score in each half of the matched span.
+    pub min_half_share: f64,
+    /// Hashes with more postings are skipped.
+    pub max_postings_per_hash: usize,
+    /// Offsets this many frames apart vote together.
+    pub offset_tolerance_frames: i64,
+    /// Candidates verified per query, the strongest first.
+    pub max_candidates: usize,
+    /// Matches reported per query.
+    pub max_matches: usize,
+}
+
+impl Default for MatchConfig {
+    fn default() -> Self {
+        Self {
+            min_score: 10,
+            min_matched_duration_s: 0.5,
+            min_spread: 0.3,
+            min_half_share: 0.1,
+            max_postings_per_hash: 20_000,
+            offset_tolerance_frames: 1,
+            max_candidates: 32,
+            max_matches: 10,
+        }
+    }
+}
+
+/// A catalog track found in a query.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Match {
+    /// The track.
+    pub track: TrackRecord,
+    /// Distinct query landmarks aligned with the track at the reported offset.
+    pub score: u32,
+    /// Confidence in [0, 1]: 0.5 at the reporting threshold, rising with the score.
+    pub confidence: f64,
+    /// Where in the query the match starts, in seconds.
+    pub query_offset_s: f64,
+    /// Where in the track the match starts, in seconds.
+    pub track_offset_s: f64,
+    /// Length of the matched span, in seconds.
+    pub matched_duration_s: f64,
+}
+
+impl Match {
+    /// A match by identical file content: certain, covering the whole track.
+    pub fn exact(track: TrackRecord) -> Self {
+        Self {
+            score: u32::try_from(track.landmarks).unwrap_or(u32::MAX),
+            confidence: 1.0,
+            query_offset_s: 0.0,
+            track_offset_s: 0.0,
+            matched_duration_s: track.duration_s,
+            track,
+        }
+    }
+}
+
+/// Confidence of a score under `config`: `1 - 2^(-score / min_score)`.
+pub fn confidence(score: u32, config: &MatchConfig) -> f64 {
+    1.0 - 0.5f64.powf(f64::from(score) / f64::from(config.min_score.max(1)))
+}
+
+/// One vote: a query landmark at `query_frame` meets a posting at `offset` frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Vote {
+    track: u32,
+    offset: i64,
+    query_frame: u32,
+    hash: u32,
+}
+
+/// Hashes looked up per store call.
+const LOOKUP_BATCH: usize = 4096;
+
+/// Identifies the catalog tracks in a query given as one or more fingerprints of the
+/// same audio (sub-hop shifted analyses, see
+/// [`earmark_core::StreamFingerprinter::finish_shifts`]).
+///
+/// # Errors
+/// [`Error::ConfigMismatch`] when the store was built with another hash configuration,
+/// [`Error::AnalysisMismatch`] for fingerprints of another analysis, store failures.
+pub fn identify(
+    store: &dyn Store,
+    prints: &[Fingerprint],
+    hash_config: &HashConfig,
+    config: &MatchConfig,
+) -> Result<Vec<Match>> {
+    if store.hash_config_id() != hash_config.id {
+        return Err(Error::ConfigMismatch {
+            index: store.hash_config_id(),
+            query: hash_config.id,
+        });
+    }
+    let Some(first) = prints.first() else {
+        return Ok(Vec::new());
+    };
+    for p in prints {
+        if p.analysis_id() != hash_config.analysis_id {
+            return Err(Error::AnalysisMismatch {
+                found: p.analysis_id(),
+                expected: hash_config.analysis_id,
+            });
+        }
+    }
+    let frame_s = first.analysis().frame_duration_s();
+
+    let mut landmarks: Vec<(u32, u32)> = prints
+        .iter()
+        .flat_map(|p| p.query_landmarks(hash_config))
+        .map(|l| (l.hash, l.frame))
+        .collect();
+    landmarks.sort_unstable();
+    landmarks.dedup();
+    let mut hashes: Vec<u32> = landmarks.iter().map(|&(h, _)| h).collect();
+    hashes.dedup();
+
+    let mut votes: Vec<Vote> = Vec::new();
+    let mut at = 0; // index into `landmarks`, which is sorted by hash like `hashes`
+    for batch in hashes.chunks(LOOKUP_BATCH) {
+        let postings = store.lookup(batch, config.max_postings_per_hash)?;
+        for (&hash, list) in batch.iter().zip(&postings) {
+            let start = at;
+            while at < landmarks.len() && landmarks[at].0 == hash {
+                at += 1;
+            }
+            for &(_, query_frame) in &landmarks[start..at] {
+                votes.extend(list.iter().map(|p| Vote {
+                    track: p.track,
+                    offset: i64::from(p.frame) - i64::from(query_frame),
+                    query_frame,
+                    hash,
+                }));
+            }
+        }
+    }
+    votes.sort_unstable();
+
+    let candidates = best_offsets(&votes, config);
+    let mut verified: Vec<(u32, u32, i64, u32, u32)> = Vec::new(); // track, score, offset, first, last
+    for (track, offset) in candidates {
+        if let Some((score, first_frame, last_frame)) =
+            verify(&votes, track, offset, config, frame_s)
+        {
+            verified.push((track, score, offset, first_frame, last_frame));
+        }
+    }
+    verified.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    verified.truncate(config.max_matches);
+
+    let idx: Vec<u32> = verified.iter().map(|v| v.0).collect();
+    let records = store.tracks_by_idx(&idx)?;
+    Ok(verified
+        .into_iter()
+        .zip(records)
+        // A track deleted between lookup and now is simply not reported.
+        .filter_map(|((_, score, offset, first_frame, last_frame), record)| {
+            let track = record?;
+            let query_offset_s = f64::from(first_frame) * frame_s;
+            Some(Match {
+                track,
+                score,
+                confidence: confidence(score, config),
+                query_offset_s,
+                track_offset_s: ((i64::from(first_frame) + offset) as f64 * frame_s).max(0.0),
+                matched_duration_s: f64::from(last_frame - first_frame + 1) * frame_s,
+            })
+        })
+        .collect())
+}
+
+/// For each track, the offset whose window of `± tolerance` frames holds the most
+/// votes; the strongest `max_candidates` tracks with at least `min_score` votes.
+fn best_offsets(votes: &[Vote], config: &MatchConfig) -> Vec<(u32, i64)> {
+    let tol = config.offset_tolerance_frames;
+    let mut best: Vec<(usize, u32, i64)> = Vec::new(); // votes, track, offset
+    let mut i = 0;
+    while i < votes.len() {
+        let track = votes[i].track;
+        let mut end = i;
+        while end < votes.len() && votes[end].track == track {
+            end += 1;
+        }
+        let run = &votes[i..end];
+        // Two pointers over offsets sorted ascending: window [offset, offset + 2 tol].
+        let (mut lo, mut top) = (0, (0usize, 0i64));
+        for hi in 0..run.len() {
+            while run[hi].offset - run[lo].offset > 2 * tol {
+                lo += 1;
+            }
+            let count = hi - lo + 1;
+            if count > top.0 {
+                top = (count, run[lo].offset + tol);
+            }
+        }
+        if top.0 >= config.min_score as usize {
+            best.push((top.0, track, top.1));
+        }
+        i = end;
+    }
+    best.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    best.truncate(config.max_candidates);
+    best.into_iter().map(|(_, t, o)| (t, o)).collect()
+}
+
+/// Checks one candidate; returns `(score, first query frame, last query frame)` when
+/// it passes.
+fn verify(
+    votes: &[Vote],
+    track: u32,
+    offset: i64,
+    config: &MatchConfig,
+    frame_s: f64,
+) -> Option<(u32, u32, u32)> {
+    let tol = config.offset_tolerance_frames;
+    let start = votes.partition_point(|v| (v.track, v.offset) < (track, offset - tol));
+    let end = votes.partition_point(|v| (v.track, v.offset) <= (track, offset + tol));
+    // Each query landmark counts once, however many nearby postings it met.
+    let aligned: HashSet<(u32, u32)> = votes[start..end]
+        .iter()
+        .map(|v| (v.hash, v.query_frame))
+        .collect();
+    let score = u32::try_from(aligned.len()).unwrap_or(u32::MAX);
+    if score < config.min_score {
+        return None;
+    }
+    let mut frames: Vec<u32> = aligned.iter().map(|&(_, f)| f).collect();
+    frames.sort_unstable();
+    let (first, last) = (*frames.first()?, *frames.last()?);
+    let span_s = f64::from(last - first + 1) * frame_s;
+    if span_s < config.min_matched_duration_s {
+        return None;
+    }
+    let seconds_per_bin = (1.0 / frame_s).round().max(1.0) as u32;
+    let bins = (last - first) / seconds_per_bin + 1;
+    let mut occupied: Vec<u32> = frames
+        .iter()
+        .map(|f| (f - first) / seconds_per_bin)
+        .collect();
+    occupied.dedup();
+    if (occupied.len() as f64) < config.min_spread * f64::from(bins) {
+        return None;
+    }
+    let middle = first + (last - first) / 2;
+    let early = frames.iter().filter(|&&f| f <= middle).count() as f64;
+    let late = frames.len() as f64 - early;
+    let min_half = config.min_half_share * f64::from(score);
+    if early < min_half || late < min_half {
+        return None;
+    }
+    Some((score, first, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vote(track: u32, offset: i64, query_frame: u32, hash: u32) -> Vote {
+        Vote {
+            track,
+            offset,
+            query_frame,
+            hash,
+        }
+    }
+
+    #[test]
+    fn the_densest_offset_window_wins() {
+        let config = MatchConfig {
+            min_score: 3,
+            ..MatchConfig::default()
+        };
+        let mut votes = vec![
+            vote(1, 100, 0, 1),
+            vote(1, 101, 5, 2),
+            vote(1, 100, 9, 3),
+            vote(1, 400, 1, 4),
+            vote(2, 7, 1, 5),
+        ];
+        votes.sort_unstable();
+        assert_eq!(best_offsets(&votes, &config), vec![(1, 101)]);
+    }
+
+    #[test]
+    fn bunched_votes_fail_verification() {
+        let config = MatchConfig {
+            min_score: 5,
+            ..MatchConfig::default()
+        };
+        let frame_s = 0.032;
+        // Twenty aligned landmarks, all within a few frames but one far away: the span
+        // is long, the spread is not.
+        let mut votes: Vec<Vote> = (0..20).map(|i| vote(1, 50, i % 4, i)).collect();
+        votes.push(vote(1, 50, 600, 99));
+        votes.sort_unstable();
+        assert_eq!(verify(&votes, 1, 50, &config, frame_s), None);
+        // Spread evenly, the same count passes.
+        let mut spread: Vec<Vote> = (0..20).map(|i| vote(1, 50, i * 30, i)).collect();
+        spread.sort_unstable();
+        assert!(verify(&spread, 1, 50, &config, frame_s).is_some());
+    }
+
+    #[test]
+    fn confidence_is_one_half_at_the_threshold() {
+        let config = MatchConfig::default();
+        assert!((confidence(config.min_score, &config) - 0.5).abs() < 1e-9);
+        assert!(confidence(4 * config.min_score, &config) > 0.9);
+        assert!(confidence(0, &config).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,180 @@
+//! The byte layout of postings, shared by every backend.
+//!
+//! A hash's value is a concatenation of blocks, one per track that has the hash:
+//! `track idx (varint) | count (varint) | frames (varint deltas, ascending)`.
+//! Concatenation is all a backend needs to add a track (RocksDB's merge operator,
+//! Redis's `APPEND`), and a block is self-delimiting, so removing a track rewrites
+//! one value without touching other tracks' bytes.
+
+use crate::error::{Error, Result};
+
+/// One occurrence of a hash: in which track and at which frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Posting {
+    /// The track's internal number.
+    pub track: u32,
+    /// Frame of the landmark's anchor peak in the track.
+    pub frame: u32,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u32> {
+    let mut v: u64 = 0;
+    for shift in (0..35).step_by(7) {
+        let b = *bytes
+            .get(*pos)
+            .ok_or_else(|| Error::Corrupt("posting block truncated".into()))?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return u32::try_from(v).map_err(|_| Error::Corrupt("posting varint overflow".into()));
+        }
+    }
+    Err(Error::Corrupt("posting varint too long".into()))
+}
+
+/// Appends the block of `track` with `frames` (sorted ascending) to `out`.
+pub fn encode_block(out: &mut Vec<u8>, track: u32, frames: &[u32]) {
+    put_varint(out, track);
+    put_varint(out, frames.len() as u32);
+    let mut prev = 0;
+    for &f in frames {
+        put_varint(out, f.wrapping_sub(prev));
+        prev = f;
+    }
+}
+
+/// Calls `visit(track, frame)` for every posting in `value`.
+///
+/// # Errors
+/// [`Error::Corrupt`] when the bytes are not a sequence of whole blocks.
+pub fn decode_blocks(value: &[u8], mut visit: impl FnMut(u32, u32)) -> Result<()> {
+    let mut pos = 0;
+    while pos < value.len() {
+        let track = get_varint(value, &mut pos)?;
+        let count = get_varint(value, &mut pos)?;
+        // Each frame takes at least one byte: a larger count is damage.
+        if count as usize > value.len() - pos {
+            return Err(Error::Corrupt("posting count exceeds the block".into()));
+        }
+        let mut frame = 0u32;
+        for _ in 0..count {
+            frame = frame.wrapping_add(get_varint(value, &mut pos)?);
+            visit(track, frame);
+        }
+    }
+    Ok(())
+}
+
+/// Number of postings in `value` without decoding frames beyond their length.
+///
+/// # Errors
+/// As [`decode_blocks`].
+pub fn count_postings(value: &[u8]) -> Result<u64> {
+    let mut n = 0u64;
+    decode_blocks(value, |_, _| n += 1)?;
+    Ok(n)
+}
+
+/// `value` without the block of `track`; `None` when nothing is left.
+///
+/// # Errors
+/// As [`decode_blocks`].
+pub fn remove_track(value: &[u8], track: u32) -> Result<Option<Vec<u8>>> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut pos = 0;
+    while pos < value.len() {
+        let start = pos;
+        let t = get_varint(value, &mut pos)?;
+        let count = get_varint(value, &mut pos)?;
+        for _ in 0..count {
+            get_varint(value, &mut pos)?;
+        }
+        if t != track {
+            out.extend_from_slice(&value[start..pos]);
+        }
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// Groups one track's landmarks by hash: `(hash, sorted frames)`, hashes ascending,
+/// at most `max_per_hash` frames per hash (a loop repeating one landmark many times
+/// adds cost and no information past a few occurrences).
+pub fn group_by_hash(
+    landmarks: &[earmark_core::Landmark],
+    max_per_hash: usize,
+) -> Vec<(u32, Vec<u32>)> {
+    let mut sorted: Vec<(u32, u32)> = landmarks.iter().map(|l| (l.hash, l.frame)).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out: Vec<(u32, Vec<u32>)> = Vec::new();
+    for (hash, frame) in sorted {
+        match out.last_mut() {
+            Some((h, frames)) if *h == hash => {
+                if frames.len() < max_per_hash {
+                    frames.push(frame);
+                }
+            }
+            _ => out.push((hash, vec![frame])),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(value: &[u8]) -> Vec<(u32, u32)> {
+        let mut v = Vec::new();
+        decode_blocks(value, |t, f| v.push((t, f))).expect("decodes");
+        v
+    }
+
+    #[test]
+    fn blocks_concatenate_and_decode() {
+        let mut value = Vec::new();
+        encode_block(&mut value, 3, &[10, 500, 70_000]);
+        encode_block(&mut value, 100_000, &[0]);
+        assert_eq!(
+            collect(&value),
+            vec![(3, 10), (3, 500), (3, 70_000), (100_000, 0)]
+        );
+        assert_eq!(count_postings(&value).expect("counts"), 4);
+    }
+
+    #[test]
+    fn removing_a_track_keeps_the_others() {
+        let mut value = Vec::new();
+        encode_block(&mut value, 1, &[5]);
+        encode_block(&mut value, 2, &[6, 7]);
+        encode_block(&mut value, 1, &[9]);
+        let left = remove_track(&value, 1).expect("valid").expect("non-empty");
+        assert_eq!(collect(&left), vec![(2, 6), (2, 7)]);
+        assert_eq!(remove_track(&left, 2).expect("valid"), None);
+    }
+
+    #[test]
+    fn damage_is_an_error_not_a_panic() {
+        assert!(decode_blocks(&[0x80], |_, _| {}).is_err());
+        assert!(decode_blocks(&[1, 200, 1], |_, _| {}).is_err());
+        assert!(decode_blocks(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x7f], |_, _| {}).is_err());
+    }
+
+    #[test]
+    fn grouping_caps_repeats() {
+        let lms: Vec<earmark_core::Landmark> = (0..20)
+            .map(|i| earmark_core::Landmark { hash: 7, frame: i })
+            .chain([earmark_core::Landmark { hash: 3, frame: 1 }])
+            .collect();
+        let groups = group_by_hash(&lms, 4);
+        assert_eq!(groups, vec![(3, vec![1]), (7, vec![0, 1, 2, 3])]);
+    }
+}

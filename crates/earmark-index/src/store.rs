@@ -1,0 +1,126 @@
+//! The storage interface the matcher, the CLI and the service call.
+
+use earmark_core::Landmark;
+
+use crate::error::Result;
+use crate::posting::Posting;
+use crate::track::{TrackId, TrackMeta, TrackRecord};
+
+/// What to store for one track: its metadata and its landmarks.
+#[derive(Debug, Clone)]
+pub struct NewTrack {
+    /// The external id; an existing track with this id is replaced.
+    pub id: TrackId,
+    /// Label-supplied metadata.
+    pub meta: TrackMeta,
+    /// Duration of the audio in seconds.
+    pub duration_s: f64,
+    /// SHA-256 of the source file's bytes, hex.
+    pub content_hash: Option<String>,
+    /// The track's catalog landmarks under the store's hash configuration.
+    pub landmarks: Vec<Landmark>,
+}
+
+/// What [`Store::put_track`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// A new track.
+    Inserted,
+    /// An existing track with the same id was replaced.
+    Replaced,
+}
+
+/// Counts over the whole index.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct StoreStats {
+    /// Tracks in the index.
+    pub tracks: u64,
+    /// Postings (hash occurrences) in the index.
+    pub postings: u64,
+    /// Distinct hashes with at least one posting.
+    pub hashes: u64,
+    /// Total duration of the tracks in hours.
+    pub hours: f64,
+    /// Bytes the index takes on disk or in memory.
+    pub bytes: u64,
+}
+
+impl StoreStats {
+    /// Index bytes per hour of audio.
+    pub fn bytes_per_hour(&self) -> f64 {
+        if self.hours > 0.0 {
+            self.bytes as f64 / self.hours
+        } else {
+            0.0
+        }
+    }
+}
+
+/// A fingerprint index. Calls are synchronous and batched: a backend over the network
+/// answers [`lookup`](Store::lookup) for many hashes in one round trip.
+///
+/// Invariants every backend keeps (the [`conformance`](crate::conformance) suite
+/// checks them):
+/// - a track is visible (record and postings) all at once or not at all;
+/// - [`delete_track`](Store::delete_track) leaves no posting of the track behind;
+/// - the store refuses to mix hash configurations.
+pub trait Store: Send + Sync {
+    /// The hash configuration id this index was created with.
+    fn hash_config_id(&self) -> u16;
+
+    /// Stores a track atomically, replacing any track with the same id.
+    ///
+    /// # Errors
+    /// Backend failures; the index is left as it was.
+    fn put_track(&self, track: &NewTrack) -> Result<(PutOutcome, TrackRecord)>;
+
+    /// The postings of each hash in `hashes`, in the same order. Hashes with more than
+    /// `cap` postings come back empty: such common hashes tell tracks apart poorly and
+    /// cost the most to fetch and vote on.
+    ///
+    /// # Errors
+    /// Backend failures or corrupt stored bytes.
+    fn lookup(&self, hashes: &[u32], cap: usize) -> Result<Vec<Vec<Posting>>>;
+
+    /// Removes a track and all of its postings; `false` when there was no such track.
+    ///
+    /// # Errors
+    /// Backend failures; the index is left as it was.
+    fn delete_track(&self, id: &TrackId) -> Result<bool>;
+
+    /// The record of a track by id.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn track(&self, id: &TrackId) -> Result<Option<TrackRecord>>;
+
+    /// The records of tracks by internal number, in the same order.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn tracks_by_idx(&self, idx: &[u32]) -> Result<Vec<Option<TrackRecord>>>;
+
+    /// The track whose source file had this SHA-256 (hex), if any.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn track_by_content(&self, content_hash: &str) -> Result<Option<TrackRecord>>;
+
+    /// Up to `limit` tracks in id order, starting after `after`.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn list_tracks(&self, after: Option<&TrackId>, limit: usize) -> Result<Vec<TrackRecord>>;
+
+    /// Replaces the metadata of an existing track.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`](crate::Error::NotFound) or backend failures.
+    fn update_meta(&self, id: &TrackId, meta: &TrackMeta) -> Result<TrackRecord>;
+
+    /// Counts over the whole index.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn stats(&self) -> Result<StoreStats>;
+}

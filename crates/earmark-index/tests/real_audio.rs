@@ -1,0 +1,111 @@
+//! Matching real music clips from `datasets/make-fixtures.sh` (run by `make test`).
+
+use std::path::PathBuf;
+
+use earmark_core::{Fingerprint, Fingerprinter, HashConfig, Source};
+use earmark_index::{
+    Error, MatchConfig, MemoryStore, NewTrack, Store, TrackId, TrackMeta, identify,
+};
+
+fn fixture(name: &str) -> PathBuf {
+    let data = std::env::var_os("EARMARK_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/earmark-data")
+        });
+    let path = data.join("fixtures").join(name);
+    assert!(
+        path.exists(),
+        "{} missing: run datasets/make-fixtures.sh",
+        path.display()
+    );
+    path
+}
+
+fn query_prints(name: &str) -> Vec<Fingerprint> {
+    let file = std::fs::File::open(fixture(name)).expect("open");
+    Fingerprinter::default()
+        .decode_source_shifted(Source::file(file), None, 4)
+        .expect("decode")
+        .0
+}
+
+fn catalog() -> MemoryStore {
+    let hash_config = HashConfig::default();
+    let store = MemoryStore::new(hash_config.id);
+    let fp = Fingerprinter::default()
+        .fingerprint_file(fixture("clip.flac"))
+        .expect("clip");
+    store
+        .put_track(&NewTrack {
+            id: TrackId::new("clip").expect("id"),
+            meta: TrackMeta::default(),
+            duration_s: fp.duration_s(),
+            content_hash: None,
+            landmarks: fp.catalog_landmarks(&hash_config),
+        })
+        .expect("put");
+    store
+}
+
+#[test]
+fn excerpts_and_encodings_are_found_at_their_offset() {
+    let store = catalog();
+    let hash_config = HashConfig::default();
+    for (name, offset) in [
+        ("clip-128k.mp3", 0.0),
+        ("clip-aac.m4a", 0.0),
+        ("clip.ogg", 0.0),
+        ("offset.wav", 5.0),
+    ] {
+        let matches = identify(
+            &store,
+            &query_prints(name),
+            &hash_config,
+            &MatchConfig::default(),
+        )
+        .expect("identify");
+        let best = matches
+            .first()
+            .unwrap_or_else(|| panic!("{name}: no match"));
+        assert_eq!(best.track.id.as_str(), "clip", "{name}");
+        let start = best.track_offset_s - best.query_offset_s;
+        assert!((start - offset).abs() < 0.5, "{name}: offset {start}");
+        assert!(
+            best.confidence > 0.9,
+            "{name}: confidence {}",
+            best.confidence
+        );
+    }
+}
+
+#[test]
+fn music_not_in_the_catalog_matches_nothing() {
+    let store = catalog();
+    let matches = identify(
+        &store,
+        &query_prints("other.wav"),
+        &HashConfig::default(),
+        &MatchConfig::default(),
+    )
+    .expect("identify");
+    assert!(matches.is_empty(), "{matches:?}");
+}
+
+#[test]
+fn a_store_of_another_hash_configuration_is_refused() {
+    let store = MemoryStore::new(99);
+    let result = identify(
+        &store,
+        &query_prints("clip.wav"),
+        &HashConfig::default(),
+        &MatchConfig::default(),
+    );
+    assert!(matches!(
+        result,
+        Err(Error::ConfigMismatch {
+            index: 99,
+            query: 1
+        })
+    ));
+}
