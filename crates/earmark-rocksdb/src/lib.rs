@@ -1,1 +1,77 @@
-//! stub
+//! An Earmark index on disk: [`RocksStore`] implements [`earmark_index::Store`] over an
+//! embedded RocksDB database in one directory.
+//!
+//! ```
+//! use earmark_index::{Store, conformance::synthetic_track};
+//! use earmark_rocksdb::RocksStore;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = RocksStore::create_or_open(dir.path().join("index"), 1)?;
+//! let track = synthetic_track("song-1", 7, 500);
+//! let (_, record) = store.put_track(&track)?;
+//! let found = store.lookup(&[track.landmarks[0].hash], 100)?;
+//! assert!(found[0].iter().any(|p| p.track == record.idx));
+//! drop(store);
+//!
+//! // Query commands open without ever creating an index.
+//! let store = RocksStore::open_existing(dir.path().join("index"))?;
+//! assert_eq!(store.stats()?.tracks, 1);
+//! assert!(RocksStore::open_existing(dir.path().join("elsewhere")).is_err());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Layout
+//! One column family per kind of record (layout version [`FORMAT_VERSION`]):
+//!
+//! | column family | key | value |
+//! |---|---|---|
+//! | `meta` | `format_version`, `hash_config_id`, `next_idx`, `tracks`, `postings`, `duration_us` | big-endian integers |
+//! | `postings` | hash, u32 big-endian | posting blocks of [`earmark_index::posting`], concatenated |
+//! | `tracks` | track id | [`TrackRecord`](earmark_index::TrackRecord) as JSON |
+//! | `track_idx` | track idx, u32 big-endian | track id |
+//! | `track_hashes` | track idx, u32 big-endian | the track's distinct hashes, ascending, varint deltas |
+//! | `content` | SHA-256 of the source file, hex | track id |
+//!
+//! Adding a track appends one block to each of its hashes' values with a merge operator
+//! that concatenates, so ingest never reads postings; RocksDB folds the operands into
+//! one value per hash as it compacts. Replacing or deleting a track reads the values of
+//! its hashes (listed in `track_hashes`) and rewrites them without its block.
+//!
+//! # Consistency
+//! Every track write (put, replace, delete) is one `WriteBatch` holding the postings,
+//! the records, the content entry and the counters in `meta`, written through the
+//! write-ahead log: a process killed mid-ingest leaves each track fully in or fully
+//! out. Batches are not synced to disk one by one, so a power loss can drop the last
+//! tracks written (each still whole or absent). Writers are serialised inside the
+//! store, since each reads what it rewrites.
+//!
+//! # Reading while another process writes
+//! RocksDB lets one process open a directory for writing. While the CLI ingests into
+//! an index as the primary ([`RocksStore::create_or_open`]), a service opens it with
+//! [`RocksStore::open_secondary`], giving a directory of its own, and calls
+//! [`RocksStore::catch_up`] now and then (on a timer, or before a batch of queries) to
+//! see the tracks written since; each appears whole. [`RocksStore::open_read_only`]
+//! gives a fixed view as of opening, for tools that read once.
+//!
+//! # Stats
+//! Tracks, postings and hours are exact counters kept in `meta`. Distinct hashes are
+//! RocksDB's `estimate-num-keys`, which counts unmerged operands and so runs high after
+//! an ingest until [`RocksStore::compact`]; [`RocksStore::count_hashes`] scans for the
+//! exact number. Bytes are the apparent sizes of all files in the directory (tables,
+//! write-ahead log, manifest, RocksDB's own log), what the index costs on disk now.
+//!
+//! # Left out
+//! Replication and sharding (one directory, one machine), backups and checkpoints,
+//! migrating an index of another layout version (it is refused; rebuild it), and
+//! tuning knobs: the cache size and compression are fixed in `options.rs`.
+
+mod error;
+mod layout;
+mod options;
+mod store;
+#[cfg(test)]
+mod tests;
+
+pub use error::{Error, Result};
+pub use layout::FORMAT_VERSION;
+pub use store::{Mode, RocksStore};

@@ -1,0 +1,235 @@
+//! The on-disk layout: column families, key encodings, metadata and packed hash lists.
+//!
+//! Changing anything here (or the posting block format) bumps [`FORMAT_VERSION`].
+
+use earmark_index::{TrackId, TrackRecord};
+
+use crate::error::{Error, Result};
+
+/// Version of the layout below; an index of another version is refused.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Format version, hash configuration id and counters, under the `META_*` keys.
+pub(crate) const CF_META: &str = "meta";
+/// Hash (u32 big-endian) -> concatenated posting blocks, grown by a concatenating merge.
+pub(crate) const CF_POSTINGS: &str = "postings";
+/// Track id -> [`TrackRecord`] as JSON.
+pub(crate) const CF_TRACKS: &str = "tracks";
+/// Track idx (u32 big-endian) -> track id.
+pub(crate) const CF_TRACK_IDX: &str = "track_idx";
+/// Track idx (u32 big-endian) -> the track's distinct hashes, ascending, as varint deltas.
+pub(crate) const CF_TRACK_HASHES: &str = "track_hashes";
+/// Content hash (SHA-256 hex) -> track id.
+pub(crate) const CF_CONTENT: &str = "content";
+
+/// Every column family of the layout.
+pub(crate) const ALL_CFS: [&str; 6] = [
+    CF_META,
+    CF_POSTINGS,
+    CF_TRACKS,
+    CF_TRACK_IDX,
+    CF_TRACK_HASHES,
+    CF_CONTENT,
+];
+
+/// u32 big-endian.
+pub(crate) const META_FORMAT_VERSION: &[u8] = b"format_version";
+/// u16 big-endian.
+pub(crate) const META_HASH_CONFIG_ID: &[u8] = b"hash_config_id";
+/// u32 big-endian: the idx the next track gets.
+pub(crate) const META_NEXT_IDX: &[u8] = b"next_idx";
+/// u64 big-endian: tracks stored.
+pub(crate) const META_TRACKS: &[u8] = b"tracks";
+/// u64 big-endian: postings stored.
+pub(crate) const META_POSTINGS: &[u8] = b"postings";
+/// u64 big-endian: total duration in microseconds (an integer, so that deleting a
+/// track subtracts exactly what adding it added).
+pub(crate) const META_DURATION_US: &[u8] = b"duration_us";
+
+/// The counters in `meta` that every track write updates in its batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    pub next_idx: u32,
+    pub tracks: u64,
+    pub postings: u64,
+    pub duration_us: u64,
+}
+
+impl Counters {
+    /// The keys in the order [`Counters::decode`] expects their values.
+    pub const KEYS: [&'static [u8]; 4] =
+        [META_NEXT_IDX, META_TRACKS, META_POSTINGS, META_DURATION_US];
+
+    /// The counters from the values of [`Counters::KEYS`].
+    pub fn decode(values: &[Option<Vec<u8>>; 4]) -> Result<Self> {
+        let [next_idx, tracks, postings, duration_us] = values;
+        Ok(Self {
+            next_idx: u32::from_be_bytes(fixed(next_idx.as_deref(), "next_idx")?),
+            tracks: u64::from_be_bytes(fixed(tracks.as_deref(), "tracks")?),
+            postings: u64::from_be_bytes(fixed(postings.as_deref(), "postings")?),
+            duration_us: u64::from_be_bytes(fixed(duration_us.as_deref(), "duration_us")?),
+        })
+    }
+
+    /// `(key, value)` pairs to write.
+    pub fn encode(&self) -> [(&'static [u8], Vec<u8>); 4] {
+        [
+            (META_NEXT_IDX, self.next_idx.to_be_bytes().to_vec()),
+            (META_TRACKS, self.tracks.to_be_bytes().to_vec()),
+            (META_POSTINGS, self.postings.to_be_bytes().to_vec()),
+            (META_DURATION_US, self.duration_us.to_be_bytes().to_vec()),
+        ]
+    }
+}
+
+/// A fixed-size big-endian field of `meta`.
+pub(crate) fn fixed<const N: usize>(value: Option<&[u8]>, name: &str) -> Result<[u8; N]> {
+    let value = value.ok_or_else(|| Error::Corrupt(format!("metadata {name} missing")))?;
+    value.try_into().map_err(|_| {
+        Error::Corrupt(format!(
+            "metadata {name} has {} bytes, not {N}",
+            value.len()
+        ))
+    })
+}
+
+/// A duration as whole microseconds; callers validate it first.
+pub(crate) fn duration_us(duration_s: f64) -> u64 {
+    // `as` saturates, so no input can wrap.
+    (duration_s * 1e6).round() as u64
+}
+
+/// The key of a track idx in `track_idx` and `track_hashes`.
+pub(crate) fn idx_key(idx: u32) -> [u8; 4] {
+    idx.to_be_bytes()
+}
+
+/// The key of a hash in `postings`: big-endian, so keys sort as the hashes do.
+pub(crate) fn hash_key(hash: u32) -> [u8; 4] {
+    hash.to_be_bytes()
+}
+
+/// The hash of a `postings` key.
+#[cfg(test)]
+pub(crate) fn hash_of_key(key: &[u8]) -> Result<u32> {
+    Ok(u32::from_be_bytes(fixed(Some(key), "posting key")?))
+}
+
+/// A record as stored in `tracks`.
+pub(crate) fn encode_record(record: &TrackRecord) -> Result<Vec<u8>> {
+    serde_json::to_vec(record).map_err(Error::Encode)
+}
+
+/// A record read from `tracks`.
+pub(crate) fn decode_record(bytes: &[u8]) -> Result<TrackRecord> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt(format!("track record: {e}")))
+}
+
+/// A track id read from `track_idx` or `content`.
+pub(crate) fn decode_id(bytes: &[u8]) -> Result<TrackId> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| Error::Corrupt("track id is not UTF-8".into()))?;
+    TrackId::new(text).map_err(|e| Error::Corrupt(format!("stored track id: {e}")))
+}
+
+/// Packs ascending distinct hashes as varint deltas: hashes of one track are spread
+/// over the hash space, so a delta takes about 3 bytes instead of 4, and less as
+/// tracks get longer.
+pub(crate) fn pack_hashes(hashes: impl IntoIterator<Item = u32>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut prev = 0u32;
+    for h in hashes {
+        let mut v = h.wrapping_sub(prev);
+        prev = h;
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    out
+}
+
+/// The hashes of [`pack_hashes`].
+///
+/// # Errors
+/// [`Error::Corrupt`] on a truncated or overlong varint.
+pub(crate) fn unpack_hashes(bytes: &[u8]) -> Result<Vec<u32>> {
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    let mut prev = 0u32;
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let mut v = 0u64;
+        let mut shift = 0;
+        loop {
+            let b = *bytes
+                .get(pos)
+                .ok_or_else(|| Error::Corrupt("hash list truncated".into()))?;
+            pos += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+            if shift > 28 {
+                return Err(Error::Corrupt("hash list varint too long".into()));
+            }
+        }
+        let delta =
+            u32::try_from(v).map_err(|_| Error::Corrupt("hash list varint overflow".into()))?;
+        prev = prev.wrapping_add(delta);
+        out.push(prev);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_lists_round_trip() {
+        let hashes = vec![0, 1, 127, 128, 300, 70_000, 0x7fff_ffff, u32::MAX];
+        let packed = pack_hashes(hashes.iter().copied());
+        assert_eq!(unpack_hashes(&packed).expect("valid"), hashes);
+        assert!(unpack_hashes(&[]).expect("valid").is_empty());
+    }
+
+    #[test]
+    fn damaged_hash_lists_are_errors() {
+        assert!(matches!(unpack_hashes(&[0x80]), Err(Error::Corrupt(_))));
+        assert!(matches!(
+            unpack_hashes(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+            Err(Error::Corrupt(_))
+        ));
+        assert!(matches!(
+            unpack_hashes(&[0xff, 0xff, 0xff, 0xff, 0x7f]),
+            Err(Error::Corrupt(_))
+        ));
+    }
+
+    #[test]
+    fn counters_round_trip() {
+        let c = Counters {
+            next_idx: 7,
+            tracks: 3,
+            postings: 1 << 40,
+            duration_us: 12_345,
+        };
+        let values = c.encode().map(|(_, v)| Some(v));
+        assert_eq!(Counters::decode(&values).expect("valid"), c);
+        let mut short = values.clone();
+        short[1] = Some(vec![1, 2]);
+        assert!(matches!(Counters::decode(&short), Err(Error::Corrupt(_))));
+    }
+
+    #[test]
+    fn keys_sort_as_numbers() {
+        assert!(hash_key(255) < hash_key(256));
+        assert!(idx_key(1) < idx_key(0x0100_0000));
+        assert_eq!(
+            hash_of_key(&hash_key(0xdead_beef)).expect("valid"),
+            0xdead_beef
+        );
+    }
+}

@@ -1,0 +1,81 @@
+//! RocksDB tuning and the concatenating merge operator.
+
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, MergeOperands, Options,
+};
+
+use crate::layout::{ALL_CFS, CF_POSTINGS};
+
+/// Shared by all column families. Lookups touch a few thousand random postings keys
+/// per query; data blocks, index and filter blocks of the hot part of the index stay
+/// here, and the OS page cache holds the rest.
+const BLOCK_CACHE_BYTES: usize = 256 << 20;
+
+/// Bits per key of the postings bloom filter: about 1% false positives, so a hash
+/// absent from the index costs no disk read.
+const BLOOM_BITS_PER_KEY: f64 = 10.0;
+
+/// Name recorded in the OPTIONS file; the operator itself never changes meaning.
+const MERGE_OPERATOR_NAME: &str = "earmark.concat";
+
+/// Database-wide options.
+pub(crate) fn db_options(create: bool) -> Options {
+    let mut opts = Options::default();
+    opts.create_if_missing(create);
+    opts.create_missing_column_families(create);
+    // Flushes and compactions in the background, one thread per core.
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    opts.increase_parallelism(i32::try_from(cores).unwrap_or(2));
+    // RocksDB's own text log: a little history for diagnosis, not an archive.
+    opts.set_keep_log_file_num(2);
+    opts.set_max_log_file_size(4 << 20);
+    opts
+}
+
+/// One descriptor per column family of the layout, each with its options.
+pub(crate) fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
+    ALL_CFS
+        .iter()
+        .map(|&name| ColumnFamilyDescriptor::new(name, cf_options(name, cache)))
+        .collect()
+}
+
+/// The shared block cache.
+pub(crate) fn block_cache() -> Cache {
+    Cache::new_lru_cache(BLOCK_CACHE_BYTES)
+}
+
+fn cf_options(name: &str, cache: &Cache) -> Options {
+    let mut opts = Options::default();
+    // LZ4 on every level: fast to decompress on the lookup path. Postings are varint
+    // deltas and compress modestly; JSON records and ids compress well.
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts.set_bottommost_compression_type(DBCompressionType::Lz4);
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    // Index and filter blocks count against the cache instead of growing without bound
+    // with the index; level 0's stay pinned, as every lookup consults them.
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    if name == CF_POSTINGS {
+        // Full (not block-based) filters: one probe per lookup and SST file.
+        table.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
+        opts.set_merge_operator_associative(MERGE_OPERATOR_NAME, concat);
+    }
+    opts.set_block_based_table_factory(&table);
+    opts
+}
+
+/// Concatenation: blocks are self-delimiting, so appending a track's block to a hash's
+/// value is a merge operand, and operands combine in any grouping (associative).
+fn concat(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    let len = existing.map_or(0, <[u8]>::len) + operands.iter().map(<[u8]>::len).sum::<usize>();
+    let mut out = Vec::with_capacity(len);
+    if let Some(v) = existing {
+        out.extend_from_slice(v);
+    }
+    for op in operands {
+        out.extend_from_slice(op);
+    }
+    Some(out)
+}

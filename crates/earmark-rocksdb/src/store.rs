@@ -1,0 +1,781 @@
+//! [`RocksStore`]: opening an index directory and the [`Store`] operations.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use earmark_index::posting;
+use earmark_index::{
+    MAX_FRAMES_PER_HASH, NewTrack, Posting, PutOutcome, Store, StoreStats, TrackId, TrackMeta,
+    TrackRecord,
+};
+use rocksdb::{
+    BottommostLevelCompaction, ColumnFamily, CompactOptions, DB, Direction, IteratorMode,
+    WriteBatch,
+};
+
+use crate::error::{Error, Result};
+use crate::layout::{
+    self, ALL_CFS, CF_CONTENT, CF_META, CF_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX, CF_TRACKS,
+    Counters, FORMAT_VERSION, META_FORMAT_VERSION, META_HASH_CONFIG_ID,
+};
+use crate::options;
+
+/// How a [`RocksStore`] holds its database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The one writer: holds the directory's lock.
+    Primary,
+    /// A fixed view of the index as it was when opened; writes are refused.
+    ReadOnly,
+    /// Follows a primary in another process through [`RocksStore::catch_up`]; writes
+    /// are refused.
+    Secondary,
+}
+
+/// An Earmark index in a RocksDB database directory.
+///
+/// All methods take `&self`: readers run concurrently, and writers (track puts,
+/// deletes, metadata updates) are serialised by a lock inside the store, because each
+/// one reads what it rewrites.
+pub struct RocksStore {
+    db: DB,
+    path: PathBuf,
+    hash_config_id: u16,
+    mode: Mode,
+    writer: Mutex<()>,
+}
+
+impl std::fmt::Debug for RocksStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksStore")
+            .field("path", &self.path)
+            .field("hash_config_id", &self.hash_config_id)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How to open.
+#[derive(Clone, Copy)]
+enum Access<'a> {
+    Primary { create: Option<u16> },
+    ReadOnly,
+    Secondary { secondary_path: &'a Path },
+}
+
+/// What is at the path before RocksDB sees it.
+enum Found {
+    Nothing,
+    EmptyDir,
+    Database,
+}
+
+impl RocksStore {
+    /// Opens the index at `path` for writing, creating it (and missing parent
+    /// directories) when `path` does not exist or is an empty directory.
+    ///
+    /// # Errors
+    /// [`Error::NotAnIndex`] for a file, a non-empty directory that is not a RocksDB
+    /// database, or a database without Earmark's column families and metadata;
+    /// [`Error::VersionMismatch`] for another layout version;
+    /// [`Error::ConfigMismatch`] when the index uses another hash configuration;
+    /// [`Error::Locked`] when another process has it open for writing.
+    pub fn create_or_open(path: impl AsRef<Path>, hash_config_id: u16) -> Result<Self> {
+        Self::open(
+            path.as_ref(),
+            Access::Primary {
+                create: Some(hash_config_id),
+            },
+        )
+    }
+
+    /// Opens an existing index for writing; never creates one.
+    ///
+    /// # Errors
+    /// [`Error::NoIndex`] when nothing (or an empty directory) is at `path`, otherwise
+    /// as [`create_or_open`](Self::create_or_open).
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open(path.as_ref(), Access::Primary { create: None })
+    }
+
+    /// Opens an existing index read-only, as it is at this moment. Any number of
+    /// read-only instances may run beside a primary; none sees later writes.
+    ///
+    /// # Errors
+    /// As [`open_existing`](Self::open_existing), without [`Error::Locked`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open(path.as_ref(), Access::ReadOnly)
+    }
+
+    /// Opens an existing index as a secondary of the primary that may be writing it in
+    /// another process; [`catch_up`](Self::catch_up) makes its writes visible.
+    /// `secondary_path` is a directory of this instance's own (RocksDB keeps its info
+    /// log there), created if missing.
+    ///
+    /// # Errors
+    /// As [`open_read_only`](Self::open_read_only), or [`Error::Io`] when
+    /// `secondary_path` cannot be created.
+    pub fn open_secondary(
+        path: impl AsRef<Path>,
+        secondary_path: impl AsRef<Path>,
+    ) -> Result<Self> {
+        let secondary_path = secondary_path.as_ref();
+        std::fs::create_dir_all(secondary_path).map_err(|source| Error::Io {
+            path: secondary_path.to_path_buf(),
+            source,
+        })?;
+        Self::open(path.as_ref(), Access::Secondary { secondary_path })
+    }
+
+    /// Makes a secondary see what the primary has written since it opened or last
+    /// caught up; each track appears whole, as the primary wrote it in one batch. A
+    /// no-op for a primary (which sees its own writes) and for a read-only instance
+    /// (reopen it instead).
+    ///
+    /// # Errors
+    /// RocksDB failures reading the primary's manifest and logs.
+    pub fn catch_up(&self) -> Result<()> {
+        if self.mode == Mode::Secondary {
+            self.db.try_catch_up_with_primary()?;
+        }
+        Ok(())
+    }
+
+    /// The directory of the index.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How the index is held.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Compacts every column family down to its last level: merge operands are folded
+    /// into single values, deleted postings dropped, and the WAL flushed into tables,
+    /// so that [`stats`](Store::stats) measures the index as it settles. Takes time
+    /// proportional to the index size; reads and writes may go on meanwhile.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`] on a read-only or secondary instance. RocksDB reports no
+    /// failure of a manual compaction to the caller: it logs it and leaves the files
+    /// as they were.
+    pub fn compact(&self) -> Result<()> {
+        self.ensure_writable()?;
+        let mut opts = CompactOptions::default();
+        // Rewrite the last level too, so its values and key counts are final; files
+        // this compaction just wrote are not rewritten again.
+        opts.set_bottommost_level_compaction(BottommostLevelCompaction::ForceOptimized);
+        for name in ALL_CFS {
+            self.db
+                .compact_range_cf_opt(self.cf(name)?, None::<&[u8]>, None::<&[u8]>, &opts);
+        }
+        Ok(())
+    }
+
+    /// The exact number of distinct hashes, by scanning every postings key. Costs a
+    /// full read of the postings; [`stats`](Store::stats) gives RocksDB's estimate.
+    ///
+    /// # Errors
+    /// RocksDB failures.
+    pub fn count_hashes(&self) -> Result<u64> {
+        let mut n = 0;
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_POSTINGS)?, IteratorMode::Start)
+        {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn open(path: &Path, access: Access<'_>) -> Result<Self> {
+        let found = inspect(path)?;
+        let create = match (access, found) {
+            (Access::Primary { create: Some(id) }, Found::Nothing | Found::EmptyDir) => Some(id),
+            (_, Found::Nothing | Found::EmptyDir) => {
+                return Err(Error::NoIndex {
+                    path: path.to_path_buf(),
+                });
+            }
+            (_, Found::Database) => None,
+        };
+        if create.is_some() {
+            std::fs::create_dir_all(path).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        } else {
+            // Checked before opening, so that a foreign database is never opened for
+            // writing (which alone may rewrite its manifest and logs).
+            let names = DB::list_cf(&rocksdb::Options::default(), path)?;
+            if let Some(missing) = ALL_CFS.iter().find(|n| !names.iter().any(|m| m == *n)) {
+                return Err(Error::NotAnIndex {
+                    path: path.to_path_buf(),
+                    reason: format!("a RocksDB database without the {missing:?} column family"),
+                });
+            }
+            if let Some(extra) = names.iter().find(|n| {
+                *n != rocksdb::DEFAULT_COLUMN_FAMILY_NAME && !ALL_CFS.contains(&n.as_str())
+            }) {
+                return Err(Error::NotAnIndex {
+                    path: path.to_path_buf(),
+                    reason: format!("unexpected column family {extra:?}"),
+                });
+            }
+        }
+
+        let cache = options::block_cache();
+        let cfs = options::descriptors(&cache);
+        let db = match access {
+            Access::Primary { .. } => {
+                let opts = options::db_options(create.is_some());
+                DB::open_cf_descriptors(&opts, path, cfs).map_err(|e| locked_or(e, path))?
+            }
+            Access::ReadOnly => {
+                let opts = options::db_options(false);
+                DB::open_cf_descriptors_read_only(&opts, path, cfs, false)?
+            }
+            Access::Secondary { secondary_path } => {
+                let mut opts = options::db_options(false);
+                // A secondary must keep every table file open: the primary may delete
+                // files it would otherwise reopen later.
+                opts.set_max_open_files(-1);
+                DB::open_cf_descriptors_as_secondary(&opts, path, secondary_path, cfs)?
+            }
+        };
+        let mode = match access {
+            Access::Primary { .. } => Mode::Primary,
+            Access::ReadOnly => Mode::ReadOnly,
+            Access::Secondary { .. } => Mode::Secondary,
+        };
+        let mut store = Self {
+            db,
+            path: path.to_path_buf(),
+            hash_config_id: 0,
+            mode,
+            writer: Mutex::new(()),
+        };
+        store.hash_config_id = match (store.read_header()?, access) {
+            (
+                Some(id),
+                Access::Primary {
+                    create: Some(requested),
+                },
+            ) if id != requested => {
+                return Err(Error::ConfigMismatch {
+                    index: id,
+                    requested,
+                });
+            }
+            (Some(id), _) => id,
+            // A new index, or one whose creation stopped between creating the column
+            // families and writing the metadata (all of them still empty).
+            (None, Access::Primary { create: Some(id) }) if store.is_blank()? => {
+                store.init(id)?;
+                id
+            }
+            (None, _) => {
+                return Err(Error::NotAnIndex {
+                    path: store.path,
+                    reason: "a RocksDB database without Earmark metadata".into(),
+                });
+            }
+        };
+        Ok(store)
+    }
+
+    /// The layout version check and hash configuration id; `None` without metadata.
+    fn read_header(&self) -> Result<Option<u16>> {
+        let meta = self.cf(CF_META)?;
+        let Some(version) = self.db.get_cf(meta, META_FORMAT_VERSION)? else {
+            return Ok(None);
+        };
+        let found = u32::from_be_bytes(layout::fixed(Some(&version), "format_version")?);
+        if found != FORMAT_VERSION {
+            return Err(Error::VersionMismatch {
+                found,
+                expected: FORMAT_VERSION,
+            });
+        }
+        let id = self.db.get_cf(meta, META_HASH_CONFIG_ID)?;
+        Ok(Some(u16::from_be_bytes(layout::fixed(
+            id.as_deref(),
+            "hash_config_id",
+        )?)))
+    }
+
+    fn is_blank(&self) -> Result<bool> {
+        for name in ALL_CFS {
+            if let Some(item) = self
+                .db
+                .iterator_cf(self.cf(name)?, IteratorMode::Start)
+                .next()
+            {
+                item?;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Writes the metadata of a new index in one batch.
+    fn init(&self, hash_config_id: u16) -> Result<()> {
+        let meta = self.cf(CF_META)?;
+        let mut batch = WriteBatch::default();
+        batch.put_cf(meta, META_FORMAT_VERSION, FORMAT_VERSION.to_be_bytes());
+        batch.put_cf(meta, META_HASH_CONFIG_ID, hash_config_id.to_be_bytes());
+        for (key, value) in Counters::default().encode() {
+            batch.put_cf(meta, key, value);
+        }
+        self.db.write(batch)?;
+        Ok(())
+    }
+
+    /// The database, for tests that damage or inspect it.
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> &DB {
+        &self.db
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| Error::Corrupt(format!("column family {name:?} missing")))
+    }
+
+    fn ensure_writable(&self) -> Result<()> {
+        if self.mode == Mode::Primary {
+            Ok(())
+        } else {
+            Err(Error::ReadOnly)
+        }
+    }
+
+    fn lock_writer(&self) -> std::sync::MutexGuard<'_, ()> {
+        // The lock guards no data: a writer that panicked wrote nothing, as its batch
+        // is applied whole or not at all.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_counters(&self) -> Result<Counters> {
+        let meta = self.cf(CF_META)?;
+        let mut values: [Option<Vec<u8>>; 4] = Default::default();
+        let results = self
+            .db
+            .multi_get_cf(Counters::KEYS.iter().map(|k| (meta, *k)));
+        for (slot, value) in values.iter_mut().zip(results) {
+            *slot = value?;
+        }
+        Counters::decode(&values)
+    }
+
+    fn read_record(&self, id: &TrackId) -> Result<Option<TrackRecord>> {
+        self.db
+            .get_cf(self.cf(CF_TRACKS)?, id.as_str().as_bytes())?
+            .map(|bytes| layout::decode_record(&bytes))
+            .transpose()
+    }
+
+    /// Adds to `batch` everything that removes `record`'s track: its block in each of
+    /// its hashes' values, its records and its content entry; updates `counters`.
+    fn remove_into(
+        &self,
+        batch: &mut WriteBatch,
+        record: &TrackRecord,
+        counters: &mut Counters,
+    ) -> Result<()> {
+        let postings = self.cf(CF_POSTINGS)?;
+        let hashes_cf = self.cf(CF_TRACK_HASHES)?;
+        let idx_key = layout::idx_key(record.idx);
+        let packed = self
+            .db
+            .get_cf(hashes_cf, idx_key)?
+            .ok_or_else(|| Error::Corrupt(format!("hash list of track {} missing", record.id)))?;
+        let keys: Vec<[u8; 4]> = layout::unpack_hashes(&packed)?
+            .into_iter()
+            .map(layout::hash_key)
+            .collect();
+        // Keys ascend, as the hashes were packed in order.
+        let values = self.db.batched_multi_get_cf(postings, &keys, true);
+        for (key, value) in keys.iter().zip(values) {
+            let Some(value) = value? else { continue };
+            match posting::remove_track(&value, record.idx)? {
+                Some(rest) => batch.put_cf(postings, key, rest),
+                None => batch.delete_cf(postings, key),
+            }
+        }
+        batch.delete_cf(self.cf(CF_TRACKS)?, record.id.as_str().as_bytes());
+        batch.delete_cf(self.cf(CF_TRACK_IDX)?, idx_key);
+        batch.delete_cf(hashes_cf, idx_key);
+        if let Some(content) = &record.content_hash {
+            // Another track with the same file may own the entry since.
+            let content_cf = self.cf(CF_CONTENT)?;
+            if self.db.get_cf(content_cf, content.as_bytes())?.as_deref()
+                == Some(record.id.as_str().as_bytes())
+            {
+                batch.delete_cf(content_cf, content.as_bytes());
+            }
+        }
+        counters.tracks = counters.tracks.saturating_sub(1);
+        counters.postings = counters.postings.saturating_sub(record.landmarks);
+        counters.duration_us = if counters.tracks == 0 {
+            0
+        } else {
+            counters
+                .duration_us
+                .saturating_sub(layout::duration_us(record.duration_s))
+        };
+        Ok(())
+    }
+
+    fn write_counters(&self, batch: &mut WriteBatch, counters: &Counters) -> Result<()> {
+        let meta = self.cf(CF_META)?;
+        for (key, value) in counters.encode() {
+            batch.put_cf(meta, key, value);
+        }
+        Ok(())
+    }
+
+    fn put(&self, track: &NewTrack) -> Result<(PutOutcome, TrackRecord)> {
+        self.ensure_writable()?;
+        if !(track.duration_s.is_finite() && track.duration_s >= 0.0) {
+            return Err(Error::InvalidDuration {
+                duration_s: track.duration_s,
+            });
+        }
+        let groups = posting::group_by_hash(&track.landmarks, MAX_FRAMES_PER_HASH);
+        let postings = self.cf(CF_POSTINGS)?;
+
+        let _writer = self.lock_writer();
+        let mut counters = self.read_counters()?;
+        let mut batch = WriteBatch::default();
+        // Removal goes first in the batch: a value rewritten (or deleted) here and then
+        // merged below ends up as the other tracks' blocks plus the new one.
+        let outcome = match self.read_record(&track.id)? {
+            Some(old) => {
+                self.remove_into(&mut batch, &old, &mut counters)?;
+                PutOutcome::Replaced
+            }
+            None => PutOutcome::Inserted,
+        };
+        let idx = counters.next_idx;
+        counters.next_idx = idx
+            .checked_add(1)
+            .ok_or(Error::Index(earmark_index::Error::Exhausted))?;
+
+        let mut landmarks = 0u64;
+        let mut block = Vec::new();
+        for (hash, frames) in &groups {
+            landmarks += frames.len() as u64;
+            block.clear();
+            posting::encode_block(&mut block, idx, frames);
+            batch.merge_cf(postings, layout::hash_key(*hash), &block);
+        }
+        let record = TrackRecord {
+            id: track.id.clone(),
+            idx,
+            meta: track.meta.clone(),
+            duration_s: track.duration_s,
+            hash_config_id: self.hash_config_id,
+            landmarks,
+            content_hash: track.content_hash.clone(),
+        };
+        let id_bytes = track.id.as_str().as_bytes();
+        batch.put_cf(
+            self.cf(CF_TRACKS)?,
+            id_bytes,
+            layout::encode_record(&record)?,
+        );
+        batch.put_cf(self.cf(CF_TRACK_IDX)?, layout::idx_key(idx), id_bytes);
+        batch.put_cf(
+            self.cf(CF_TRACK_HASHES)?,
+            layout::idx_key(idx),
+            layout::pack_hashes(groups.iter().map(|(h, _)| *h)),
+        );
+        if let Some(content) = &track.content_hash {
+            batch.put_cf(self.cf(CF_CONTENT)?, content.as_bytes(), id_bytes);
+        }
+        counters.tracks += 1;
+        counters.postings += landmarks;
+        counters.duration_us += layout::duration_us(track.duration_s);
+        self.write_counters(&mut batch, &counters)?;
+        // One batch, through the WAL: after a crash the track is all there or absent.
+        self.db.write(batch)?;
+        Ok((outcome, record))
+    }
+
+    fn delete(&self, id: &TrackId) -> Result<bool> {
+        self.ensure_writable()?;
+        let _writer = self.lock_writer();
+        let Some(record) = self.read_record(id)? else {
+            return Ok(false);
+        };
+        let mut counters = self.read_counters()?;
+        let mut batch = WriteBatch::default();
+        self.remove_into(&mut batch, &record, &mut counters)?;
+        self.write_counters(&mut batch, &counters)?;
+        self.db.write(batch)?;
+        Ok(true)
+    }
+
+    fn set_meta(&self, id: &TrackId, meta: &TrackMeta) -> Result<TrackRecord> {
+        self.ensure_writable()?;
+        let _writer = self.lock_writer();
+        let mut record = self
+            .read_record(id)?
+            .ok_or_else(|| Error::Index(earmark_index::Error::NotFound(id.clone())))?;
+        record.meta = meta.clone();
+        self.db.put_cf(
+            self.cf(CF_TRACKS)?,
+            id.as_str().as_bytes(),
+            layout::encode_record(&record)?,
+        )?;
+        Ok(record)
+    }
+
+    fn lookup_postings(&self, hashes: &[u32], cap: usize) -> Result<Vec<Vec<Posting>>> {
+        let keys: Vec<[u8; 4]> = hashes.iter().map(|&h| layout::hash_key(h)).collect();
+        self.db
+            .batched_multi_get_cf(self.cf(CF_POSTINGS)?, &keys, false)
+            .into_iter()
+            .map(|value| match value? {
+                Some(value) => decode_capped(&value, cap),
+                None => Ok(Vec::new()),
+            })
+            .collect()
+    }
+
+    /// Records by id, in order; ids that are `None` or have no record give `None`.
+    fn records(&self, ids: &[Option<TrackId>]) -> Result<Vec<Option<TrackRecord>>> {
+        let tracks = self.cf(CF_TRACKS)?;
+        let present: Vec<&[u8]> = ids
+            .iter()
+            .flatten()
+            .map(|id| id.as_str().as_bytes())
+            .collect();
+        let mut found = self
+            .db
+            .batched_multi_get_cf(tracks, &present, false)
+            .into_iter();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let value = match id {
+                Some(_) => found.next().transpose()?.flatten(),
+                None => None,
+            };
+            out.push(
+                value
+                    .map(|bytes| layout::decode_record(&bytes))
+                    .transpose()?,
+            );
+        }
+        Ok(out)
+    }
+
+    fn by_idx(&self, idx: &[u32]) -> Result<Vec<Option<TrackRecord>>> {
+        let keys: Vec<[u8; 4]> = idx.iter().map(|&i| layout::idx_key(i)).collect();
+        let ids = self
+            .db
+            .batched_multi_get_cf(self.cf(CF_TRACK_IDX)?, &keys, false)
+            .into_iter()
+            .map(|v| v?.map(|bytes| layout::decode_id(&bytes)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        let mut records = self.records(&ids)?;
+        // The two reads are not one snapshot: a track replaced in between has a new
+        // idx, and the answer for the old one is then no track.
+        for (record, &i) in records.iter_mut().zip(idx) {
+            if record.as_ref().is_some_and(|r| r.idx != i) {
+                *record = None;
+            }
+        }
+        Ok(records)
+    }
+
+    fn by_content(&self, content_hash: &str) -> Result<Option<TrackRecord>> {
+        let Some(id) = self
+            .db
+            .get_cf(self.cf(CF_CONTENT)?, content_hash.as_bytes())?
+        else {
+            return Ok(None);
+        };
+        let record = self.read_record(&layout::decode_id(&id)?)?;
+        Ok(record.filter(|r| r.content_hash.as_deref() == Some(content_hash)))
+    }
+
+    fn list(&self, after: Option<&TrackId>, limit: usize) -> Result<Vec<TrackRecord>> {
+        let mode = match after {
+            Some(a) => IteratorMode::From(a.as_str().as_bytes(), Direction::Forward),
+            None => IteratorMode::Start,
+        };
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        // Ids are ASCII, so RocksDB's bytewise key order is the ids' order.
+        for item in self.db.iterator_cf(self.cf(CF_TRACKS)?, mode) {
+            let (key, value) = item?;
+            if after.is_some_and(|a| *key == *a.as_str().as_bytes()) {
+                continue;
+            }
+            out.push(layout::decode_record(&value)?);
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn counts(&self) -> Result<StoreStats> {
+        let counters = self.read_counters()?;
+        // RocksDB's estimate: unmerged operands and deletions in memtables and upper
+        // levels count as keys, so it runs high after ingest and is exact after
+        // `compact`. An exact count would need a read per hash at ingest or a scan
+        // (`count_hashes`).
+        let hashes = self
+            .db
+            .property_int_value_cf(
+                self.cf(CF_POSTINGS)?,
+                rocksdb::properties::ESTIMATE_NUM_KEYS,
+            )?
+            .unwrap_or(0);
+        Ok(StoreStats {
+            tracks: counters.tracks,
+            postings: counters.postings,
+            hashes,
+            hours: counters.duration_us as f64 / 3.6e9,
+            bytes: dir_bytes(&self.path)?,
+        })
+    }
+}
+
+/// The postings of one value, or none when it holds more than `cap`.
+pub(crate) fn decode_capped(value: &[u8], cap: usize) -> Result<Vec<Posting>> {
+    // A posting takes at least one byte, so the value's length bounds the count; most
+    // frame deltas take one or two.
+    let mut out = Vec::with_capacity((value.len() / 2).min(cap));
+    let mut n = 0usize;
+    posting::decode_blocks(value, |track, frame| {
+        n += 1;
+        if n <= cap {
+            out.push(Posting { track, frame });
+        }
+    })?;
+    if n > cap {
+        out = Vec::new();
+    }
+    Ok(out)
+}
+
+/// Classifies `path` before RocksDB opens it, so that it never writes into a
+/// directory that is not an index.
+fn inspect(path: &Path) -> Result<Found> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Found::Nothing),
+        Err(e) => return Err(io(e)),
+    };
+    let not_an_index = |reason: &str| Error::NotAnIndex {
+        path: path.to_path_buf(),
+        reason: reason.into(),
+    };
+    if !meta.is_dir() {
+        return Err(not_an_index("not a directory"));
+    }
+    if std::fs::read_dir(path).map_err(io)?.next().is_none() {
+        return Ok(Found::EmptyDir);
+    }
+    if !path.join("CURRENT").is_file() {
+        return Err(not_an_index("a directory without a RocksDB database"));
+    }
+    Ok(Found::Database)
+}
+
+/// A failure to open for writing because another process holds the lock, or `e`.
+fn locked_or(e: rocksdb::Error, path: &Path) -> Error {
+    // RocksDB reports the held lock file only in the message.
+    if e.kind() == rocksdb::ErrorKind::IOError && e.to_string().contains("LOCK") {
+        Error::Locked {
+            path: path.to_path_buf(),
+            source: e,
+        }
+    } else {
+        Error::Rocks(e)
+    }
+}
+
+/// Bytes of every file under `dir`: tables, WAL, manifest, options and RocksDB's
+/// own log, as `du` would count them (apparent sizes).
+fn dir_bytes(dir: &Path) -> Result<u64> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_dir() {
+            total += dir_bytes(&entry.path())?;
+        } else if kind.is_file() {
+            match entry.metadata() {
+                Ok(meta) => total += meta.len(),
+                // A file compaction or a WAL switch removed since the listing.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+    }
+    Ok(total)
+}
+
+impl Store for RocksStore {
+    fn hash_config_id(&self) -> u16 {
+        self.hash_config_id
+    }
+
+    fn put_track(&self, track: &NewTrack) -> earmark_index::Result<(PutOutcome, TrackRecord)> {
+        Ok(self.put(track)?)
+    }
+
+    fn lookup(&self, hashes: &[u32], cap: usize) -> earmark_index::Result<Vec<Vec<Posting>>> {
+        Ok(self.lookup_postings(hashes, cap)?)
+    }
+
+    fn delete_track(&self, id: &TrackId) -> earmark_index::Result<bool> {
+        Ok(self.delete(id)?)
+    }
+
+    fn track(&self, id: &TrackId) -> earmark_index::Result<Option<TrackRecord>> {
+        Ok(self.read_record(id)?)
+    }
+
+    fn tracks_by_idx(&self, idx: &[u32]) -> earmark_index::Result<Vec<Option<TrackRecord>>> {
+        Ok(self.by_idx(idx)?)
+    }
+
+    fn track_by_content(&self, content_hash: &str) -> earmark_index::Result<Option<TrackRecord>> {
+        Ok(self.by_content(content_hash)?)
+    }
+
+    fn list_tracks(
+        &self,
+        after: Option<&TrackId>,
+        limit: usize,
+    ) -> earmark_index::Result<Vec<TrackRecord>> {
+        Ok(self.list(after, limit)?)
+    }
+
+    fn update_meta(&self, id: &TrackId, meta: &TrackMeta) -> earmark_index::Result<TrackRecord> {
+        Ok(self.set_meta(id, meta)?)
+    }
+
+    fn stats(&self) -> earmark_index::Result<StoreStats> {
+        Ok(self.counts()?)
+    }
+}

@@ -1,0 +1,630 @@
+//! The conformance suite on disk, plus what only a disk index has: reopening,
+//! refusing foreign directories, compaction, secondaries and crashes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use earmark_core::Landmark;
+use earmark_index::conformance::synthetic_track;
+use earmark_index::{NewTrack, Posting, PutOutcome, Store, TrackId, TrackMeta, posting};
+use rocksdb::{DB, IteratorMode};
+
+use crate::layout::{self, ALL_CFS, CF_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX};
+use crate::{Error, Mode, RocksStore};
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("temp dir")
+}
+
+fn id(text: &str) -> TrackId {
+    TrackId::new(text).expect("valid id")
+}
+
+fn sorted(mut lists: Vec<Vec<Posting>>) -> Vec<Vec<Posting>> {
+    for l in &mut lists {
+        l.sort_unstable();
+    }
+    lists
+}
+
+fn hashes_of(track: &NewTrack) -> Vec<u32> {
+    let mut h: Vec<u32> = track.landmarks.iter().map(|l| l.hash).collect();
+    h.sort_unstable();
+    h.dedup();
+    h
+}
+
+/// Checks that records, postings and counters agree: every posting belongs to a
+/// stored track, every track has exactly its landmark count of postings, and the
+/// counters match the records.
+fn check_consistent(store: &RocksStore) {
+    let records = store.list_tracks(None, usize::MAX).expect("list");
+    let live: HashMap<u32, &earmark_index::TrackRecord> =
+        records.iter().map(|r| (r.idx, r)).collect();
+    assert_eq!(live.len(), records.len(), "two tracks share an idx");
+    let mut per_track: HashMap<u32, u64> = HashMap::new();
+    let db = store.db();
+    let postings = store.cf(CF_POSTINGS).expect("cf");
+    for item in db.iterator_cf(postings, IteratorMode::Start) {
+        let (key, value) = item.expect("scan");
+        assert!(!value.is_empty(), "empty value kept for a hash");
+        layout::hash_of_key(&key).expect("4-byte key");
+        posting::decode_blocks(&value, |track, _| {
+            assert!(live.contains_key(&track), "posting of absent track {track}");
+            *per_track.entry(track).or_default() += 1;
+        })
+        .expect("decodes");
+    }
+    for r in &records {
+        assert_eq!(
+            per_track.get(&r.idx).copied().unwrap_or(0),
+            r.landmarks,
+            "postings of {}",
+            r.id
+        );
+    }
+    let count = |cf: &str| {
+        db.iterator_cf(store.cf(cf).expect("cf"), IteratorMode::Start)
+            .count()
+    };
+    assert_eq!(count(CF_TRACK_IDX), records.len());
+    assert_eq!(count(CF_TRACK_HASHES), records.len());
+    let stats = store.stats().expect("stats");
+    assert_eq!(stats.tracks, records.len() as u64);
+    assert_eq!(
+        stats.postings,
+        records.iter().map(|r| r.landmarks).sum::<u64>()
+    );
+}
+
+#[test]
+fn passes_the_conformance_suite() {
+    let parent = tempdir();
+    let n = AtomicUsize::new(0);
+    earmark_index::conformance::run_all(&|| {
+        let dir = parent
+            .path()
+            .join(n.fetch_add(1, Ordering::Relaxed).to_string());
+        let store = RocksStore::create_or_open(dir, 1).expect("opens");
+        Box::new(store) as Box<dyn Store>
+    });
+}
+
+#[test]
+fn tracks_survive_reopening() {
+    let dir = tempdir();
+    let path = dir.path().join("index");
+    let a = synthetic_track("a", 1, 400);
+    let b = synthetic_track("b", 2, 400);
+    let (ra, rb, before) = {
+        let store = RocksStore::create_or_open(&path, 3).expect("creates");
+        let (_, ra) = store.put_track(&a).expect("put");
+        let (_, rb) = store.put_track(&b).expect("put");
+        let before = sorted(store.lookup(&hashes_of(&a), usize::MAX).expect("lookup"));
+        (ra, rb, before)
+    };
+    let store = RocksStore::open_existing(&path).expect("reopens");
+    assert_eq!(store.hash_config_id(), 3);
+    assert_eq!(store.mode(), Mode::Primary);
+    assert_eq!(store.track(&a.id).expect("read"), Some(ra.clone()));
+    assert_eq!(
+        store.tracks_by_idx(&[rb.idx, ra.idx]).expect("read"),
+        vec![Some(rb.clone()), Some(ra.clone())]
+    );
+    let after = sorted(store.lookup(&hashes_of(&a), usize::MAX).expect("lookup"));
+    assert_eq!(after, before);
+    // Numbering goes on where it stopped.
+    let (_, rc) = store.put_track(&synthetic_track("c", 3, 10)).expect("put");
+    assert_eq!(rc.idx, rb.idx + 1);
+    check_consistent(&store);
+    drop(store);
+    // Reopening with the same configuration is not a new index.
+    let store = RocksStore::create_or_open(&path, 3).expect("reopens");
+    assert_eq!(store.stats().expect("stats").tracks, 3);
+}
+
+#[test]
+fn query_opens_never_create() {
+    let dir = tempdir();
+    let missing = dir.path().join("missing");
+    assert!(matches!(
+        RocksStore::open_existing(&missing),
+        Err(Error::NoIndex { .. })
+    ));
+    assert!(matches!(
+        RocksStore::open_read_only(&missing),
+        Err(Error::NoIndex { .. })
+    ));
+    assert!(!missing.exists());
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    assert!(matches!(
+        RocksStore::open_existing(&empty),
+        Err(Error::NoIndex { .. })
+    ));
+    assert_eq!(std::fs::read_dir(&empty).expect("list").count(), 0);
+}
+
+#[test]
+fn foreign_directories_are_refused() {
+    let dir = tempdir();
+
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"not an index").expect("write");
+    let err = RocksStore::create_or_open(&file, 1).expect_err("a file");
+    assert!(matches!(err, Error::NotAnIndex { .. }), "{err}");
+
+    let docs = dir.path().join("docs");
+    std::fs::create_dir(&docs).expect("mkdir");
+    std::fs::write(docs.join("notes.txt"), b"keep me").expect("write");
+    let err = RocksStore::create_or_open(&docs, 1).expect_err("not a database");
+    assert!(matches!(err, Error::NotAnIndex { .. }), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&docs).expect("list").count(),
+        1,
+        "wrote into it"
+    );
+
+    let other = dir.path().join("other-db");
+    {
+        let db = DB::open_default(&other).expect("plain database");
+        db.put(b"k", b"v").expect("put");
+    }
+    let err = RocksStore::create_or_open(&other, 1).expect_err("foreign database");
+    assert!(
+        matches!(&err, Error::NotAnIndex { reason, .. } if reason.contains("column family")),
+        "{err}"
+    );
+    // The refusal happened before opening: no column family was added.
+    let names = DB::list_cf(&rocksdb::Options::default(), &other).expect("list");
+    assert_eq!(names, ["default"]);
+}
+
+#[test]
+fn a_database_with_our_column_families_but_no_metadata() {
+    let dir = tempdir();
+    let path = dir.path().join("half");
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        DB::open_cf(&opts, &path, ALL_CFS).expect("creates");
+    }
+    let err = RocksStore::open_existing(&path).expect_err("no metadata");
+    assert!(
+        matches!(&err, Error::NotAnIndex { reason, .. } if reason.contains("metadata")),
+        "{err}"
+    );
+    // Creation that stopped before writing metadata is finished on the next create.
+    let store = RocksStore::create_or_open(&path, 5).expect("adopts the blank index");
+    assert_eq!(store.hash_config_id(), 5);
+    store.put_track(&synthetic_track("a", 1, 10)).expect("put");
+    check_consistent(&store);
+}
+
+#[test]
+fn another_hash_configuration_is_refused() {
+    let dir = tempdir();
+    let path = dir.path().join("index");
+    drop(RocksStore::create_or_open(&path, 1).expect("creates"));
+    let err = RocksStore::create_or_open(&path, 2).expect_err("other config");
+    assert!(
+        matches!(
+            err,
+            Error::ConfigMismatch {
+                index: 1,
+                requested: 2
+            }
+        ),
+        "{err}"
+    );
+    assert!(matches!(
+        earmark_index::Error::from(err),
+        earmark_index::Error::ConfigMismatch { index: 1, query: 2 }
+    ));
+    assert_eq!(
+        RocksStore::open_existing(&path)
+            .expect("opens")
+            .hash_config_id(),
+        1
+    );
+}
+
+#[test]
+fn another_layout_version_is_refused() {
+    let dir = tempdir();
+    let path = dir.path().join("index");
+    {
+        let store = RocksStore::create_or_open(&path, 1).expect("creates");
+        let meta = store.cf(layout::CF_META).expect("cf");
+        store
+            .db()
+            .put_cf(meta, layout::META_FORMAT_VERSION, 99u32.to_be_bytes())
+            .expect("put");
+    }
+    let err = RocksStore::open_existing(&path).expect_err("version 99");
+    assert!(
+        matches!(
+            err,
+            Error::VersionMismatch {
+                found: 99,
+                expected: crate::FORMAT_VERSION
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn replacing_keeps_the_counts_of_the_new_track() {
+    let dir = tempdir();
+    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let other = synthetic_track("other", 9, 300);
+    let (_, r_other) = store.put_track(&other).expect("put");
+    let first = synthetic_track("a", 1, 600);
+    store.put_track(&first).expect("put");
+    // Same id, other audio: a shorter track sharing a few hashes with the first.
+    let mut second = synthetic_track("a", 2, 200);
+    second.landmarks.extend_from_slice(&first.landmarks[..50]);
+    second.duration_s = 42.0;
+    second.content_hash = Some("ab".repeat(32));
+    let (outcome, r_second) = store.put_track(&second).expect("replace");
+    assert_eq!(outcome, PutOutcome::Replaced);
+
+    let stats = store.stats().expect("stats");
+    assert_eq!(stats.tracks, 2);
+    assert_eq!(stats.postings, r_other.landmarks + r_second.landmarks);
+    assert!((stats.hours - (other.duration_s + 42.0) / 3600.0).abs() < 1e-12);
+    // The old content hash no longer leads anywhere; the new one does.
+    let old_content = first.content_hash.clone().expect("set");
+    assert_eq!(store.track_by_content(&old_content).expect("read"), None);
+    assert_eq!(
+        store
+            .track_by_content(&"ab".repeat(32))
+            .expect("read")
+            .map(|r| r.idx),
+        Some(r_second.idx)
+    );
+    let mut distinct = hashes_of(&other);
+    distinct.extend(hashes_of(&second));
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(store.count_hashes().expect("scan"), distinct.len() as u64);
+    check_consistent(&store);
+
+    store.delete_track(&id("a")).expect("delete");
+    store.delete_track(&id("other")).expect("delete");
+    let stats = store.stats().expect("stats");
+    assert_eq!((stats.tracks, stats.postings), (0, 0));
+    assert_eq!(stats.hours, 0.0);
+    assert_eq!(store.count_hashes().expect("scan"), 0);
+}
+
+#[test]
+fn merged_postings_read_the_same_after_compaction() {
+    let dir = tempdir();
+    let path = dir.path().join("index");
+    let store = RocksStore::create_or_open(&path, 1).expect("creates");
+    let mut all_hashes = Vec::new();
+    for i in 0..30u32 {
+        let mut t = synthetic_track(&format!("t{i:02}"), i, 200);
+        // A hash every track shares, at a frame of its own.
+        t.landmarks.push(Landmark {
+            hash: 0x42,
+            frame: 1000 + i,
+        });
+        all_hashes.extend(hashes_of(&t));
+        store.put_track(&t).expect("put");
+    }
+    all_hashes.sort_unstable();
+    all_hashes.dedup();
+    let before = sorted(store.lookup(&all_hashes, usize::MAX).expect("lookup"));
+    let shared = &before[all_hashes.binary_search(&0x42).expect("present")];
+    assert_eq!(shared.len(), 30);
+
+    store.compact().expect("compacts");
+    let after = sorted(store.lookup(&all_hashes, usize::MAX).expect("lookup"));
+    assert_eq!(after, before);
+    let stats = store.stats().expect("stats");
+    assert_eq!(
+        stats.hashes,
+        all_hashes.len() as u64,
+        "estimate after compaction"
+    );
+    assert_eq!(store.count_hashes().expect("scan"), all_hashes.len() as u64);
+
+    // Rewriting compacted values: delete one track, then merge onto them again.
+    store.delete_track(&id("t07")).expect("delete");
+    store
+        .put_track(&synthetic_track("t07", 7, 200))
+        .expect("put");
+    check_consistent(&store);
+    drop(store);
+    let store = RocksStore::open_existing(&path).expect("reopens");
+    let shared = store.lookup(&[0x42], usize::MAX).expect("lookup");
+    assert_eq!(shared[0].len(), 29);
+    assert!(store.lookup(&[0x42], 28).expect("lookup")[0].is_empty());
+    check_consistent(&store);
+}
+
+#[test]
+fn capped_decoding() {
+    let mut value = Vec::new();
+    posting::encode_block(&mut value, 1, &[1, 2, 3]);
+    posting::encode_block(&mut value, 2, &[4]);
+    assert_eq!(
+        crate::store::decode_capped(&value, 4).expect("valid").len(),
+        4
+    );
+    assert!(
+        crate::store::decode_capped(&value, 3)
+            .expect("valid")
+            .is_empty()
+    );
+    assert!(
+        crate::store::decode_capped(&value, 0)
+            .expect("valid")
+            .is_empty()
+    );
+    assert!(crate::store::decode_capped(&[0x80], 10).is_err());
+}
+
+#[test]
+fn secondary_and_read_only_instances_follow_a_writer() {
+    let dir = tempdir();
+    let path = dir.path().join("index");
+    let primary = RocksStore::create_or_open(&path, 1).expect("creates");
+    let a = synthetic_track("a", 1, 300);
+    primary.put_track(&a).expect("put");
+
+    let secondary =
+        RocksStore::open_secondary(&path, dir.path().join("secondary")).expect("secondary");
+    assert_eq!(secondary.mode(), Mode::Secondary);
+    assert_eq!(secondary.hash_config_id(), 1);
+    assert!(secondary.track(&a.id).expect("read").is_some());
+    let read_only = RocksStore::open_read_only(&path).expect("read-only");
+
+    let b = synthetic_track("b", 2, 300);
+    let (_, rb) = primary.put_track(&b).expect("put");
+    primary.delete_track(&a.id).expect("delete");
+    secondary.catch_up().expect("catches up");
+    assert!(secondary.track(&a.id).expect("read").is_none());
+    let found = secondary
+        .lookup(&hashes_of(&b), usize::MAX)
+        .expect("lookup");
+    let n: usize = found
+        .iter()
+        .map(|l| l.iter().filter(|p| p.track == rb.idx).count())
+        .sum();
+    assert_eq!(n as u64, rb.landmarks);
+    assert_eq!(secondary.stats().expect("stats").tracks, 1);
+
+    // The read-only view stays as it was opened.
+    read_only.catch_up().expect("no-op");
+    assert!(read_only.track(&a.id).expect("read").is_some());
+    assert!(read_only.track(&b.id).expect("read").is_none());
+
+    for store in [&secondary, &read_only] {
+        let err = store.put_track(&b).expect_err("read-only");
+        let earmark_index::Error::Backend(source) = err else {
+            panic!("unexpected {err}");
+        };
+        assert!(matches!(
+            source.downcast_ref::<Error>(),
+            Some(Error::ReadOnly)
+        ));
+        assert!(store.delete_track(&b.id).is_err());
+        assert!(store.update_meta(&b.id, &TrackMeta::default()).is_err());
+        assert!(matches!(store.compact(), Err(Error::ReadOnly)));
+    }
+}
+
+#[test]
+fn a_second_writer_is_told_the_index_is_busy() {
+    let dir = tempdir();
+    let path = dir.path().join("index");
+    let _first = RocksStore::create_or_open(&path, 1).expect("creates");
+    let err = RocksStore::open_existing(&path).expect_err("locked");
+    assert!(matches!(err, Error::Locked { .. }), "{err}");
+}
+
+#[test]
+fn invalid_durations_are_refused() {
+    let dir = tempdir();
+    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    for d in [f64::NAN, f64::INFINITY, -1.0] {
+        let mut t = synthetic_track("a", 1, 10);
+        t.duration_s = d;
+        assert!(store.put_track(&t).is_err());
+    }
+    assert_eq!(store.stats().expect("stats").tracks, 0);
+}
+
+/// Environment variable naming the index the crash child writes into.
+const CRASH_DIR_VAR: &str = "EARMARK_ROCKSDB_CRASH_DIR";
+/// Tracks the child cycles through, so that it replaces as well as inserts.
+const CRASH_IDS: u32 = 25;
+
+fn crash_track(i: u32) -> NewTrack {
+    synthetic_track(&format!("t{}", i % CRASH_IDS), i, 1500)
+}
+
+/// The child process of `a_kill_mid_ingest_leaves_whole_tracks`: ingests until killed,
+/// printing each finished put.
+#[test]
+#[ignore = "run as a child process by a_kill_mid_ingest_leaves_whole_tracks"]
+fn crash_child() {
+    let Some(dir) = std::env::var_os(CRASH_DIR_VAR) else {
+        return;
+    };
+    let store = RocksStore::create_or_open(Path::new(&dir), 1).expect("creates");
+    let mut out = std::io::stdout().lock();
+    // Bounded, in case the parent never kills it.
+    for i in 0..100_000 {
+        store.put_track(&crash_track(i)).expect("put");
+        if i % 11 == 5 {
+            store
+                .delete_track(&id(&format!("t{}", (i + 3) % CRASH_IDS)))
+                .expect("delete");
+        }
+        writeln!(out, "put {i}").expect("stdout");
+        out.flush().expect("stdout");
+    }
+}
+
+#[test]
+fn a_kill_mid_ingest_leaves_whole_tracks() {
+    let dir = tempdir();
+    let path = dir.path().join("index");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "tests::crash_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_DIR_VAR, &path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    // The pipe stays open until the child is dead: a child writing into a closed pipe
+    // would fail and exit on its own.
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut last = None;
+    for line in &mut lines {
+        let line = line.expect("reads");
+        if let Some(i) = line.strip_prefix("put ") {
+            last = Some(i.parse::<u32>().expect("number"));
+            // Past a full round of ids, so that replaces are in flight too.
+            if last >= Some(3 * CRASH_IDS) {
+                break;
+            }
+        }
+    }
+    // SIGKILL while the child goes on writing.
+    child.kill().expect("kills");
+    child.wait().expect("reaped");
+    drop(lines);
+    let last = last.expect("the child wrote tracks");
+
+    let store = RocksStore::open_existing(&path).expect("reopens");
+    check_consistent(&store);
+    let records: BTreeMap<String, u32> = store
+        .list_tracks(None, usize::MAX)
+        .expect("list")
+        .into_iter()
+        .map(|r| {
+            let seed =
+                u32::from_str_radix(r.content_hash.as_deref().expect("set"), 16).expect("hex seed");
+            (r.id.as_str().to_owned(), seed)
+        })
+        .collect();
+    // Every acknowledged put survives: an id's record, if any, is from its last put
+    // up to `last` or a later one (a later delete may have removed it).
+    assert!(!records.is_empty());
+    for (id, &seed) in &records {
+        let k: u32 = id[1..].parse().expect("numbered id");
+        let acknowledged = (0..=last).rev().find(|j| j % CRASH_IDS == k);
+        assert!(
+            acknowledged.is_some_and(|j| seed >= j),
+            "{id} lost put {acknowledged:?}"
+        );
+    }
+    // Each record's postings are exactly those of the put that wrote it.
+    for (id, &seed) in &records {
+        let t = crash_track(seed);
+        assert_eq!(t.id.as_str(), id.as_str());
+        let r = store.track(&t.id).expect("read").expect("present");
+        let groups = posting::group_by_hash(&t.landmarks, earmark_index::MAX_FRAMES_PER_HASH);
+        let hashes: Vec<u32> = groups.iter().map(|(h, _)| *h).collect();
+        let found = store.lookup(&hashes, usize::MAX).expect("lookup");
+        for ((_, frames), list) in groups.iter().zip(found) {
+            let mine: Vec<u32> = list
+                .iter()
+                .filter(|p| p.track == r.idx)
+                .map(|p| p.frame)
+                .collect();
+            assert_eq!(&mine, frames, "postings of {id}");
+        }
+    }
+}
+
+/// A synthetic catalog load: 1,000 tracks of 3,000 landmarks over 2^18 hashes, then
+/// queries of 300 hashes. Prints figures; asserts nothing about time.
+#[test]
+#[ignore = "a measurement: cargo test -p earmark-rocksdb --release -- --ignored --nocapture measure"]
+fn measure_ingest_and_lookup() {
+    let dir = tempdir();
+    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let mut state = 0x9e37_79b9_u32;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    };
+    let tracks = 1_000u32;
+    let per_track = 3_000u32;
+    let start = std::time::Instant::now();
+    let mut postings = 0u64;
+    for t in 0..tracks {
+        let landmarks = (0..per_track)
+            .map(|i| Landmark {
+                hash: next() & 0x3_ffff,
+                frame: i * 3,
+            })
+            .collect();
+        let (_, r) = store
+            .put_track(&NewTrack {
+                id: id(&format!("track-{t:05}")),
+                meta: TrackMeta::default(),
+                duration_s: 180.0,
+                content_hash: None,
+                landmarks,
+            })
+            .expect("put");
+        postings += r.landmarks;
+    }
+    let ingest = start.elapsed().as_secs_f64();
+    let raw = store.stats().expect("stats");
+    let start = std::time::Instant::now();
+    store.compact().expect("compacts");
+    let compact = start.elapsed().as_secs_f64();
+    let stats = store.stats().expect("stats");
+
+    let mut times = Vec::new();
+    for _ in 0..200 {
+        let hashes: Vec<u32> = (0..300).map(|_| next() & 0x3_ffff).collect();
+        let start = std::time::Instant::now();
+        let found = store.lookup(&hashes, usize::MAX).expect("lookup");
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(found.len(), 300);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "ingest: {postings} postings in {ingest:.2} s = {:.0} postings/s ({:.1} ms/track)",
+        postings as f64 / ingest,
+        ingest * 1e3 / f64::from(tracks)
+    );
+    println!(
+        "before compaction: {} bytes ({:.1} B/posting), hashes estimate {}",
+        raw.bytes,
+        raw.bytes as f64 / postings as f64,
+        raw.hashes
+    );
+    println!(
+        "compaction {compact:.2} s; after: {} bytes ({:.2} B/posting), hashes estimate {}, exact {}",
+        stats.bytes,
+        stats.bytes as f64 / postings as f64,
+        stats.hashes,
+        store.count_hashes().expect("scan")
+    );
+    println!(
+        "lookup of 300 hashes: p50 {:.2} ms, p99 {:.2} ms",
+        times[times.len() / 2],
+        times[times.len() * 99 / 100]
+    );
+}
