@@ -1,0 +1,196 @@
+//! `earmark ingest`: fingerprint files in parallel, store each track atomically.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result};
+use earmark_core::{Fingerprinter, HashConfig};
+use earmark_index::{MatchConfig, NewTrack, PutOutcome, Store, TrackId, identify};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::DbArg;
+use crate::catalog::{self, Item, Rejected};
+
+/// What to do with audio that is already in the index under another id.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnDuplicate {
+    /// Report it and leave the index as it is.
+    Skip,
+    /// Add it under the new id as well.
+    Add,
+}
+
+/// Arguments of `earmark ingest`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    db: DbArg,
+    /// CSV with header path,track_id,title,artist,album,isrc,rights_holder,policy
+    /// (only path required; relative paths are relative to the manifest).
+    #[arg(long, value_name = "CSV")]
+    manifest: Option<PathBuf>,
+    /// Audio already in the index under another id (same file bytes, or the same
+    /// recording re-encoded): skip it or add it.
+    #[arg(long, value_enum, default_value = "skip")]
+    on_duplicate: OnDuplicate,
+    /// Audio files and folders (searched recursively for audio extensions).
+    paths: Vec<PathBuf>,
+}
+
+enum Outcome {
+    Inserted,
+    Replaced,
+    Unchanged,
+    Duplicate(TrackId),
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let mut items: Vec<Item> = Vec::new();
+    let mut rejected: Vec<Rejected> = Vec::new();
+    if let Some(manifest) = &args.manifest {
+        catalog::from_manifest(manifest, &mut items, &mut rejected)?;
+    }
+    catalog::from_paths(&args.paths, &mut items, &mut rejected);
+    if items.is_empty() && rejected.is_empty() {
+        anyhow::bail!("nothing to ingest: give audio files, folders or --manifest");
+    }
+
+    let store = crate::store::open_for_writing(&args.db.db)?;
+    let fingerprinter = Fingerprinter::default();
+    let hash_config = HashConfig::default();
+
+    let bar = ProgressBar::new(items.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} files  {per_sec}  ETA {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let audio_ms = AtomicU64::new(0);
+    let results: Vec<(usize, Result<Outcome>)> = items
+        .par_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let result = ingest_one(
+                &store,
+                &fingerprinter,
+                &hash_config,
+                item,
+                args.on_duplicate,
+                &audio_ms,
+            );
+            bar.inc(1);
+            bar.set_message(format!(
+                "{:.2} h of audio",
+                audio_ms.load(Ordering::Relaxed) as f64 / 3_600_000.0
+            ));
+            (i, result)
+        })
+        .collect();
+    bar.finish_and_clear();
+
+    let (mut inserted, mut replaced, mut unchanged) = (0, 0, 0);
+    let mut duplicates = Vec::new();
+    let mut failed: Vec<(String, String)> =
+        rejected.into_iter().map(|r| (r.what, r.reason)).collect();
+    for (i, result) in results {
+        let item = &items[i];
+        match result {
+            Ok(Outcome::Inserted) => inserted += 1,
+            Ok(Outcome::Replaced) => replaced += 1,
+            Ok(Outcome::Unchanged) => unchanged += 1,
+            Ok(Outcome::Duplicate(of)) => duplicates.push((item.path.display().to_string(), of)),
+            Err(e) => failed.push((item.path.display().to_string(), format!("{e:#}"))),
+        }
+    }
+    println!(
+        "ingested {inserted}, replaced {replaced}, unchanged {unchanged}, duplicates {}, failed {} ({:.2} h of audio fingerprinted)",
+        duplicates.len(),
+        failed.len(),
+        audio_ms.load(Ordering::Relaxed) as f64 / 3_600_000.0
+    );
+    for (path, of) in &duplicates {
+        let action = match args.on_duplicate {
+            OnDuplicate::Skip => "skipped",
+            OnDuplicate::Add => "added anyway",
+        };
+        println!("duplicate: {path} is already in the index as {of} ({action})");
+    }
+    for (what, why) in &failed {
+        println!("failed: {what}: {why}");
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn ingest_one(
+    store: &dyn Store,
+    fingerprinter: &Fingerprinter,
+    hash_config: &HashConfig,
+    item: &Item,
+    on_duplicate: OnDuplicate,
+    audio_ms: &AtomicU64,
+) -> Result<Outcome> {
+    let content_hash = super::content_hash(&item.path)?;
+    if let Some(existing) = store.track_by_content(&content_hash)? {
+        if existing.id == item.id {
+            // A re-run over the same catalog: nothing to redo, but keep metadata current.
+            if existing.meta != item.meta {
+                store.update_meta(&item.id, &item.meta)?;
+            }
+            return Ok(Outcome::Unchanged);
+        }
+        if on_duplicate == OnDuplicate::Skip {
+            return Ok(Outcome::Duplicate(existing.id));
+        }
+    }
+    let fp = fingerprinter
+        .fingerprint_file(&item.path)
+        .with_context(|| format!("cannot fingerprint {}", item.path.display()))?;
+    audio_ms.fetch_add(u64::from(fp.duration_ms()), Ordering::Relaxed);
+    if fp.is_empty() {
+        anyhow::bail!("no landmarks: the audio is silent or too short to identify");
+    }
+    if on_duplicate == OnDuplicate::Skip
+        && let Some(of) = same_recording(store, hash_config, &fp, &item.id)?
+    {
+        return Ok(Outcome::Duplicate(of));
+    }
+    let (outcome, _) = store.put_track(&NewTrack {
+        id: item.id.clone(),
+        meta: item.meta.clone(),
+        duration_s: fp.duration_s(),
+        content_hash: Some(content_hash),
+        landmarks: fp.catalog_landmarks(hash_config),
+    })?;
+    Ok(match outcome {
+        PutOutcome::Inserted => Outcome::Inserted,
+        PutOutcome::Replaced => Outcome::Replaced,
+    })
+}
+
+/// Another track that is the same recording (another encoding of it): 20 s from the
+/// middle match it at the same place, and the durations agree within a second.
+fn same_recording(
+    store: &dyn Store,
+    hash_config: &HashConfig,
+    fp: &earmark_core::Fingerprint,
+    id: &TrackId,
+) -> Result<Option<TrackId>> {
+    let start = (fp.duration_s() / 2.0 - 10.0).max(0.0);
+    let probe = fp.excerpt(start, 20.0);
+    let matches = identify(store, &[probe], hash_config, &MatchConfig::default())?;
+    Ok(matches
+        .into_iter()
+        .find(|m| {
+            &m.track.id != id
+                && m.confidence > 0.99
+                && (m.track.duration_s - fp.duration_s()).abs() < 1.0
+                && (m.track_offset_s - m.query_offset_s - start).abs() < 1.0
+        })
+        .map(|m| m.track.id))
+}

@@ -1,0 +1,35 @@
+//! One module per subcommand.
+
+pub mod fingerprint;
+pub mod ingest;
+pub mod query;
+pub mod stats;
+pub mod tracks;
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+/// SHA-256 of a file's bytes, lowercase hex: the key of the exact-file fast path.
+pub fn content_hash(path: &Path) -> Result<String> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}

@@ -1,0 +1,39 @@
+//! `earmark stats`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use earmark_index::Store;
+
+use crate::DbArg;
+
+/// Arguments of `earmark stats`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    db: DbArg,
+    /// As one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Result<ExitCode> {
+    let store = crate::store::open_for_reading(&args.db.db)?;
+    let stats = store.stats()?;
+    if args.json {
+        let mut value = serde_json::to_value(&stats)?;
+        value["bytes_per_hour"] = serde_json::json!(stats.bytes_per_hour().round());
+        value["hash_config_id"] = serde_json::json!(store.hash_config_id());
+        println!("{value}");
+    } else {
+        println!("tracks          {}", stats.tracks);
+        println!("hours of audio  {:.2}", stats.hours);
+        println!("postings        {}", stats.postings);
+        println!("distinct hashes {}", stats.hashes);
+        println!("bytes           {}", stats.bytes);
+        println!("bytes per hour  {:.0}", stats.bytes_per_hour());
+        println!("hash config     {}", store.hash_config_id());
+    }
+    Ok(ExitCode::SUCCESS)
+}

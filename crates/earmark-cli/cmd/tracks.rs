@@ -1,0 +1,104 @@
+//! `earmark tracks list|show|rm`.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use earmark_index::{Store, TrackId, TrackRecord};
+
+use crate::DbArg;
+
+/// Arguments of `earmark tracks`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    db: DbArg,
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(clap::Subcommand)]
+enum Action {
+    /// List tracks in id order.
+    List {
+        /// Start after this id (paging).
+        #[arg(long)]
+        after: Option<String>,
+        /// At most this many tracks.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one track as JSON.
+    Show {
+        /// Track id.
+        id: String,
+    },
+    /// Remove a track and all of its postings.
+    Rm {
+        /// Track id.
+        id: String,
+    },
+}
+
+fn line(t: &TrackRecord) -> String {
+    format!(
+        "{}\t{:.1} s\t{}\t{}\t{}",
+        t.id,
+        t.duration_s,
+        t.meta.title.as_deref().unwrap_or("-"),
+        t.meta.rights_holder.as_deref().unwrap_or("-"),
+        t.meta.policy.as_deref().unwrap_or("-"),
+    )
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Result<ExitCode> {
+    match args.action {
+        Action::List { after, limit, json } => {
+            let store = crate::store::open_for_reading(&args.db.db)?;
+            let mut after = after.map(TrackId::new).transpose()?;
+            let mut left = limit.unwrap_or(usize::MAX);
+            while left > 0 {
+                let page = store.list_tracks(after.as_ref(), left.min(1000))?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id.clone());
+                left -= page.len();
+                for t in &page {
+                    if json {
+                        println!("{}", serde_json::to_string(t)?);
+                    } else {
+                        println!("{}", line(t));
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Show { id } => {
+            let store = crate::store::open_for_reading(&args.db.db)?;
+            let id = TrackId::new(id)?;
+            match store.track(&id)? {
+                Some(t) => {
+                    println!("{}", serde_json::to_string_pretty(&t)?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                None => {
+                    eprintln!("earmark: no track with id {id}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Action::Rm { id } => {
+            let store = crate::store::open_for_writing(&args.db.db)?;
+            let id = TrackId::new(id)?;
+            if store.delete_track(&id)? {
+                println!("removed {id}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("earmark: no track with id {id}");
+                Ok(ExitCode::from(1))
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! `earmark`: ingest a catalog, identify recordings, manage the index.
+//!
+//! A thin layer over the library crates: argument parsing, progress, output formats
+//! and exit codes. Exit codes: 0 success; 1 when any input failed (the others were
+//! still processed); 2 for usage errors and failures that stop the command (an index
+//! that cannot be opened, an unreadable manifest).
+
+mod catalog;
+mod cmd;
+mod store;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Version line: the program's and the formats' versions, which decide compatibility.
+fn long_version() -> &'static str {
+    let analysis = earmark_core::AnalysisConfig::default();
+    let hash = earmark_core::HashConfig::default();
+    let text = format!(
+        "{}\nanalysis config {} ({} Hz, fft {}, hop {})\nhash config {} ({:?})\nfingerprint wire format {}",
+        env!("CARGO_PKG_VERSION"),
+        analysis.id,
+        analysis.sample_rate_hz,
+        analysis.fft_size,
+        analysis.hop,
+        hash.id,
+        hash.scheme,
+        earmark_core::wire::FORMAT_VERSION,
+    );
+    Box::leak(text.into_boxed_str())
+}
+
+#[derive(Parser)]
+#[command(name = "earmark", version, long_version = long_version(), about = "Recognise recordings by their sound")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Fingerprint audio files and add them to the index.
+    Ingest(cmd::ingest::Args),
+    /// Identify audio files (or fingerprints) against the index.
+    Query(cmd::query::Args),
+    /// Write the compact fingerprint a client would send instead of the audio.
+    Fingerprint(cmd::fingerprint::Args),
+    /// List, show or remove catalog tracks.
+    Tracks(cmd::tracks::Args),
+    /// Counts and sizes of the index.
+    Stats(cmd::stats::Args),
+}
+
+/// The index directory option shared by the commands.
+#[derive(clap::Args, Clone)]
+pub struct DbArg {
+    /// Index directory (RocksDB).
+    #[arg(long, value_name = "DIR")]
+    pub db: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ingest(args) => cmd::ingest::run(args),
+        Command::Query(args) => cmd::query::run(args),
+        Command::Fingerprint(args) => cmd::fingerprint::run(args),
+        Command::Tracks(args) => cmd::tracks::run(args),
+        Command::Stats(args) => cmd::stats::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("earmark: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
