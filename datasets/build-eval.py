@@ -32,6 +32,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -101,7 +102,7 @@ CONDITIONS = _conditions()
 QUICK_CONDITIONS = ["clean", "white-noise-0dB"]
 
 
-# --- small helpers -----------------------------------------------------------------
+# --- small helpers --------------------------------------------------------------------
 
 
 def data_dir() -> Path:
@@ -109,7 +110,9 @@ def data_dir() -> Path:
 
 
 def run(cmd: list[str]) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    # A session of its own keeps Ctrl-C away from the tools: sox treats SIGINT as "stop
+    # here", ends the file early and exits 0, which would pass a truncated file as done.
+    proc = subprocess.run(cmd, capture_output=True, text=True, start_new_session=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}\n{proc.stderr.strip()}")
     return proc.stdout
@@ -159,7 +162,7 @@ def rms_peak(samples: array.array) -> tuple[float, float]:
     return rms, peak
 
 
-# --- per-track analysis --------------------------------------------------------------
+# --- per-track analysis ---------------------------------------------------------------
 
 
 def analyse(job: dict) -> dict:
@@ -176,9 +179,11 @@ def analyse(job: dict) -> dict:
     frames = int(run(["soxi", "-s", path]).strip())
     raw = subprocess.run(["sox", "-R", "-V1", path, "-t", "raw", "-e", "signed-integer",
                           "-b", "16", "-c", "1", "-r", str(ENV_RATE), "-"],
-                         capture_output=True, check=True).stdout
+                         capture_output=True, check=True, start_new_session=True).stdout
     pcm = array.array("h")
     pcm.frombytes(raw[: len(raw) // 2 * 2])
+    if abs(len(pcm) - frames * ENV_RATE / rate) > ENV_RATE / 10:
+        raise RuntimeError(f"{path}: decoded {len(pcm) / ENV_RATE:.1f}s of {frames / rate:.1f}s")
     if sys.byteorder == "big":
         pcm.byteswap()
     block = int(ENV_RATE * ENV_BLOCK_S)
@@ -228,7 +233,7 @@ def pick_offset(info: dict, length_s: float, rng: random.Random) -> int:
     return best
 
 
-# --- jobs run in the pool ------------------------------------------------------------
+# --- jobs run in the pool -------------------------------------------------------------
 
 
 def encode(src_wav: Path, dst: Path, enc: str, work: Path) -> None:
@@ -256,6 +261,13 @@ def make_query(job: dict) -> None:
     cond = CONDITIONS[job["condition"]]
     base = work / "excerpt.wav"
     cut(job["src"], base, job["start"], job["frames"], cond["fx"])
+    if cond["family"] not in ("speed", "tempo", "edit"):
+        # A cheap guard against short reads: the excerpt must have the planned length.
+        with wave.open(str(base)) as w:
+            got = w.getnframes()
+        want = job["frames"] if job["frames"] is not None else job["src_frames"]
+        if abs(got - round(want * RATE / job["rate"])) > 1:
+            raise RuntimeError(f"{job['src']}: excerpt has {got} frames, expected {want}")
     mix = cond["mix"]
     if mix:
         x = read_pcm16(base)
@@ -310,7 +322,7 @@ def run_job(job: dict) -> tuple[str, float, str | None]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-# --- planning ------------------------------------------------------------------------
+# --- planning -------------------------------------------------------------------------
 
 
 def load_tracks(packages: list[str]) -> list[dict]:
@@ -369,7 +381,6 @@ def plan(args, tracks: list[dict], infos: dict[str, dict], groups: dict[str, str
         negatives = sorted(negatives, key=lambda t: unit_hash(seed, "quick", t["track_id"]))[:4]
         catalog.sort(key=lambda t: t["track_id"])
         negatives.sort(key=lambda t: t["track_id"])
-    chosen = {t["track_id"] for t in catalog + negatives}
     for t in eligible:
         side = "catalog" if t in catalog else "negative" if t in negatives else "unused"
         split_rows.append([t["track_id"], side, groups.get(t["track_id"], "")])
@@ -389,12 +400,14 @@ def plan(args, tracks: list[dict], infos: dict[str, dict], groups: dict[str, str
     conditions = args.conditions
     lengths = args.lengths
     queries = []  # (spec dict, truth fields)
+    negative_ids = {t["track_id"] for t in negatives}
 
-    def add(t, condition, length, k, under=None):
+    def add(t, condition, length, k):
         info = infos[t["track_id"]]
         rate, frames = info["rate"], info["frames"]
         rng = random.Random(f"{seed}|{t['track_id']}|{condition}|{length}|{k}")
-        spec = {"type": "query", "condition": condition, "src": t["path"]}
+        spec = {"type": "query", "condition": condition, "src": t["path"], "rate": rate,
+                "src_frames": frames}
         if length == "full":
             start = 0
             n = None
@@ -411,7 +424,7 @@ def plan(args, tracks: list[dict], infos: dict[str, dict], groups: dict[str, str
         mix = CONDITIONS[condition]["mix"]
         if mix and mix["kind"] == "noise":
             n_out = n if n is not None else frames
-            spec["mix_start"] = rng.randrange(max(1, NOISE_BED_S * RATE - n_out))
+            spec["mix_start"] = rng.randrange(max(1, args.noise_bed_s * RATE - n_out))
         elif mix:
             pool = [u for u in negatives if u["track_id"] != t["track_id"]
                     and infos[u["track_id"]]["frames"] >= (n or frames)]
@@ -430,7 +443,6 @@ def plan(args, tracks: list[dict], infos: dict[str, dict], groups: dict[str, str
                  "source": t["track_id"]}
         queries.append((spec, truth))
 
-    negative_ids = {t["track_id"] for t in negatives}
     for t in sorted(catalog + negatives, key=lambda t: t["track_id"]):
         if "clean" in conditions:
             for length in lengths:
@@ -459,7 +471,7 @@ def plan(args, tracks: list[dict], infos: dict[str, dict], groups: dict[str, str
     # Shuffled so that query numbers say nothing about track or condition.
     queries.sort(key=lambda q: unit_hash(seed, "order", json.dumps(q[0], sort_keys=True)))
     query_jobs, truth_rows = [], []
-    bed = {c: str(out / ".cache" / f"noise-{c}.wav") for c in ("white", "pink")}
+    bed = {c: str(noise_bed(out, c, args)) for c in ("white", "pink")}
     for i, (spec, truth) in enumerate(queries, 1):
         cond = CONDITIONS[spec["condition"]]
         ext = {"mp3-128k": "mp3", "mp3-32k-mono": "mp3", "aac-48k": "m4a", "telephone": "wav"}[cond["enc"]]
@@ -473,7 +485,17 @@ def plan(args, tracks: list[dict], infos: dict[str, dict], groups: dict[str, str
     return split_rows, catalog_jobs, catalog_rows, query_jobs, truth_rows
 
 
-# --- driver --------------------------------------------------------------------------
+# --- driver ---------------------------------------------------------------------------
+
+
+def noise_bed(out: Path, colour: str, args) -> Path:
+    return out / ".cache" / f"noise-{colour}-{args.noise_bed_s}s.wav"
+
+
+def ignore_sigint() -> None:
+    # Ctrl-C reaches the whole process group; workers finish their file and the parent
+    # cancels the rest, instead of a worker dying mid-write and the pool hanging.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def run_pool(jobs: list[dict], workers: int, label: str, fn) -> list:
@@ -481,7 +503,8 @@ def run_pool(jobs: list[dict], workers: int, label: str, fn) -> list:
     results: dict[int, object] = {}
     t0 = time.monotonic()
     last = 0.0
-    with ProcessPoolExecutor(workers) as pool:
+    pool = ProcessPoolExecutor(workers, initializer=ignore_sigint)
+    try:
         pending = {pool.submit(fn, j): i for i, j in enumerate(jobs)}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -494,6 +517,12 @@ def run_pool(jobs: list[dict], workers: int, label: str, fn) -> list:
                 eta = (now - t0) / n * (len(jobs) - n)
                 print(f"build-eval: {label} {n}/{len(jobs)} ({100 * n / len(jobs):.0f}%), "
                       f"{now - t0:.0f}s elapsed, ~{eta:.0f}s left", flush=True)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the shutdown
+        print("build-eval: interrupted; finished files are kept and a rerun resumes", flush=True)
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise SystemExit(130)
+    pool.shutdown()
     return [results[i] for i in range(len(jobs))]
 
 
@@ -523,6 +552,7 @@ def parse_args(argv=None):
                     help="extra excerpts per track for each noise condition (default 1, quick 0)")
     ap.add_argument("--noise-excerpt-s", type=float, default=5, help="their length")
     ap.add_argument("--max-queries", type=int, default=6000)
+    ap.add_argument("--dry-run", action="store_true", help="plan and print counts, write nothing")
     ap.add_argument("--list-conditions", action="store_true", help="print the conditions and exit")
     args = ap.parse_args(argv)
 
@@ -550,6 +580,8 @@ def parse_args(argv=None):
     for name in ("excerpt_s", "noise_excerpt_s"):
         v = getattr(args, name)
         setattr(args, name, int(v) if float(v).is_integer() else v)
+    # Noise is cut from a fixed bed at a random point: the bed must outlast any excerpt.
+    args.noise_bed_s = max(NOISE_BED_S, math.ceil(max(args.excerpt_s, args.noise_excerpt_s)) + 10)
     return args
 
 
@@ -557,6 +589,27 @@ def tool_versions() -> str:
     sox_v = run(["sox", "--version"]).strip()
     ff_v = run(["ffmpeg", "-version"]).splitlines()[0]
     return f"{sox_v} | {ff_v}"
+
+
+def summarise(truth_rows: list[list], catalog_rows: list[list], infos: dict[str, dict]) -> None:
+    """What a build would write: queries per condition and length, hours of audio."""
+    by_cond: dict[str, dict[str, int]] = {}
+    seconds = 0.0
+    for _, cond, length, track_id, _, _, source in truth_rows:
+        by_cond.setdefault(cond, {}).setdefault(length, 0)
+        by_cond[cond][length] += 1
+        info = infos[source]
+        seconds += info["frames"] / info["rate"] * (0.9 if cond == "cropped-full" else 1) \
+            if length == "full" else float(length)
+    lengths = sorted({length for c in by_cond.values() for length in c},
+                     key=lambda x: float("inf") if x == "full" else float(x))
+    print(f"{'condition':18}" + "".join(f"{x:>6}" for x in lengths) + f"{'all':>7}")
+    for cond, counts in sorted(by_cond.items(), key=lambda kv: list(CONDITIONS).index(kv[0])):
+        print(f"{cond:18}" + "".join(f"{counts.get(x, 0):>6}" for x in lengths) + f"{sum(counts.values()):>7}")
+    catalog_s = sum(infos[r[1]]["frames"] / infos[r[1]]["rate"] for r in catalog_rows)
+    print(f"build-eval: dry run: {len(truth_rows)} queries ({seconds / 3600:.1f} h, "
+          f"~{seconds * 16 / 1000:.0f} MB as MP3 128k), {len(catalog_rows)} catalog tracks "
+          f"({catalog_s / 3600:.1f} h)")
 
 
 def main(argv=None) -> int:
@@ -578,7 +631,7 @@ def main(argv=None) -> int:
     groups = load_groups(args.dup_groups)
 
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                if k not in ("workers", "list_conditions", "out")}
+                if k not in ("workers", "list_conditions", "out", "dry_run")}
     key_src = json.dumps({
         "settings": settings, "out": str(out), "groups": sorted(groups.items()),
         "tracks": [[t["path"], t["track_id"], t["duration_s"]] for t in tracks],
@@ -589,28 +642,22 @@ def main(argv=None) -> int:
     if stamp.is_file() and stamp.read_text() == key and (out / "truth.csv").is_file():
         print(f"build-eval: up to date in {out}")
         return 0
-    if not (plan_file.is_file() and plan_file.read_text() == key):
-        # Different inputs or arguments: start over. Same ones: resume, keep finished files.
-        for name in ("catalog", "queries", ".work", "catalog.csv", "truth.csv", "split.csv",
-                     "conditions.csv", ".stamp"):
-            p = out / name
-            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
-    for d in ("catalog", "queries", ".work", ".cache/tracks"):
-        (out / d).mkdir(parents=True, exist_ok=True)
-    plan_file.write_text(key)
+    (out / ".cache" / "tracks").mkdir(parents=True, exist_ok=True)
 
     print(f"build-eval: {len(tracks)} tracks from {', '.join(args.packages)}; "
-          f"{len(groups)} tracks in duplicate groups; seed {args.seed}", flush=True)
+          f"{sum(t['track_id'] in groups for t in tracks)} in duplicate groups; seed {args.seed}", flush=True)
     jobs = [{"path": t["path"], "cache": str(out / ".cache" / "tracks" / f"{t['track_id']}.json")}
             for t in tracks]
     infos = dict(zip([t["track_id"] for t in tracks], run_pool(jobs, args.workers, "analyse", analyse)))
 
     for colour in ("white", "pink"):
-        bed = out / ".cache" / f"noise-{colour}.wav"
+        bed = noise_bed(out, colour, args)
         if not bed.is_file():
+            # sox -R fixes the generator's seed: the bed is the same on every machine, and
+            # each query takes its own seeded stretch of it.
             tmp = bed.with_suffix(".partial.wav")
             sox("-r", str(RATE), "-c", "2", "-n", "-b", "16", str(tmp),
-                "synth", str(NOISE_BED_S), f"{colour}noise", "vol", "0.5")
+                "synth", str(args.noise_bed_s), f"{colour}noise", "vol", "0.5")
             tmp.replace(bed)
 
     split_rows, catalog_jobs, catalog_rows, query_jobs, truth_rows = plan(args, tracks, infos, groups, out)
@@ -619,6 +666,19 @@ def main(argv=None) -> int:
     n_exc = [r[0] for r in split_rows if r[1] == "excluded"]
     print(f"build-eval: {n_cat} catalog tracks, {n_neg} negatives, excluded: {', '.join(n_exc) or 'none'}; "
           f"{len(query_jobs)} queries", flush=True)
+
+    if args.dry_run:
+        summarise(truth_rows, catalog_rows, infos)
+        return 0
+    if not (plan_file.is_file() and plan_file.read_text() == key):
+        # Different inputs or arguments: start over. Same ones: resume, keep finished files.
+        for name in ("catalog", "queries", ".work", "catalog.csv", "truth.csv", "split.csv",
+                     "conditions.csv", ".stamp"):
+            p = out / name
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    for d in ("catalog", "queries", ".work"):
+        (out / d).mkdir(parents=True, exist_ok=True)
+    plan_file.write_text(key)
 
     todo = [j for j in catalog_jobs + query_jobs if not Path(j["out"]).is_file()]
     for i, j in enumerate(todo):

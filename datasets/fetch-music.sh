@@ -11,6 +11,9 @@
 #                                        path,track_id,package,licence,duration_s
 # Every step is skipped when its output is already there, so running it twice is cheap.
 set -euo pipefail
+# sox and ffmpeg end their output early on Ctrl-C and may still exit 0: stop here rather
+# than carry on with a short file. Work happens in .partial folders, swapped in at the end.
+trap 'echo "interrupted" >&2; exit 130' INT TERM
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
@@ -38,11 +41,12 @@ fi
 
 mkdir -p "$data/debs" "$data/extracted" "$data/music"
 
-# The newest .deb of a package already in debs/, or nothing.
+# The .deb of a package already in debs/ (the last by name if several), or nothing.
 find_deb() {
-    local found
-    found=$(ls -1 "$data/debs/${1}_"*.deb 2>/dev/null | sort | tail -n 1) || true
-    printf '%s' "$found"
+    local debs=("$data/debs/${1}_"*.deb)
+    if [[ -e ${debs[0]} ]]; then
+        printf '%s' "${debs[-1]}"
+    fi
 }
 
 download() {

@@ -97,7 +97,7 @@ def main() -> int:
     ap.add_argument("--min-seconds", type=float, default=10.0, help="shortest shared stretch")
     ap.add_argument("--max-ber", type=float, default=0.2, help="bit error rate that counts as shared")
     ap.add_argument("--long-seconds", type=float, default=20.0, help="stretch for the remix test")
-    ap.add_argument("--long-max-ber", type=float, default=0.28, help="BER limit of the remix test")
+    ap.add_argument("--long-max-ber", type=float, default=0.29, help="BER limit of the remix test")
     ap.add_argument("--min-votes", type=int, default=8, help="word agreements to try an offset")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--report", action="store_true", help="print every verified candidate pair")
@@ -158,8 +158,11 @@ def main() -> int:
         if args.report or dup:
             desc = []
             for label, (ber, at, shift) in (("short", short_best), ("long", long_best)):
-                desc.append(f"{label} ber {ber:.3f} at {at * ITEM_S:.1f}s/{(at + shift) * ITEM_S:.1f}s "
-                            f"(votes {merged[shift]})")
+                if ber >= 1.0:
+                    desc.append(f"{label}: overlap too short")
+                else:
+                    desc.append(f"{label} ber {ber:.3f} at {at * ITEM_S:.1f}s/{(at + shift) * ITEM_S:.1f}s "
+                                f"(votes {merged[shift]})")
             print(f"find-dups: {'DUP ' if dup else '    '}{ids[ta]} ~ {ids[tb]}: {'; '.join(desc)}")
         if dup:
             found += 1

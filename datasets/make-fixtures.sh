@@ -11,6 +11,9 @@
 #   clips.csv      file,track_id,offset_s,length_s   where each real clip comes from
 # The output is deterministic for given tool versions; a stamp skips a second run.
 set -euo pipefail
+# sox and ffmpeg end their output early on Ctrl-C and may still exit 0: stop here rather
+# than carry on with a short file. Work happens in .partial folders, swapped in at the end.
+trap 'echo "interrupted" >&2; exit 130' INT TERM
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
