@@ -1,0 +1,390 @@
+//! API keys: stored as SHA-256 hashes in a JSON file, each with a role; the [`Caller`]
+//! extractor that authenticates a request and applies the per-key rate limit.
+//!
+//! A key is `ek_` and 64 hex digits of operating-system randomness. It is shown once,
+//! when made; the file keeps only its hash, so a leaked file grants nothing.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{ApiError, Error, Result};
+use crate::state::AppState;
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A file-sharing network: identify and check.
+    Network,
+    /// A rights holder: its own tracks and reports only.
+    Label,
+    /// Everything.
+    Admin,
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "network" => Ok(Role::Network),
+            "label" => Ok(Role::Label),
+            "admin" => Ok(Role::Admin),
+            _ => Err(Error::Config(format!(
+                "unknown role {s:?}: expected network, label or admin"
+            ))),
+        }
+    }
+}
+
+/// A stored key: everything but the key itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEntry {
+    /// Public id, for listing, revoking and logs.
+    pub id: String,
+    /// What the key may do.
+    pub role: Role,
+    /// For a label, its rights holder; for a network, the network's name; for an
+    /// admin, a free note.
+    pub subject: String,
+    /// SHA-256 of the key, hex.
+    pub sha256: String,
+    /// When the key was made, unix seconds.
+    pub created_unix_s: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeysFile {
+    version: u32,
+    keys: Vec<KeyEntry>,
+}
+
+const KEYS_FILE_VERSION: u32 = 1;
+
+/// The keys a running service accepts, by hash.
+#[derive(Debug, Default)]
+pub struct KeyStore {
+    by_hash: HashMap<String, KeyEntry>,
+}
+
+impl KeyStore {
+    /// No keys: every authenticated route answers 401.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Reads a keys file; a missing file is an empty store.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::KeysFile`].
+    pub fn load(path: &Path) -> Result<Self> {
+        let entries = read_entries(path)?;
+        Ok(Self {
+            by_hash: entries.into_iter().map(|e| (e.sha256.clone(), e)).collect(),
+        })
+    }
+
+    /// Adds a key in memory only (tests, embedding); returns the key text.
+    ///
+    /// # Errors
+    /// [`Error::Random`].
+    pub fn insert(&mut self, role: Role, subject: &str) -> Result<String> {
+        let (entry, key) = new_key(role, subject)?;
+        self.by_hash.insert(entry.sha256.clone(), entry);
+        Ok(key)
+    }
+
+    /// The entry of a presented key.
+    pub fn verify(&self, key: &str) -> Option<&KeyEntry> {
+        self.by_hash.get(&sha256_hex(key.trim().as_bytes()))
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// True when there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+fn now_unix_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn new_key(role: Role, subject: &str) -> Result<(KeyEntry, String)> {
+    let mut secret = [0u8; 32];
+    let mut id = [0u8; 4];
+    getrandom::fill(&mut secret).map_err(|_| Error::Random)?;
+    getrandom::fill(&mut id).map_err(|_| Error::Random)?;
+    let key = format!("ek_{}", hex(&secret));
+    let entry = KeyEntry {
+        id: hex(&id),
+        role,
+        subject: subject.to_owned(),
+        sha256: sha256_hex(key.as_bytes()),
+        created_unix_s: now_unix_s(),
+    };
+    Ok((entry, key))
+}
+
+fn read_entries(path: &Path) -> Result<Vec<KeyEntry>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+    };
+    let damaged = |reason: String| Error::KeysFile {
+        path: path.display().to_string(),
+        reason,
+    };
+    let file: KeysFile = serde_json::from_str(&text).map_err(|e| damaged(e.to_string()))?;
+    if file.version != KEYS_FILE_VERSION {
+        return Err(damaged(format!("unsupported version {}", file.version)));
+    }
+    Ok(file.keys)
+}
+
+/// Writes the whole file atomically: a temporary file beside it, then a rename.
+fn write_entries(path: &Path, keys: Vec<KeyEntry>) -> Result<()> {
+    let text = serde_json::to_string_pretty(&KeysFile {
+        version: KEYS_FILE_VERSION,
+        keys,
+    })
+    .map_err(|e| Error::Config(e.to_string()))?;
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .map_err(|e| Error::io(format!("cannot write {}", tmp.display()), e))?;
+    std::fs::rename(&tmp, path)
+        .map_err(|e| Error::io(format!("cannot replace {}", path.display()), e))
+}
+
+/// Makes a key, stores its hash in the keys file (created if missing) and returns the
+/// entry with the key text, which is never shown again. `subject` is the rights holder
+/// of a label, the name of a network, a note for an admin. A running service reads the
+/// file at start.
+///
+/// # Errors
+/// [`Error::Config`] for a label or network without a subject, [`Error::Io`],
+/// [`Error::KeysFile`], [`Error::Random`].
+pub fn add_key(path: &Path, role: Role, subject: &str) -> Result<(KeyEntry, String)> {
+    if subject.trim().is_empty() && role != Role::Admin {
+        return Err(Error::Config(
+            "a label key needs its rights holder, a network key its network name".into(),
+        ));
+    }
+    let mut entries = read_entries(path)?;
+    let (entry, key) = new_key(role, subject.trim())?;
+    entries.push(entry.clone());
+    write_entries(path, entries)?;
+    Ok((entry, key))
+}
+
+/// The keys in the file (hashes, never keys).
+///
+/// # Errors
+/// [`Error::Io`] or [`Error::KeysFile`].
+pub fn list_keys(path: &Path) -> Result<Vec<KeyEntry>> {
+    read_entries(path)
+}
+
+/// Removes the key with `id` from the file.
+///
+/// # Errors
+/// [`Error::UnknownKey`], [`Error::Io`] or [`Error::KeysFile`].
+pub fn revoke_key(path: &Path, id: &str) -> Result<KeyEntry> {
+    let mut entries = read_entries(path)?;
+    let pos = entries
+        .iter()
+        .position(|e| e.id == id)
+        .ok_or_else(|| Error::UnknownKey(id.to_owned()))?;
+    let removed = entries.remove(pos);
+    write_entries(path, entries)?;
+    Ok(removed)
+}
+
+/// A token bucket per key.
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    per_s: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl RateLimiter {
+    pub(crate) fn new(per_s: f64, burst: f64) -> Self {
+        Self {
+            per_s,
+            burst,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes a token for `key_id`, or says in how many seconds one will be there.
+    pub(crate) fn take(&self, key_id: &str, now: Instant) -> Result<(), u64> {
+        if self.per_s <= 0.0 {
+            return Ok(());
+        }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = buckets
+            .entry(key_id.to_owned())
+            .or_insert((self.burst, now));
+        let elapsed = now.saturating_duration_since(*last).as_secs_f64();
+        *tokens = (*tokens + elapsed * self.per_s).min(self.burst);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *tokens) / self.per_s).ceil().max(1.0) as u64)
+        }
+    }
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The key's entry.
+    pub key: KeyEntry,
+}
+
+impl Caller {
+    /// Refuses unless the caller has one of `roles`.
+    ///
+    /// # Errors
+    /// [`ApiError::Forbidden`].
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.key.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "a {} key may not use this route",
+                match self.key.role {
+                    Role::Network => "network",
+                    Role::Label => "label",
+                    Role::Admin => "admin",
+                }
+            )))
+        }
+    }
+
+    /// The rights holder a label key is limited to; `None` for other roles.
+    pub fn label_holder(&self) -> Option<&str> {
+        (self.key.role == Role::Label).then_some(self.key.subject.as_str())
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+            .ok_or(ApiError::Unauthorized)?;
+        let key = state
+            .keys
+            .verify(presented)
+            .ok_or(ApiError::Unauthorized)?
+            .clone();
+        state
+            .runtime
+            .limiter
+            .take(&key.id, Instant::now())
+            .map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })?;
+        Ok(Caller { key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn keys_file_round_trip_and_revoke() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys.json");
+        let (label, label_key) = add_key(&path, Role::Label, "Acme").expect("add");
+        let (_, net_key) = add_key(&path, Role::Network, "p2p").expect("add");
+        assert!(label_key.starts_with("ek_") && label_key.len() == 67);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(!text.contains(&label_key), "the key itself is never stored");
+        let store = KeyStore::load(&path).expect("load");
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.verify(&label_key).map(|e| e.role), Some(Role::Label));
+        assert_eq!(
+            store.verify(&net_key).map(|e| e.subject.as_str()),
+            Some("p2p")
+        );
+        assert!(store.verify("ek_0000").is_none());
+        revoke_key(&path, &label.id).expect("revoke");
+        assert!(
+            KeyStore::load(&path)
+                .expect("load")
+                .verify(&label_key)
+                .is_none()
+        );
+        assert!(matches!(
+            revoke_key(&path, "nope"),
+            Err(Error::UnknownKey(_))
+        ));
+        assert!(add_key(&path, Role::Label, " ").is_err());
+    }
+
+    #[test]
+    fn damaged_keys_file_is_an_error_and_missing_is_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys.json");
+        assert!(KeyStore::load(&path).expect("missing").is_empty());
+        std::fs::write(&path, "{not json").expect("write");
+        assert!(matches!(KeyStore::load(&path), Err(Error::KeysFile { .. })));
+    }
+
+    #[test]
+    fn token_bucket() {
+        let limiter = RateLimiter::new(2.0, 3.0);
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert!(limiter.take("k", t0).is_ok());
+        }
+        assert_eq!(limiter.take("k", t0), Err(1));
+        assert!(limiter.take("other", t0).is_ok(), "buckets are per key");
+        assert!(limiter.take("k", t0 + Duration::from_millis(500)).is_ok());
+        assert!(limiter.take("k", t0 + Duration::from_millis(500)).is_err());
+        assert!(RateLimiter::new(0.0, 1.0).take("k", t0).is_ok());
+    }
+}

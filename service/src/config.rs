@@ -1,0 +1,241 @@
+//! The service's configuration: defaults, then an optional JSON file, then `EARMARK_*`
+//! environment variables; the command line applies its flags last.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use earmark_rights::{Decision, RightsConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Everything the service can be told. Every field has a default, so an index
+/// directory is all a local trial needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The index directory (`EARMARK_INDEX`, default `earmark.db`).
+    pub index: PathBuf,
+    /// Address to listen on (`EARMARK_LISTEN`, default `127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// The hashed API keys (`EARMARK_KEYS`, default `<index>.keys.json` beside the index).
+    pub keys_file: Option<PathBuf>,
+    /// The append-only decision log (`EARMARK_REPORTS`, default
+    /// `<index>.decisions.jsonl` beside the index).
+    pub reports_file: Option<PathBuf>,
+    /// Largest audio upload in bytes (`EARMARK_MAX_AUDIO_BYTES`, default 64 MiB).
+    pub max_audio_bytes: u64,
+    /// Largest JSON or binary fingerprint body in bytes (`EARMARK_MAX_BODY_BYTES`,
+    /// default 4 MiB).
+    pub max_body_bytes: u64,
+    /// Longest a request may take, seconds (`EARMARK_REQUEST_TIMEOUT_S`, default 60).
+    pub request_timeout_s: f64,
+    /// API requests handled at once; more wait (`EARMARK_MAX_CONCURRENT`, default 256).
+    pub max_concurrent: usize,
+    /// Requests per second per key, 0 for no limit (`EARMARK_RATE_LIMIT_PER_S`,
+    /// default 100).
+    pub rate_limit_per_s: f64,
+    /// Requests a key may send at once before the rate applies
+    /// (`EARMARK_RATE_LIMIT_BURST`, default 200).
+    pub rate_limit_burst: f64,
+    /// Sub-hop shifted analyses per audio query (`EARMARK_QUERY_SHIFTS`, default 4).
+    pub query_shifts: usize,
+    /// Thresholds and catalog defaults of the rights decision
+    /// (`EARMARK_REVIEW_CONFIDENCE`, `EARMARK_MATCH_CONFIDENCE`,
+    /// `EARMARK_DEFAULT_DECISION`).
+    pub rights: RightsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            index: PathBuf::from("earmark.db"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            keys_file: None,
+            reports_file: None,
+            max_audio_bytes: 64 << 20,
+            max_body_bytes: 4 << 20,
+            request_timeout_s: 60.0,
+            max_concurrent: 256,
+            rate_limit_per_s: 100.0,
+            rate_limit_burst: 200.0,
+            query_shifts: 4,
+            rights: RightsConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, then `file` (JSON, any subset of the fields) if given, then the
+    /// process's `EARMARK_*` environment variables.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read, [`Error::Config`] when it or a
+    /// variable does not parse.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+                serde_json::from_str(&text)
+                    .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(std::env::vars())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Applies `EARMARK_*` variables from `vars`; others are ignored.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the variable that does not parse.
+    pub fn apply_env(&mut self, vars: impl IntoIterator<Item = (String, String)>) -> Result<()> {
+        fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T> {
+            value
+                .trim()
+                .parse()
+                .map_err(|_| Error::Config(format!("{name}={value:?} does not parse")))
+        }
+        for (name, value) in vars {
+            match name.as_str() {
+                "EARMARK_INDEX" => self.index = PathBuf::from(value),
+                "EARMARK_LISTEN" => self.listen = parse(&name, &value)?,
+                "EARMARK_KEYS" => self.keys_file = Some(PathBuf::from(value)),
+                "EARMARK_REPORTS" => self.reports_file = Some(PathBuf::from(value)),
+                "EARMARK_MAX_AUDIO_BYTES" => self.max_audio_bytes = parse(&name, &value)?,
+                "EARMARK_MAX_BODY_BYTES" => self.max_body_bytes = parse(&name, &value)?,
+                "EARMARK_REQUEST_TIMEOUT_S" => self.request_timeout_s = parse(&name, &value)?,
+                "EARMARK_MAX_CONCURRENT" => self.max_concurrent = parse(&name, &value)?,
+                "EARMARK_RATE_LIMIT_PER_S" => self.rate_limit_per_s = parse(&name, &value)?,
+                "EARMARK_RATE_LIMIT_BURST" => self.rate_limit_burst = parse(&name, &value)?,
+                "EARMARK_QUERY_SHIFTS" => self.query_shifts = parse(&name, &value)?,
+                "EARMARK_REVIEW_CONFIDENCE" => {
+                    self.rights.review_confidence = parse(&name, &value)?;
+                }
+                "EARMARK_MATCH_CONFIDENCE" => self.rights.match_confidence = parse(&name, &value)?,
+                "EARMARK_DEFAULT_DECISION" => {
+                    self.rights.default_decision = match value.trim() {
+                        "allow" => Decision::Allow,
+                        "block" => Decision::Block,
+                        "review" => Decision::Review,
+                        _ => {
+                            return Err(Error::Config(format!(
+                                "{name}={value:?}: expected allow, block or review"
+                            )));
+                        }
+                    };
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the values make sense together.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the first bad value.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(Error::Config(m.to_owned()));
+        if !(self.request_timeout_s > 0.0 && self.request_timeout_s.is_finite()) {
+            return bad("request_timeout_s must be positive");
+        }
+        if self.max_concurrent == 0 {
+            return bad("max_concurrent must be at least 1");
+        }
+        if !(1..=16).contains(&self.query_shifts) {
+            return bad("query_shifts must be 1 to 16");
+        }
+        if self.rate_limit_per_s < 0.0 || self.rate_limit_burst < 1.0 {
+            return bad("rate_limit_per_s must be >= 0 and rate_limit_burst >= 1");
+        }
+        let r = &self.rights;
+        if !(0.0..=1.0).contains(&r.review_confidence)
+            || !(0.0..=1.0).contains(&r.match_confidence)
+            || r.review_confidence > r.match_confidence
+        {
+            return bad("confidences must be in [0, 1] with review <= match");
+        }
+        Ok(())
+    }
+
+    /// The keys file in use.
+    pub fn keys_path(&self) -> PathBuf {
+        self.keys_file
+            .clone()
+            .unwrap_or_else(|| beside(&self.index, "keys.json"))
+    }
+
+    /// The decision log in use.
+    pub fn reports_path(&self) -> PathBuf {
+        self.reports_file
+            .clone()
+            .unwrap_or_else(|| beside(&self.index, "decisions.jsonl"))
+    }
+
+    /// The request timeout.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.request_timeout_s)
+    }
+}
+
+/// `<index>.<suffix>` in the index's parent directory.
+fn beside(index: &Path, suffix: &str) -> PathBuf {
+    let mut name = index
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "earmark".into());
+    name.push(".");
+    name.push(suffix);
+    index.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_files_sit_beside_the_index() {
+        let c = Config {
+            index: PathBuf::from("/srv/catalog.db"),
+            ..Config::default()
+        };
+        c.validate().expect("valid");
+        assert_eq!(c.keys_path(), PathBuf::from("/srv/catalog.db.keys.json"));
+        assert_eq!(
+            c.reports_path(),
+            PathBuf::from("/srv/catalog.db.decisions.jsonl")
+        );
+    }
+
+    #[test]
+    fn env_overrides() {
+        let mut c = Config::default();
+        c.apply_env([
+            ("EARMARK_LISTEN".to_owned(), "0.0.0.0:9000".to_owned()),
+            ("EARMARK_MAX_AUDIO_BYTES".to_owned(), "1000".to_owned()),
+            ("EARMARK_DEFAULT_DECISION".to_owned(), "review".to_owned()),
+            ("PATH".to_owned(), "/bin".to_owned()),
+        ])
+        .expect("parses");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.max_audio_bytes, 1000);
+        assert_eq!(c.rights.default_decision, Decision::Review);
+        let err = c.apply_env([("EARMARK_QUERY_SHIFTS".to_owned(), "many".to_owned())]);
+        assert!(matches!(err, Err(Error::Config(m)) if m.contains("EARMARK_QUERY_SHIFTS")));
+    }
+
+    #[test]
+    fn file_form_is_partial_json() {
+        let c: Config =
+            serde_json::from_str(r#"{"max_concurrent": 8, "rights": {"match_confidence": 0.6}}"#)
+                .expect("parses");
+        assert_eq!(c.max_concurrent, 8);
+        assert_eq!(c.rights.match_confidence, 0.6);
+        assert_eq!(c.rights.review_confidence, 0.35);
+        assert!(serde_json::from_str::<Config>(r#"{"max_concurent": 8}"#).is_err());
+    }
+}

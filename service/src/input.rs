@@ -1,0 +1,317 @@
+//! Request bodies: what the content type says they are, read under a size limit, and
+//! audio streamed to the decoder on a blocking thread without buffering it whole.
+
+use std::io::{self, Read};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, header};
+use earmark_core::{Fingerprint, Source};
+use http_body_util::BodyExt;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::auth::hex;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The compact binary fingerprint's media type.
+pub const FINGERPRINT_MEDIA_TYPE: &str = "application/vnd.earmark.fingerprint";
+
+/// What a body holds, by its content type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Encoded audio, with a format hint for the decoder.
+    Audio(Option<&'static str>),
+    /// A binary fingerprint.
+    Fingerprint,
+    /// A JSON document.
+    Json,
+}
+
+/// Classifies the body by `Content-Type`.
+pub(crate) fn classify(headers: &HeaderMap) -> Result<Kind, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "a Content-Type is required: audio/*, application/octet-stream, {FINGERPRINT_MEDIA_TYPE} or application/json"
+        )));
+    };
+    let media = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let hint = match media.as_str() {
+        FINGERPRINT_MEDIA_TYPE => return Ok(Kind::Fingerprint),
+        "application/json" => return Ok(Kind::Json),
+        "application/octet-stream" => None,
+        "audio/mpeg" | "audio/mp3" => Some("mp3"),
+        "audio/wav" | "audio/x-wav" | "audio/wave" | "audio/vnd.wave" => Some("wav"),
+        "audio/flac" | "audio/x-flac" => Some("flac"),
+        "audio/ogg" | "audio/vorbis" | "application/ogg" => Some("ogg"),
+        "audio/mp4" | "audio/m4a" | "audio/x-m4a" => Some("m4a"),
+        "audio/aac" => Some("aac"),
+        other if other.starts_with("audio/") => None,
+        other => {
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "content type {other:?} is not accepted here: use audio/*, application/octet-stream, {FINGERPRINT_MEDIA_TYPE} or application/json"
+            )));
+        }
+    };
+    Ok(Kind::Audio(hint))
+}
+
+/// Refuses a body whose declared length is over `limit` before reading it.
+fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit => Err(ApiError::TooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a whole (small) body, refusing more than `limit` bytes.
+pub(crate) async fn read_limited(
+    headers: &HeaderMap,
+    mut body: Body,
+    limit: u64,
+) -> Result<Bytes, ApiError> {
+    check_declared_length(headers, limit)?;
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::bad_request("upload_failed", format!("reading the body failed: {e}"))
+        })?;
+        if let Ok(data) = frame.into_data() {
+            if (buf.len() + data.len()) as u64 > limit {
+                return Err(ApiError::TooLarge { limit });
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// A blocking reader over chunks sent from the async side.
+struct ChannelReader {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+/// How the body pump ended.
+enum PumpEnd {
+    /// The whole body went through: its SHA-256.
+    Complete(String),
+    /// The decoder stopped reading before the end.
+    ReaderGone,
+    /// The body was over the limit.
+    TooLarge,
+    /// The client's body failed (an aborted upload).
+    Aborted(String),
+}
+
+/// Decoded audio: its fingerprints (one per shifted analysis) and, when the whole body
+/// was read, the SHA-256 of its bytes.
+pub(crate) struct Audio {
+    pub(crate) prints: Vec<Fingerprint>,
+    pub(crate) content_hash: Option<String>,
+}
+
+/// Streams `body` into the decoder running on a blocking thread.
+///
+/// If this future is dropped (a timeout, a client gone), the sender goes with it and
+/// the decoder sees the end of its input and returns: nothing outlives the request.
+pub(crate) async fn decode_audio(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut body: Body,
+    hint: Option<&'static str>,
+    shifts: usize,
+) -> Result<Audio, ApiError> {
+    let limit = state.config.max_audio_bytes;
+    check_declared_length(headers, limit)?;
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(8);
+    let fingerprinter = state.runtime.fingerprinter.clone();
+    let decode = tokio::task::spawn_blocking(move || {
+        let reader = ChannelReader {
+            rx,
+            current: Bytes::new(),
+        };
+        fingerprinter.decode_source_shifted(Source::stream(reader), hint, shifts)
+    });
+    let pump = async move {
+        let mut hasher = Sha256::new();
+        let mut total = 0u64;
+        loop {
+            match body.frame().await {
+                None => return PumpEnd::Complete(hex(&hasher.finalize())),
+                Some(Err(e)) => {
+                    let _ = tx
+                        .send(Err(io::Error::other("the upload was aborted")))
+                        .await;
+                    return PumpEnd::Aborted(e.to_string());
+                }
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    total += data.len() as u64;
+                    if total > limit {
+                        let _ = tx
+                            .send(Err(io::Error::other("the upload is too large")))
+                            .await;
+                        return PumpEnd::TooLarge;
+                    }
+                    hasher.update(&data);
+                    if tx.send(Ok(data)).await.is_err() {
+                        return PumpEnd::ReaderGone;
+                    }
+                }
+            }
+        }
+    };
+    let (end, decoded) = tokio::join!(pump, decode);
+    let content_hash = match end {
+        PumpEnd::TooLarge => return Err(ApiError::TooLarge { limit }),
+        PumpEnd::Aborted(reason) => {
+            return Err(ApiError::bad_request(
+                "upload_failed",
+                format!("reading the body failed: {reason}"),
+            ));
+        }
+        PumpEnd::Complete(hash) => Some(hash),
+        PumpEnd::ReaderGone => None,
+    };
+    let (prints, _report) = decoded??;
+    Ok(Audio {
+        prints,
+        content_hash,
+    })
+}
+
+/// A fingerprint from its binary form.
+pub(crate) fn fingerprint_from_bytes(bytes: &[u8]) -> Result<Fingerprint, ApiError> {
+    Ok(Fingerprint::from_bytes(bytes)?)
+}
+
+/// A fingerprint from its JSON form, given as a parsed value.
+pub(crate) fn fingerprint_from_json(value: &serde_json::Value) -> Result<Fingerprint, ApiError> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| ApiError::bad_request("invalid_fingerprint", e.to_string()))?;
+    Ok(Fingerprint::from_json(&text)?)
+}
+
+/// Parses a JSON body into `T`, answering 400 `malformed_json` when it does not fit.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("malformed_json", e.to_string()))
+}
+
+/// Checks a SHA-256 hex digest, returning it lower-cased.
+pub(crate) fn content_hash(text: &str) -> Result<String, ApiError> {
+    let t = text.trim();
+    if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Ok(t.to_ascii_lowercase())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_content_hash",
+            "content_hash must be the SHA-256 of the file's bytes as 64 hex digits",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn with_type(t: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(t).expect("header"),
+        );
+        h
+    }
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            classify(&with_type("audio/mpeg")).ok(),
+            Some(Kind::Audio(Some("mp3")))
+        );
+        assert_eq!(
+            classify(&with_type("Audio/WAV; rate=1")).ok(),
+            Some(Kind::Audio(Some("wav")))
+        );
+        assert_eq!(
+            classify(&with_type("audio/x-unknown")).ok(),
+            Some(Kind::Audio(None))
+        );
+        assert_eq!(
+            classify(&with_type("application/octet-stream")).ok(),
+            Some(Kind::Audio(None))
+        );
+        assert_eq!(
+            classify(&with_type(FINGERPRINT_MEDIA_TYPE)).ok(),
+            Some(Kind::Fingerprint)
+        );
+        assert_eq!(
+            classify(&with_type("application/json; charset=utf-8")).ok(),
+            Some(Kind::Json)
+        );
+        assert!(matches!(
+            classify(&with_type("text/plain")),
+            Err(ApiError::UnsupportedMediaType(_))
+        ));
+        assert!(matches!(
+            classify(&HeaderMap::new()),
+            Err(ApiError::UnsupportedMediaType(_))
+        ));
+    }
+
+    #[test]
+    fn channel_reader_reassembles_chunks() {
+        let (tx, rx) = mpsc::channel(4);
+        for chunk in [&b"ab"[..], b"", b"cde"] {
+            tx.try_send(Ok(Bytes::from_static(chunk))).expect("send");
+        }
+        drop(tx);
+        let mut reader = ChannelReader {
+            rx,
+            current: Bytes::new(),
+        };
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out).expect("read");
+        assert_eq!(out, b"abcde");
+    }
+
+    #[test]
+    fn content_hash_validation() {
+        let h = "AB".repeat(32);
+        assert_eq!(content_hash(&h).ok(), Some("ab".repeat(32)));
+        assert!(content_hash("abc").is_err());
+        assert!(content_hash(&"zz".repeat(32)).is_err());
+    }
+}

@@ -1,0 +1,262 @@
+//! Earmark's rights-filtering service: the HTTP API file-sharing networks call to ask
+//! what a file is and whether it may be shared, and labels use to manage their catalog.
+//!
+//! [`router`] builds the whole API over an [`AppState`] (the index behind
+//! `Arc<dyn Store>`, the hashed API keys, the decision log, the [`Config`]); [`serve`]
+//! runs it on a socket until a shutdown future resolves, finishing requests in flight.
+//! Handlers stay thin: matching is `earmark_index`, decisions are
+//! [`earmark_rights::decide`], and every decode, match and store call runs on the
+//! blocking pool so the async executor never stalls.
+//!
+//! | route | who | what |
+//! | --- | --- | --- |
+//! | `POST /v1/identify` | network, admin | matches for audio, a fingerprint or a content hash |
+//! | `POST /v1/check` | network, admin | a decision: allow, block or review |
+//! | `POST /v1/tracks`, `PUT/GET/DELETE /v1/tracks/{id}`, `PATCH /v1/tracks/{id}/policy`, `GET /v1/tracks` | label (own holder), admin | the catalog |
+//! | `GET /v1/reports` | label (own holder), admin | decision counts and recent decisions |
+//! | `/healthz`, `/readyz`, `/metrics`, `/openapi.json` | anyone | operations |
+//!
+//! Bodies are told apart by content type: `audio/*` or `application/octet-stream` is
+//! audio (streamed to the decoder, never buffered whole), `application/vnd.earmark.fingerprint`
+//! the compact binary fingerprint, `application/json` a JSON document.
+//!
+//! TLS is left to a reverse proxy. The service leaves out key management over HTTP
+//! (see [`add_key`], which the command line calls) and installing a tracing subscriber.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use earmark_core::HashConfig;
+//! use earmark_index::MemoryStore;
+//! use earmark_service::{AppState, Config, KeyStore, MemoryLog, router};
+//!
+//! let state = AppState::new(
+//!     Arc::new(MemoryStore::new(HashConfig::default().id)),
+//!     KeyStore::new(),
+//!     Arc::new(MemoryLog::default()),
+//!     Config::default(),
+//! );
+//! let app: axum::Router = router(state);
+//! # drop(app);
+//! ```
+
+mod auth;
+mod config;
+mod error;
+mod input;
+mod metrics;
+mod reports;
+mod routes;
+mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use earmark_index::Store;
+use tokio::net::TcpListener;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use auth::{Caller, KeyEntry, KeyStore, Role, add_key, list_keys, revoke_key, sha256_hex};
+pub use config::Config;
+pub use error::{ApiError, Error, Result};
+pub use input::FINGERPRINT_MEDIA_TYPE;
+pub use metrics::Metrics;
+pub use reports::{
+    Counts, DecisionLog, DecisionRecord, FileLog, MemoryLog, Report, ReportQuery, build_report,
+};
+pub use state::AppState;
+
+/// The whole API over `state`, with its layers: request ids, tracing, metrics, a
+/// timeout, and a concurrency limit on the `/v1` routes.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/v1/identify", post(routes::query::identify))
+        .route("/v1/check", post(routes::query::check))
+        .route(
+            "/v1/tracks",
+            post(routes::tracks::create).get(routes::tracks::list),
+        )
+        .route(
+            "/v1/tracks/{id}",
+            get(routes::tracks::get)
+                .put(routes::tracks::put)
+                .delete(routes::tracks::delete),
+        )
+        .route("/v1/tracks/{id}/policy", patch(routes::tracks::set_policy))
+        .route("/v1/reports", get(routes::reports::get))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_concurrency,
+        ));
+    let ops = Router::new()
+        .route("/healthz", get(routes::ops::healthz))
+        .route("/readyz", get(routes::ops::readyz))
+        .route("/metrics", get(routes::ops::metrics))
+        .route("/openapi.json", get(routes::ops::openapi));
+    api.merge(ops)
+        .fallback(routes::ops::fallback)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            state.config.request_timeout(),
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), track_metrics))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<Body>| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("");
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %id,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetRequestIdLayer::x_request_id(SequentialId::new()))
+        .with_state(state)
+}
+
+/// Runs the service on `config.listen` over `store`, reading the keys file and opening
+/// the decision log beside the index, until `shutdown` resolves; requests in flight
+/// then finish.
+///
+/// # Errors
+/// [`Error::Io`] when the log cannot be opened or the address bound,
+/// [`Error::KeysFile`] for a damaged keys file.
+pub async fn serve(
+    config: Config,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let keys = KeyStore::load(&config.keys_path())?;
+    if keys.is_empty() {
+        tracing::warn!(
+            keys_file = %config.keys_path().display(),
+            "no API keys: every /v1 request will be refused until a key is added"
+        );
+    }
+    let log_path = config.reports_path();
+    let log = FileLog::open(&log_path)
+        .map_err(|e| Error::io(format!("cannot open {}", log_path.display()), e))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::io(format!("cannot listen on {}", config.listen), e))?;
+    let state = AppState::new(store, keys, Arc::new(log), config);
+    serve_on(listener, state, shutdown).await
+}
+
+/// Runs the service on a bound listener (tests bind `127.0.0.1:0`).
+///
+/// # Errors
+/// [`Error::Io`] when accepting fails for good.
+pub async fn serve_on(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let addr = listener.local_addr().ok();
+    tracing::info!(?addr, "listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::io("serving failed", e))
+}
+
+/// Resolves on Ctrl-C or, on Unix, SIGTERM: the usual `shutdown` for [`serve`].
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn limit_concurrency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let runtime = state.runtime.clone();
+    match runtime.requests.acquire().await {
+        Ok(_permit) => next.run(req).await,
+        Err(_) => ApiError::Unavailable("shutting down".into()).into_response(),
+    }
+}
+
+async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = req.method().clone();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    state.runtime.metrics.observe_request(
+        &route,
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// Request ids for requests that come without one: a random per-process prefix and a
+/// counter, unique across restarts without a UUID dependency.
+#[derive(Clone)]
+struct SequentialId {
+    prefix: Arc<str>,
+    next: Arc<AtomicU64>,
+}
+
+impl SequentialId {
+    fn new() -> Self {
+        let mut seed = [0u8; 4];
+        // Without randomness the ids are still unique within the process.
+        let _ = getrandom::fill(&mut seed);
+        Self {
+            prefix: auth::hex(&seed).into(),
+            next: Arc::new(AtomicU64::new(1)),
+        }
+    }
+}
+
+impl MakeRequestId for SequentialId {
+    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<RequestId> {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{}-{n}", self.prefix))
+            .ok()
+            .map(RequestId::new)
+    }
+}

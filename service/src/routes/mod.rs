@@ -1,0 +1,129 @@
+//! The handlers, one module per resource.
+
+pub(crate) mod ops;
+pub(crate) mod query;
+pub(crate) mod reports;
+pub(crate) mod tracks;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::Query;
+use axum::http::{HeaderMap, Uri};
+use earmark_index::{Match, TrackRecord};
+use earmark_rights::Policy;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+
+/// Runs store and CPU work on the blocking pool: handlers never block the runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await?
+}
+
+pub(crate) fn now_unix_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// Query parameters, with a 400 in our error format when they do not parse.
+pub(crate) fn query_params<T: DeserializeOwned>(uri: &Uri) -> Result<T, ApiError> {
+    Query::try_from_uri(uri)
+        .map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+}
+
+/// Whether the caller may know of this track: labels see only their holder's.
+pub(crate) fn visible(caller: &Caller, record: &TrackRecord) -> bool {
+    caller
+        .label_holder()
+        .is_none_or(|h| record.meta.rights_holder.as_deref() == Some(h))
+}
+
+/// The one answer for a track the caller may not know of, whether or not it exists.
+pub(crate) fn no_such_track() -> ApiError {
+    ApiError::NotFound("no track with this id".into())
+}
+
+/// A track as the API shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct TrackView {
+    id: String,
+    title: Option<String>,
+    artist: Option<String>,
+    album: Option<String>,
+    isrc: Option<String>,
+    rights_holder: Option<String>,
+    /// The parsed policy; `None` when unset or unparsable (see `policy_text`).
+    policy: Option<Policy>,
+    /// The policy as stored.
+    policy_text: Option<String>,
+    duration_s: f64,
+    landmarks: u64,
+    content_hash: Option<String>,
+}
+
+impl From<&TrackRecord> for TrackView {
+    fn from(r: &TrackRecord) -> Self {
+        let m = &r.meta;
+        Self {
+            id: r.id.to_string(),
+            title: m.title.clone(),
+            artist: m.artist.clone(),
+            album: m.album.clone(),
+            isrc: m.isrc.clone(),
+            rights_holder: m.rights_holder.clone(),
+            policy: m.policy.as_deref().and_then(|p| Policy::parse(p).ok()),
+            policy_text: m.policy.clone(),
+            duration_s: r.duration_s,
+            landmarks: r.landmarks,
+            content_hash: r.content_hash.clone(),
+        }
+    }
+}
+
+/// A match as identify answers it.
+#[derive(Debug, Serialize)]
+pub(crate) struct MatchView {
+    track_id: String,
+    title: Option<String>,
+    artist: Option<String>,
+    rights_holder: Option<String>,
+    score: u32,
+    confidence: f64,
+    query_offset_s: f64,
+    track_offset_s: f64,
+    matched_duration_s: f64,
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+impl From<&Match> for MatchView {
+    fn from(m: &Match) -> Self {
+        Self {
+            track_id: m.track.id.to_string(),
+            title: m.track.meta.title.clone(),
+            artist: m.track.meta.artist.clone(),
+            rights_holder: m.track.meta.rights_holder.clone(),
+            score: m.score,
+            confidence: round3(m.confidence),
+            query_offset_s: round3(m.query_offset_s),
+            track_offset_s: round3(m.track_offset_s),
+            matched_duration_s: round3(m.matched_duration_s),
+        }
+    }
+}

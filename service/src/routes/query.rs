@@ -1,0 +1,256 @@
+//! `POST /v1/identify` and `POST /v1/check`: what is this, and may it be shared?
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, Uri};
+use earmark_core::{Fingerprint, HashConfig};
+use earmark_index::{Match, MatchConfig, identify as match_prints, matcher};
+use earmark_rights::{
+    Context, Decision, DecisionOutcome, Policy, Rule, decide, min_score_for, normalize_territory,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{MatchView, blocking, now_unix_s, query_params, request_id};
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::input::{self, Kind};
+use crate::reports::DecisionRecord;
+use crate::state::AppState;
+
+/// The JSON form of a query.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonQuery {
+    /// A fingerprint in its JSON form.
+    fingerprint: Option<serde_json::Value>,
+    /// SHA-256 of the file, hex: the exact-file fast path.
+    content_hash: Option<String>,
+    /// For check: the network's name (admin keys only).
+    network: Option<String>,
+    /// For check: where the file is shared.
+    territory: Option<String>,
+}
+
+/// Context given as query parameters.
+#[derive(Debug, Default, Deserialize)]
+struct ContextParams {
+    network: Option<String>,
+    territory: Option<String>,
+}
+
+/// What was matched, and how the content came.
+struct Found {
+    matches: Vec<Match>,
+    input: &'static str,
+}
+
+/// Reads the query in whichever form the content type says and matches it.
+async fn find(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    config: MatchConfig,
+) -> Result<(Found, JsonQuery), ApiError> {
+    enum Query {
+        Prints(Vec<Fingerprint>, Option<String>),
+        Hash(String),
+    }
+    let (query, json, input) = match input::classify(headers)? {
+        Kind::Audio(hint) => {
+            let audio =
+                input::decode_audio(state, headers, body, hint, state.config.query_shifts).await?;
+            (
+                Query::Prints(audio.prints, audio.content_hash),
+                JsonQuery::default(),
+                "audio",
+            )
+        }
+        Kind::Fingerprint => {
+            let bytes = input::read_limited(headers, body, state.config.max_body_bytes).await?;
+            let fp = input::fingerprint_from_bytes(&bytes)?;
+            (
+                Query::Prints(vec![fp], None),
+                JsonQuery::default(),
+                "fingerprint",
+            )
+        }
+        Kind::Json => {
+            let bytes = input::read_limited(headers, body, state.config.max_body_bytes).await?;
+            let mut json: JsonQuery = input::parse_json(&bytes)?;
+            match (json.fingerprint.take(), json.content_hash.take()) {
+                (Some(fp), None) => (
+                    Query::Prints(vec![input::fingerprint_from_json(&fp)?], None),
+                    json,
+                    "fingerprint",
+                ),
+                (None, Some(hash)) => (
+                    Query::Hash(input::content_hash(&hash)?),
+                    json,
+                    "content_hash",
+                ),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "invalid_query",
+                        "give exactly one of \"fingerprint\" and \"content_hash\"",
+                    ));
+                }
+            }
+        }
+    };
+    let store = state.store.clone();
+    let matches = blocking(move || {
+        let hash = match &query {
+            Query::Hash(h) => Some(h.as_str()),
+            Query::Prints(_, h) => h.as_deref(),
+        };
+        // The exact-file fast path: the same bytes as a catalog file.
+        if let Some(hash) = hash
+            && let Some(track) = store.track_by_content(hash)?
+        {
+            return Ok(vec![Match::exact(track)]);
+        }
+        match query {
+            Query::Hash(_) => Ok(Vec::new()),
+            Query::Prints(prints, _) => Ok(match_prints(
+                &*store,
+                &prints,
+                &HashConfig::default(),
+                &config,
+            )?),
+        }
+    })
+    .await?;
+    Ok((Found { matches, input }, json))
+}
+
+#[derive(Serialize)]
+pub(crate) struct IdentifyAnswer {
+    matches: Vec<MatchView>,
+    input: &'static str,
+    elapsed_ms: f64,
+}
+
+/// `POST /v1/identify`: the catalog tracks in the content, best first.
+pub(crate) async fn identify(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IdentifyAnswer>, ApiError> {
+    caller.require(&[Role::Network, Role::Admin])?;
+    let started = Instant::now();
+    let (found, _) = find(&state, &headers, body, MatchConfig::default()).await?;
+    Ok(Json(IdentifyAnswer {
+        matches: found.matches.iter().map(MatchView::from).collect(),
+        input: found.input,
+        elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+    }))
+}
+
+#[derive(Serialize)]
+pub(crate) struct TrackBrief {
+    id: String,
+    title: Option<String>,
+    artist: Option<String>,
+    album: Option<String>,
+    isrc: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct CheckAnswer {
+    decision: Decision,
+    rule: Rule,
+    track: Option<TrackBrief>,
+    rights_holder: Option<String>,
+    policy: Option<Policy>,
+    confidence: Option<f64>,
+    network: String,
+    territory: Option<String>,
+    input: &'static str,
+    request_id: String,
+}
+
+/// `POST /v1/check`: a rights decision for the content in a network and territory.
+pub(crate) async fn check(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<CheckAnswer>, ApiError> {
+    caller.require(&[Role::Network, Role::Admin])?;
+    let params: ContextParams = query_params(&uri)?;
+    let rights = state.config.rights.clone();
+    // Ask the matcher down to the review threshold, then judge with the calibrated
+    // confidence, which the lowered `min_score` would otherwise inflate.
+    let calibrated = MatchConfig::default();
+    let config = MatchConfig {
+        min_score: min_score_for(rights.review_confidence, calibrated.min_score)
+            .min(calibrated.min_score),
+        ..calibrated.clone()
+    };
+    let (mut found, json) = find(&state, &headers, body, config).await?;
+    for m in &mut found.matches {
+        if m.confidence < 1.0 {
+            m.confidence = matcher::confidence(m.score, &calibrated);
+        }
+    }
+    let territory = json
+        .territory
+        .or(params.territory)
+        .map(|t| normalize_territory(&t))
+        .transpose()?;
+    // A network key speaks for its own network; an admin may say which.
+    let network = match caller.key.role {
+        Role::Network => caller.key.subject.clone(),
+        _ => json
+            .network
+            .or(params.network)
+            .unwrap_or_else(|| caller.key.subject.clone()),
+    };
+    let context = Context {
+        territory: territory.clone(),
+        at_unix_s: now_unix_s(),
+    };
+    let outcome: DecisionOutcome = decide(&found.matches, &context, &rights);
+    let record = DecisionRecord {
+        at_unix_s: context.at_unix_s,
+        request_id: request_id(&headers),
+        network: network.clone(),
+        territory: territory.clone(),
+        decision: outcome.decision,
+        rule: outcome.rule,
+        track_id: outcome.track.as_ref().map(|t| t.id.to_string()),
+        rights_holder: outcome.rights_holder.clone(),
+        confidence: outcome.confidence,
+        input: found.input.to_owned(),
+    };
+    let log = state.reports.clone();
+    blocking(move || {
+        log.append(&record)
+            .map_err(|e| ApiError::Internal(format!("cannot record the decision: {e}")))
+    })
+    .await?;
+    state.runtime.metrics.observe_decision(outcome.decision);
+    Ok(Json(CheckAnswer {
+        decision: outcome.decision,
+        rule: outcome.rule,
+        track: outcome.track.as_ref().map(|t| TrackBrief {
+            id: t.id.to_string(),
+            title: t.meta.title.clone(),
+            artist: t.meta.artist.clone(),
+            album: t.meta.album.clone(),
+            isrc: t.meta.isrc.clone(),
+        }),
+        rights_holder: outcome.rights_holder,
+        policy: outcome.policy,
+        confidence: outcome.confidence.map(|c| (c * 1000.0).round() / 1000.0),
+        network,
+        territory,
+        input: found.input,
+        request_id: request_id(&headers),
+    }))
+}

@@ -1,0 +1,58 @@
+//! `GET /v1/reports`: where a rights holder's music is being caught.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::Uri;
+use earmark_rights::timestamp::parse_timestamp;
+use serde::Deserialize;
+
+use super::{blocking, query_params};
+use crate::auth::{Caller, Role};
+use crate::error::ApiError;
+use crate::reports::{Report, ReportQuery, build_report};
+use crate::state::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReportParams {
+    /// Admins: the holder to report on (default: everyone). Labels: their own only.
+    rights_holder: Option<String>,
+    /// RFC 3339 or unix seconds, inclusive.
+    since: Option<String>,
+    /// RFC 3339 or unix seconds, exclusive.
+    until: Option<String>,
+    /// Newest decisions to list, at most 1000 (default 50).
+    recent: Option<usize>,
+}
+
+/// `GET /v1/reports`.
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    uri: Uri,
+) -> Result<Json<Report>, ApiError> {
+    caller.require(&[Role::Label, Role::Admin])?;
+    let p: ReportParams = query_params(&uri)?;
+    let rights_holder = match (caller.label_holder(), p.rights_holder) {
+        (Some(own), Some(asked)) if asked != own => {
+            return Err(ApiError::Forbidden(
+                "a label key sees only its own rights holder's reports".into(),
+            ));
+        }
+        (Some(own), _) => Some(own.to_owned()),
+        (None, asked) => asked,
+    };
+    let query = ReportQuery {
+        rights_holder,
+        since_unix_s: p.since.as_deref().map(parse_timestamp).transpose()?,
+        until_unix_s: p.until.as_deref().map(parse_timestamp).transpose()?,
+        recent: p.recent.unwrap_or(50).min(1000),
+    };
+    let log = state.reports.clone();
+    let report = blocking(move || {
+        build_report(&*log, &query)
+            .map_err(|e| ApiError::Internal(format!("cannot read the decision log: {e}")))
+    })
+    .await?;
+    Ok(Json(report))
+}

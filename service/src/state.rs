@@ -1,0 +1,59 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use earmark_core::Fingerprinter;
+use earmark_index::Store;
+use tokio::sync::Semaphore;
+
+use crate::auth::{KeyStore, RateLimiter};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::reports::DecisionLog;
+
+/// The service's state: the index, the keys, the decision log and the configuration,
+/// behind `Arc`s so that cloning per request is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    /// The fingerprint index and catalog.
+    pub store: Arc<dyn Store>,
+    /// The accepted API keys.
+    pub keys: Arc<KeyStore>,
+    /// Where check decisions are recorded.
+    pub reports: Arc<dyn DecisionLog>,
+    /// The configuration.
+    pub config: Arc<Config>,
+    pub(crate) runtime: Arc<Runtime>,
+}
+
+/// Shared machinery built from the configuration.
+pub(crate) struct Runtime {
+    pub(crate) metrics: Metrics,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) requests: Semaphore,
+    pub(crate) fingerprinter: Fingerprinter,
+}
+
+impl AppState {
+    /// Builds the state.
+    pub fn new(
+        store: Arc<dyn Store>,
+        keys: KeyStore,
+        reports: Arc<dyn DecisionLog>,
+        config: Config,
+    ) -> Self {
+        let runtime = Runtime {
+            metrics: Metrics::default(),
+            limiter: RateLimiter::new(config.rate_limit_per_s, config.rate_limit_burst),
+            requests: Semaphore::new(config.max_concurrent),
+            fingerprinter: Fingerprinter::default(),
+        };
+        Self {
+            store,
+            keys: Arc::new(keys),
+            reports,
+            config: Arc::new(config),
+            runtime: Arc::new(runtime),
+        }
+    }
+}

@@ -1,0 +1,773 @@
+//! The API through `router(state)` with `oneshot`: every route, role and bad input.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::http::StatusCode;
+use common::{RATE, chords, env, env_with, fingerprint, wav};
+use earmark_service::{Config, FINGERPRINT_MEDIA_TYPE, sha256_hex};
+use serde_json::{Value, json};
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+fn excerpt(samples: &[f32], from_s: usize, to_s: usize) -> &[f32] {
+    &samples[from_s * RATE as usize..to_s * RATE as usize]
+}
+
+#[tokio::test]
+async fn identify_by_audio_fingerprint_and_content_hash() {
+    let e = env();
+    let song = chords(1, 30);
+    let other = chords(2, 30);
+    let song_wav = wav(&song);
+    let (status, body) = e
+        .upload(
+            &e.acme,
+            "id=Acme:song&title=Song&artist=A.%20Artist",
+            song_wav.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        body["rights_holder"], "Acme",
+        "a label's holder is filled in"
+    );
+    assert_eq!(body["content_hash"], sha256_hex(&song_wav));
+    let (status, _) = e.upload(&e.acme, "id=Acme:other", wav(&other)).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Audio: a ten-second excerpt, streamed to the decoder.
+    let (status, body) = e
+        .call(
+            "POST",
+            "/v1/identify",
+            Some(&e.network),
+            Some("audio/wav"),
+            wav(excerpt(&song, 8, 18)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["input"], "audio");
+    assert_eq!(body["matches"][0]["track_id"], "Acme:song");
+    let offset = body["matches"][0]["track_offset_s"].as_f64().unwrap();
+    assert!((offset - 8.0).abs() < 0.5, "offset {offset}");
+
+    // The very same file: the exact-file fast path answers with certainty.
+    let (_, body) = e
+        .call(
+            "POST",
+            "/v1/identify",
+            Some(&e.network),
+            Some("application/octet-stream"),
+            song_wav.clone(),
+        )
+        .await;
+    assert_eq!(body["matches"][0]["confidence"], 1.0);
+
+    // The compact binary fingerprint, and its JSON form.
+    let fp = fingerprint(excerpt(&other, 3, 13));
+    let (status, body) = e
+        .call(
+            "POST",
+            "/v1/identify",
+            Some(&e.network),
+            Some(FINGERPRINT_MEDIA_TYPE),
+            fp.to_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["input"], "fingerprint");
+    assert_eq!(body["matches"][0]["track_id"], "Acme:other");
+    let (_, body) = e
+        .json(
+            "POST",
+            "/v1/identify",
+            &e.network,
+            json!({"fingerprint": serde_json::from_str::<Value>(&fp.to_json()).unwrap()}),
+        )
+        .await;
+    assert_eq!(body["matches"][0]["track_id"], "Acme:other");
+
+    // A content hash alone.
+    let (_, body) = e
+        .json(
+            "POST",
+            "/v1/identify",
+            &e.network,
+            json!({"content_hash": sha256_hex(&song_wav)}),
+        )
+        .await;
+    assert_eq!(body["input"], "content_hash");
+    assert_eq!(body["matches"][0]["track_id"], "Acme:song");
+    let (_, body) = e
+        .json(
+            "POST",
+            "/v1/identify",
+            &e.network,
+            json!({"content_hash": "0".repeat(64)}),
+        )
+        .await;
+    assert_eq!(body["matches"], json!([]));
+
+    // Unknown audio matches nothing.
+    let (_, body) = e
+        .call(
+            "POST",
+            "/v1/identify",
+            Some(&e.admin),
+            Some("audio/wav"),
+            wav(&chords(3, 10)),
+        )
+        .await;
+    assert_eq!(body["matches"], json!([]));
+}
+
+#[tokio::test]
+async fn check_decisions_per_policy_territory_and_window() {
+    let e = env();
+    let song = chords(11, 30);
+    let (status, _) = e
+        .upload(&e.acme, "id=Acme:hit&policy=block", wav(&song))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let fp = fingerprint(excerpt(&song, 10, 20));
+
+    let decide = |policy: Value, query: &'static str| {
+        let e = &e;
+        let fp = &fp;
+        async move {
+            let (status, body) = e
+                .json("PATCH", "/v1/tracks/Acme:hit/policy", &e.acme, policy)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let (status, body) = e.check_fp(fp, query).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            (
+                body["decision"].as_str().unwrap().to_owned(),
+                body["rule"].as_str().unwrap().to_owned(),
+                body,
+            )
+        }
+    };
+
+    let (d, r, body) = decide(json!("block"), "").await;
+    assert_eq!((d.as_str(), r.as_str()), ("block", "policy"));
+    assert_eq!(body["track"]["id"], "Acme:hit");
+    assert_eq!(body["rights_holder"], "Acme");
+    assert_eq!(body["policy"]["action"], "block");
+    assert_eq!(body["network"], "p2p");
+    assert!(body["confidence"].as_f64().unwrap() >= 0.5);
+    assert!(!body["request_id"].as_str().unwrap().is_empty());
+
+    let (d, r, _) = decide(json!("allow"), "").await;
+    assert_eq!((d.as_str(), r.as_str()), ("allow", "policy"));
+    let (d, r, _) = decide(json!("monitor"), "").await;
+    assert_eq!((d.as_str(), r.as_str()), ("allow", "monitor"));
+    let (d, r, _) = decide(Value::Null, "").await;
+    assert_eq!((d.as_str(), r.as_str()), ("allow", "no_policy"));
+
+    let in_de = json!({"action": "block", "territories": ["DE", "AT"]});
+    assert_eq!(decide(in_de.clone(), "territory=de").await.0, "block");
+    let (d, r, body) = decide(in_de.clone(), "territory=FR").await;
+    assert_eq!((d.as_str(), r.as_str()), ("allow", "outside_territory"));
+    assert_eq!(body["territory"], "FR");
+    assert_eq!(decide(in_de, "").await.1, "territory_unknown");
+
+    let open_window = json!({"action": "block", "from": now() - 3600, "until": now() + 3600});
+    assert_eq!(decide(open_window, "").await.0, "block");
+    let ended = json!({"action": "block", "until": now() - 60});
+    assert_eq!(decide(ended, "").await.1, "expired");
+    let future = json!({"action": "block", "from": "2999-01-01T00:00:00Z"});
+    assert_eq!(decide(future, "").await.1, "not_yet_valid");
+
+    // Territory in the JSON body, and a bad territory.
+    let body = format!("{{\"fingerprint\":{},\"territory\":\"XX\"}}", fp.to_json());
+    let (status, answer) = e
+        .call(
+            "POST",
+            "/v1/check",
+            Some(&e.network),
+            Some("application/json"),
+            body,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["territory"], "XX");
+    let (status, body) = e.check_fp(&fp, "territory=Germany").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "invalid_policy");
+
+    // Unmatched content: the catalog default, no track.
+    let (status, body) = e.check_fp(&fingerprint(&chords(12, 10)), "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (body["decision"].as_str(), body["rule"].as_str()),
+        (Some("allow"), Some("no_match"))
+    );
+    assert!(body["track"].is_null());
+
+    // Every decision was recorded, and counted.
+    let (status, report) = e.call("GET", "/v1/reports", Some(&e.acme), None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(report["rights_holder"], "Acme");
+    assert_eq!(report["per_track"][0]["key"], "Acme:hit");
+    assert_eq!(report["per_network"][0]["key"], "p2p");
+    // Eleven checks matched the track (the bad territory was refused before deciding).
+    assert_eq!(report["totals"]["total"], 11);
+    let (_, report) = e.call("GET", "/v1/reports", Some(&e.admin), None, "").await;
+    assert_eq!(
+        report["totals"]["total"], 12,
+        "admins see unmatched decisions too"
+    );
+    let (_, metrics) = e.call("GET", "/metrics", None, None, "").await;
+    let metrics = metrics.as_str().unwrap().to_owned();
+    assert!(
+        metrics.contains("earmark_decisions_total{decision=\"block\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("route=\"/v1/check\",method=\"POST\",status=\"200\""));
+    assert!(metrics.contains("earmark_index_tracks 1"));
+}
+
+#[tokio::test]
+async fn review_between_the_thresholds() {
+    // A match threshold above any real match's confidence sends every match to review.
+    let e = env_with(Config {
+        rate_limit_per_s: 0.0,
+        rights: earmark_rights::RightsConfig {
+            review_confidence: 0.35,
+            match_confidence: 1.0,
+            ..Default::default()
+        },
+        ..Config::default()
+    });
+    let song = chords(21, 20);
+    e.upload(
+        &e.admin,
+        "id=rev&policy=block&rights_holder=Acme",
+        wav(&song),
+    )
+    .await;
+    let (_, body) = e.check_fp(&fingerprint(excerpt(&song, 2, 12)), "").await;
+    assert_eq!(
+        (body["decision"].as_str(), body["rule"].as_str()),
+        (Some("review"), Some("below_match_threshold"))
+    );
+    assert_eq!(body["track"]["id"], "rev");
+}
+
+#[tokio::test]
+async fn label_isolation() {
+    let e = env();
+    let song = chords(31, 20);
+    let (status, _) = e
+        .upload(&e.acme, "id=Acme:mine&policy=monitor", wav(&song))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = e
+        .upload(
+            &e.admin,
+            "id=plain-id&rights_holder=Bolt",
+            wav(&chords(32, 20)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // The owner reads, lists and patches.
+    let (status, body) = e
+        .call("GET", "/v1/tracks/Acme:mine", Some(&e.acme), None, "")
+        .await;
+    assert_eq!(
+        (status, body["policy"]["action"].as_str()),
+        (StatusCode::OK, Some("monitor"))
+    );
+
+    // Another label gets the answer a missing id gets, for every verb.
+    let (_, missing) = e
+        .call("GET", "/v1/tracks/Acme:nothing", Some(&e.bolt), None, "")
+        .await;
+    for (method, uri, ct, body) in [
+        ("GET", "/v1/tracks/Acme:mine", None, String::new()),
+        ("DELETE", "/v1/tracks/Acme:mine", None, String::new()),
+        (
+            "PATCH",
+            "/v1/tracks/Acme:mine/policy",
+            Some("application/json"),
+            "\"allow\"".into(),
+        ),
+    ] {
+        let (status, body) = e.call(method, uri, Some(&e.bolt), ct, body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {uri}");
+        assert_eq!(body, missing, "{method} {uri}");
+    }
+    // Replacing it, or taking a free id outside its namespace, answers alike.
+    let (s1, b1) = e
+        .json(
+            "PUT",
+            "/v1/tracks/Acme:mine",
+            &e.bolt,
+            json!({"title": "x"}),
+        )
+        .await;
+    let (s2, b2) = e
+        .json(
+            "PUT",
+            "/v1/tracks/Acme:free",
+            &e.bolt,
+            json!({"title": "x"}),
+        )
+        .await;
+    assert_eq!((s1, &b1), (StatusCode::NOT_FOUND, &b2));
+    assert_eq!(s2, StatusCode::NOT_FOUND);
+    // Bolt sees its admin-made track, but only its own in lists.
+    let (status, _) = e
+        .call("GET", "/v1/tracks/plain-id", Some(&e.bolt), None, "")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, page) = e.call("GET", "/v1/tracks", Some(&e.bolt), None, "").await;
+    let ids: Vec<&str> = page["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["plain-id"]);
+    let (status, _) = e
+        .call(
+            "GET",
+            "/v1/tracks?rights_holder=Acme",
+            Some(&e.bolt),
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A label cannot make tracks for another holder.
+    let (status, _) = e
+        .upload(
+            &e.bolt,
+            "id=Bolt:x&rights_holder=Acme",
+            wav(&chords(33, 10)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Reports: only one's own.
+    e.check_fp(&fingerprint(excerpt(&song, 1, 11)), "").await;
+    let (_, report) = e.call("GET", "/v1/reports", Some(&e.bolt), None, "").await;
+    assert_eq!(report["totals"]["total"], 0);
+    let (status, _) = e
+        .call(
+            "GET",
+            "/v1/reports?rights_holder=Acme",
+            Some(&e.bolt),
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, report) = e.call("GET", "/v1/reports", Some(&e.acme), None, "").await;
+    assert_eq!(report["totals"]["total"], 1);
+    assert_eq!(report["recent"][0]["track_id"], "Acme:mine");
+
+    // Roles.
+    let (status, _) = e
+        .call("GET", "/v1/tracks", Some(&e.network), None, "")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = e
+        .call("GET", "/v1/reports", Some(&e.network), None, "")
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = e
+        .call(
+            "POST",
+            "/v1/check",
+            Some(&e.acme),
+            Some("application/json"),
+            "{}",
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = e.call("GET", "/v1/tracks", None, None, "").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let (status, _) = e
+        .call("GET", "/v1/tracks", Some("ek_wrong"), None, "")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    // The owner deletes; then it is gone for everyone.
+    let (status, _) = e
+        .call("DELETE", "/v1/tracks/Acme:mine", Some(&e.acme), None, "")
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = e
+        .call("GET", "/v1/tracks/Acme:mine", Some(&e.admin), None, "")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn catalog_put_list_and_paging() {
+    let e = env();
+    // PUT with a JSON fingerprint creates; PUT without one replaces the metadata.
+    let fp = fingerprint(&chords(41, 12));
+    let fp_json: Value = serde_json::from_str(&fp.to_json()).unwrap();
+    let (status, body) = e
+        .json(
+            "PUT",
+            "/v1/tracks/Acme:a",
+            &e.acme,
+            json!({"title": "Alpha", "policy": "block", "fingerprint": fp_json}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = e
+        .json(
+            "PUT",
+            "/v1/tracks/Acme:a",
+            &e.acme,
+            json!({"title": "Alpha 2", "policy": {"action": "allow", "territories": ["se"]}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["policy"]["territories"], json!(["SE"]));
+    assert_eq!(body["rights_holder"], "Acme");
+    let (status, _) = e
+        .json(
+            "PUT",
+            "/v1/tracks/Acme:none",
+            &e.acme,
+            json!({"title": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A binary fingerprint upload, id named after the content.
+    let (status, body) = e
+        .call(
+            "POST",
+            "/v1/tracks?title=Beta",
+            Some(&e.acme),
+            Some(FINGERPRINT_MEDIA_TYPE),
+            fingerprint(&chords(42, 12)).to_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["id"].as_str().unwrap().starts_with("Acme:"));
+    for i in 0..5 {
+        let (status, _) = e
+            .call(
+                "PUT",
+                &format!("/v1/tracks/t{i}?rights_holder=Bolt&title=Gamma%20{i}"),
+                Some(&e.admin),
+                Some(FINGERPRINT_MEDIA_TYPE),
+                fingerprint(&chords(50 + i, 8)).to_bytes(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    // Paging through everything, two at a time.
+    let mut seen = Vec::new();
+    let mut uri = "/v1/tracks?limit=2".to_owned();
+    loop {
+        let (status, page) = e.call("GET", &uri, Some(&e.admin), None, "").await;
+        assert_eq!(status, StatusCode::OK);
+        seen.extend(
+            page["tracks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next"].as_str() {
+            Some(next) => uri = format!("/v1/tracks?limit=2&after={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7);
+    // Filters.
+    let count = |uri: &'static str| {
+        let e = &e;
+        async move {
+            let (_, page) = e.call("GET", uri, Some(&e.admin), None, "").await;
+            page["tracks"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count("/v1/tracks?rights_holder=Bolt").await, 5);
+    assert_eq!(count("/v1/tracks?policy=allow").await, 1);
+    assert_eq!(count("/v1/tracks?policy=none").await, 6);
+    assert_eq!(count("/v1/tracks?q=gAmMa%203").await, 1);
+    let (status, _) = e
+        .call("GET", "/v1/tracks?limit=many", Some(&e.admin), None, "")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn bad_inputs_are_refused_with_their_status() {
+    let e = env_with(Config {
+        rate_limit_per_s: 0.0,
+        max_audio_bytes: 200_000,
+        max_body_bytes: 50_000,
+        ..Config::default()
+    });
+    let id = |uri| (uri, Some(e.network.as_str()));
+    let big = wav(&chords(61, 20));
+    assert!(big.len() > 200_000);
+    let (uri, key) = id("/v1/identify");
+    let (status, body) = e.call("POST", uri, key, Some("audio/wav"), big).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large"))
+    );
+    let (status, _) = e
+        .call(
+            "POST",
+            uri,
+            key,
+            Some(FINGERPRINT_MEDIA_TYPE),
+            vec![0u8; 60_000],
+        )
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _) = e.call("POST", uri, key, Some("text/plain"), "hello").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = e.call("POST", uri, key, None, "hello").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, body) = e
+        .call("POST", uri, key, Some("audio/mpeg"), vec![0x5au8; 20_000])
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_audio")),
+        "{body}"
+    );
+    let (status, _) = e
+        .call("POST", uri, key, Some("audio/mpeg"), Vec::new())
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = e
+        .call(
+            "POST",
+            uri,
+            key,
+            Some(FINGERPRINT_MEDIA_TYPE),
+            b"EMFP garbage".to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_fingerprint"))
+    );
+    let mut truncated = fingerprint(&chords(62, 5)).to_bytes();
+    truncated.truncate(truncated.len() / 2);
+    let (status, _) = e
+        .call("POST", uri, key, Some(FINGERPRINT_MEDIA_TYPE), truncated)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, body) = e
+        .call(
+            "POST",
+            uri,
+            key,
+            Some("application/json"),
+            "{\"fingerprint\": ",
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("malformed_json"))
+    );
+    let (status, body) = e
+        .call(
+            "POST",
+            uri,
+            key,
+            Some("application/json"),
+            "{\"fingerprint\": {\"format\": \"nope\"}}",
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_fingerprint"))
+    );
+    let (status, body) = e
+        .call("POST", uri, key, Some("application/json"), "{}")
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_query"))
+    );
+    let (status, _) = e
+        .call(
+            "POST",
+            uri,
+            key,
+            Some("application/json"),
+            "{\"content_hash\": \"abc\"}",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = e
+        .call(
+            "POST",
+            uri,
+            key,
+            Some("application/json"),
+            "{\"fingerprint\": 1, \"extra\": 2}",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The catalog: unknown ids, bad ids, bad policies, silence; nothing half-made.
+    let (status, _) = e
+        .call("GET", "/v1/tracks/nope", Some(&e.admin), None, "")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = e
+        .call("GET", "/v1/tracks/bad%20id", Some(&e.admin), None, "")
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_track_id"))
+    );
+    let (status, body) = e
+        .upload(&e.admin, "id=x&policy=forbid", wav(&chords(63, 5)))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_policy"))
+    );
+    let (status, body) = e
+        .upload(&e.admin, "id=quiet", wav(&vec![0.0; RATE as usize * 5]))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = e.upload(&e.admin, "id=corrupt", vec![7u8; 10_000]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = e.upload(&e.admin, "id=huge", wav(&chords(64, 20))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (_, page) = e.call("GET", "/v1/tracks", Some(&e.admin), None, "").await;
+    assert_eq!(page["tracks"], json!([]), "no partial catalog entries");
+    let (status, _) = e.call("GET", "/no/such/route", None, None, "").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn fixture_clips_when_present() {
+    let dir = std::env::var("EARMARK_DATA")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/earmark-data")
+        })
+        .join("fixtures");
+    let Ok(clip) = std::fs::read(dir.join("clip.wav")) else {
+        eprintln!("skipping: no fixtures in {}", dir.display());
+        return;
+    };
+    let e = env();
+    let (status, body) = e.upload(&e.admin, "id=clip&policy=block", clip).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    if let Ok(mp3) = std::fs::read(dir.join("clip-128k.mp3")) {
+        let (status, body) = e
+            .call(
+                "POST",
+                "/v1/check",
+                Some(&e.network),
+                Some("audio/mpeg"),
+                mp3,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["decision"], "block", "{body}");
+    }
+    if let Ok(other) = std::fs::read(dir.join("other.wav")) {
+        // Another track of the same soundtrack scores just under the match threshold:
+        // at most a review, never the clip's block.
+        let (_, body) = e
+            .call(
+                "POST",
+                "/v1/check",
+                Some(&e.network),
+                Some("audio/wav"),
+                other,
+            )
+            .await;
+        assert_ne!(body["decision"], "block", "{body}");
+        assert!(
+            body["confidence"].is_null() || body["confidence"].as_f64().unwrap() < 0.5,
+            "{body}"
+        );
+    }
+    if let Ok(garbage) = std::fs::read(dir.join("garbage.mp3")) {
+        let (status, _) = e
+            .call(
+                "POST",
+                "/v1/identify",
+                Some(&e.network),
+                Some("audio/mpeg"),
+                garbage,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_answers_429_per_key() {
+    let e = env_with(Config {
+        rate_limit_per_s: 0.001,
+        rate_limit_burst: 2.0,
+        ..Config::default()
+    });
+    for _ in 0..2 {
+        let (status, _) = e.call("GET", "/v1/tracks", Some(&e.acme), None, "").await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let (status, body) = e.call("GET", "/v1/tracks", Some(&e.acme), None, "").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("rate_limited"))
+    );
+    let (status, _) = e.call("GET", "/v1/tracks", Some(&e.bolt), None, "").await;
+    assert_eq!(status, StatusCode::OK, "other keys have their own bucket");
+}
+
+#[tokio::test]
+async fn operations_routes() {
+    let e = env();
+    let (status, body) = e.call("GET", "/healthz", None, None, "").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, Some("ok")));
+    let (status, body) = e.call("GET", "/readyz", None, None, "").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready"))
+    );
+    let (status, doc) = e.call("GET", "/openapi.json", None, None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    for path in [
+        "/v1/identify",
+        "/v1/check",
+        "/v1/tracks",
+        "/v1/tracks/{id}",
+        "/v1/tracks/{id}/policy",
+        "/v1/reports",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "openapi.json lacks {path}"
+        );
+    }
+}

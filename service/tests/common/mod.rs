@@ -1,0 +1,251 @@
+//! Shared helpers: synthesized audio, a state with one key per role, and two small
+//! HTTP clients (`oneshot` on the router, raw HTTP/1.1 over a real socket).
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use earmark_core::{Fingerprint, Fingerprinter, HashConfig};
+use earmark_index::MemoryStore;
+use earmark_service::{AppState, Config, KeyStore, MemoryLog, Role, router};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tower::ServiceExt;
+
+pub const RATE: u32 = 8_000;
+
+/// `secs` seconds of a seeded chord sequence: a new chord every quarter second.
+pub fn chords(seed: u32, secs: usize) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    let mut notes = Vec::new();
+    for _ in 0..secs * 4 {
+        s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let a = 200.0 + (s >> 22) as f32;
+        s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+        let b = 500.0 + (s >> 21) as f32;
+        notes.push((a, b));
+    }
+    let per = RATE as usize / 4;
+    (0..secs * RATE as usize)
+        .map(|i| {
+            let (a, b) = notes[i / per];
+            let t = (i % per) as f32 / RATE as f32;
+            let tau = 2.0 * std::f32::consts::PI;
+            0.35 * (tau * a * t).sin()
+                + 0.25 * (tau * b * t).sin()
+                + 0.1 * (tau * 1.5 * b * t).sin()
+        })
+        .collect()
+}
+
+/// 16-bit mono PCM WAV bytes.
+pub fn wav(samples: &[f32]) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut out = Vec::with_capacity(44 + data_len as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&RATE.to_le_bytes());
+    out.extend_from_slice(&(RATE * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32_000.0) as i16).to_le_bytes());
+    }
+    out
+}
+
+/// The fingerprint a client would compute for `samples`.
+pub fn fingerprint(samples: &[f32]) -> Fingerprint {
+    Fingerprinter::default()
+        .fingerprint_samples(samples, RATE, 1)
+        .unwrap()
+}
+
+pub struct Env {
+    pub app: Router,
+    pub state: AppState,
+    pub admin: String,
+    /// A label for rights holder "Acme".
+    pub acme: String,
+    /// A label for rights holder "Bolt".
+    pub bolt: String,
+    /// A network called "p2p".
+    pub network: String,
+}
+
+pub fn env_with(config: Config) -> Env {
+    let mut keys = KeyStore::new();
+    let admin = keys.insert(Role::Admin, "ops").unwrap();
+    let acme = keys.insert(Role::Label, "Acme").unwrap();
+    let bolt = keys.insert(Role::Label, "Bolt").unwrap();
+    let network = keys.insert(Role::Network, "p2p").unwrap();
+    let state = AppState::new(
+        Arc::new(MemoryStore::new(HashConfig::default().id)),
+        keys,
+        Arc::new(MemoryLog::default()),
+        config,
+    );
+    Env {
+        app: router(state.clone()),
+        state,
+        admin,
+        acme,
+        bolt,
+        network,
+    }
+}
+
+pub fn env() -> Env {
+    env_with(Config {
+        rate_limit_per_s: 0.0,
+        ..Config::default()
+    })
+}
+
+impl Env {
+    /// One request through the router; the body parsed as JSON when it is JSON.
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        key: Option<&str>,
+        content_type: Option<&str>,
+        body: impl Into<Body>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(key) = key {
+            req = req.header("authorization", format!("Bearer {key}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(req.body(body.into()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        (status, value)
+    }
+
+    pub async fn json(
+        &self,
+        method: &str,
+        uri: &str,
+        key: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.call(
+            method,
+            uri,
+            Some(key),
+            Some("application/json"),
+            body.to_string(),
+        )
+        .await
+    }
+
+    /// Adds a track from audio as `key`.
+    pub async fn upload(&self, key: &str, query: &str, audio: Vec<u8>) -> (StatusCode, Value) {
+        self.call(
+            "POST",
+            &format!("/v1/tracks?{query}"),
+            Some(key),
+            Some("audio/wav"),
+            audio,
+        )
+        .await
+    }
+
+    /// `/v1/check` with a JSON fingerprint as the network.
+    pub async fn check_fp(&self, fp: &Fingerprint, query: &str) -> (StatusCode, Value) {
+        let body = format!("{{\"fingerprint\":{}}}", fp.to_json());
+        self.call(
+            "POST",
+            &format!("/v1/check?{query}"),
+            Some(&self.network),
+            Some("application/json"),
+            body,
+        )
+        .await
+    }
+}
+
+/// A raw HTTP/1.1 response.
+pub struct RawResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+/// Sends one request on a new connection (`Connection: close`) and reads the answer.
+/// Writing may fail when the server answers early (e.g. 413) and closes; the answer is
+/// read all the same.
+pub async fn raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body).await;
+    read_response(stream).await
+}
+
+pub async fn read_response(mut stream: TcpStream) -> RawResponse {
+    let mut buf = Vec::new();
+    let _ = stream.read_to_end(&mut buf).await;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "the helper reads sized bodies only"
+    );
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    RawResponse {
+        status,
+        head,
+        body: buf[split + 4..].to_vec(),
+    }
+}
