@@ -12,9 +12,17 @@ music:
 fixtures:
 	datasets/make-fixtures.sh
 
+EVAL := $(EARMARK_DATA)/eval
+DEMO_DB := $(EARMARK_DATA)/demo-index
+
 demo: music
-	cargo run --release -p earmark-core --example fingerprint -- \
-		$$(tail -n +2 "$(EARMARK_DATA)/music/tracks.csv" | cut -d, -f1 | head -n 8)
+	datasets/build-eval.py --quick --packages wesnoth-1.16-music
+	cargo build --bin earmark
+	target/debug/earmark ingest --db "$(DEMO_DB)" --manifest "$(EVAL)/catalog.csv"
+	target/debug/earmark stats --db "$(DEMO_DB)"
+	tail -n +2 "$(EVAL)/truth.csv" | cut -d, -f1 | xargs target/debug/earmark query \
+		--db "$(DEMO_DB)" --json > "$(EVAL)/answers.jsonl" || true
+	datasets/score.py "$(EVAL)/truth.csv" "$(EVAL)/answers.jsonl"
 
 test: fixtures
 	cargo test --workspace
@@ -23,5 +31,5 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
-bench:
-	cargo bench --workspace
+bench: fixtures
+	cargo bench -p earmark-core
