@@ -159,8 +159,7 @@ impl MonoResampler {
         let skipped = self.skip.min(produced.len());
         self.skip -= skipped;
         let produced = &produced[skipped..];
-        let room = (self.input_total as f64 * self.ratio).floor() as u64;
-        let room = room.saturating_sub(self.produced_out) as usize;
+        let room = self.expected_out().saturating_sub(self.produced_out) as usize;
         let produced = &produced[..produced.len().min(room)];
         self.produced_out += produced.len() as u64;
         if !produced.is_empty() {

@@ -89,15 +89,7 @@ impl Store for MemoryStore {
             list.extend(frames.iter().map(|&frame| Posting { track: idx, frame }));
             hashes.push(hash);
         }
-        let record = TrackRecord {
-            id: track.id.clone(),
-            idx,
-            meta: track.meta.clone(),
-            duration_s: track.duration_s,
-            hash_config_id: self.hash_config_id,
-            landmarks,
-            content_hash: track.content_hash.clone(),
-        };
+        let record = track.record(idx, self.hash_config_id, landmarks);
         inner.hashes_of.insert(idx, hashes);
         inner.by_idx.insert(idx, track.id.clone());
         if let Some(hash) = &track.content_hash {

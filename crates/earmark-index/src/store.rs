@@ -21,6 +21,22 @@ pub struct NewTrack {
     pub landmarks: Vec<Landmark>,
 }
 
+impl NewTrack {
+    /// The record a store keeps for this track once it has its internal number and
+    /// has stored `landmarks` postings (after the per-hash cap).
+    pub fn record(&self, idx: u32, hash_config_id: u16, landmarks: u64) -> TrackRecord {
+        TrackRecord {
+            id: self.id.clone(),
+            idx,
+            meta: self.meta.clone(),
+            duration_s: self.duration_s,
+            hash_config_id,
+            landmarks,
+            content_hash: self.content_hash.clone(),
+        }
+    }
+}
+
 /// What [`Store::put_track`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {

@@ -473,15 +473,7 @@ impl RocksStore {
             posting::encode_block(&mut block, idx, frames);
             batch.merge_cf(postings, layout::hash_key(*hash), &block);
         }
-        let record = TrackRecord {
-            id: track.id.clone(),
-            idx,
-            meta: track.meta.clone(),
-            duration_s: track.duration_s,
-            hash_config_id: self.hash_config_id,
-            landmarks,
-            content_hash: track.content_hash.clone(),
-        };
+        let record = track.record(idx, self.hash_config_id, landmarks);
         let id_bytes = track.id.as_str().as_bytes();
         batch.put_cf(
             self.cf(CF_TRACKS)?,
