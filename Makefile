@@ -4,12 +4,15 @@
 SHELL := /bin/bash
 export EARMARK_DATA ?= $(CURDIR)/target/earmark-data
 
-.PHONY: demo test fixtures music lint bench
+.PHONY: demo test deps fixtures music lint bench
 
-music:
+deps:
+	datasets/install-deps.sh
+
+music: deps
 	datasets/fetch-music.sh --packages wesnoth-1.16-music
 
-fixtures:
+fixtures: deps
 	datasets/make-fixtures.sh
 
 EVAL := $(EARMARK_DATA)/eval
@@ -17,7 +20,9 @@ DEMO_DB := $(EARMARK_DATA)/demo-index
 
 demo: music
 	datasets/build-eval.py --quick --packages wesnoth-1.16-music
-	cargo build --bin earmark
+	# Built by the same cargo invocation as `make test`, so RocksDB's C++ is compiled
+	# once for both (another package selection would rebuild it).
+	cargo test --workspace --no-run
 	target/debug/earmark ingest --db "$(DEMO_DB)" --manifest "$(EVAL)/catalog.csv"
 	target/debug/earmark stats --db "$(DEMO_DB)"
 	tail -n +2 "$(EVAL)/truth.csv" | cut -d, -f1 | xargs target/debug/earmark query \
