@@ -51,6 +51,12 @@ enum Command {
     Tracks(cmd::tracks::Args),
     /// Counts and sizes of the index.
     Stats(cmd::stats::Args),
+    /// Run the rights-filtering HTTP service over the index.
+    Serve(cmd::serve::Args),
+    /// Add, list or revoke the service's API keys.
+    Keys(cmd::keys::Args),
+    /// Ask a running service whether files may be shared, sending only fingerprints.
+    Check(cmd::check::Args),
 }
 
 /// The index directory option shared by the commands.
@@ -69,6 +75,9 @@ fn main() -> ExitCode {
         Command::Fingerprint(args) => cmd::fingerprint::run(args),
         Command::Tracks(args) => cmd::tracks::run(args),
         Command::Stats(args) => cmd::stats::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Keys(args) => cmd::keys::run(args),
+        Command::Check(args) => cmd::check::run(args),
     };
     match result {
         Ok(code) => code,

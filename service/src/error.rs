@@ -175,6 +175,10 @@ impl From<earmark_index::Error> for ApiError {
                 ApiError::bad_request("fingerprint_mismatch", e.to_string())
             }
             E::NotFound(_) => ApiError::NotFound("no such track".into()),
+            E::ReadOnly => ApiError::Unavailable(
+                "this server follows an index another process writes; change the catalog there"
+                    .into(),
+            ),
             other => ApiError::Internal(DisplayChain(&other).to_string()),
         }
     }

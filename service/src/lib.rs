@@ -173,8 +173,10 @@ pub async fn serve_on(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let addr = listener.local_addr().ok();
-    tracing::info!(?addr, "listening");
+    match listener.local_addr() {
+        Ok(addr) => tracing::info!(%addr, "listening"),
+        Err(e) => tracing::info!(error = %e, "listening on an address the OS does not tell"),
+    }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

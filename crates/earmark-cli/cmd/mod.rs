@@ -1,8 +1,11 @@
 //! One module per subcommand.
 
+pub mod check;
 pub mod fingerprint;
 pub mod ingest;
+pub mod keys;
 pub mod query;
+pub mod serve;
 pub mod stats;
 pub mod tracks;
 

@@ -39,6 +39,10 @@ pub enum Error {
     /// The catalog is full (more than 2^32 tracks were ever ingested).
     #[error("track numbering exhausted")]
     Exhausted,
+    /// A write on an index this process opened only to read (a read-only or secondary
+    /// instance beside another process that writes).
+    #[error("the index is open read-only in this process")]
+    ReadOnly,
     /// The storage backend failed.
     #[error("storage backend error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),

@@ -89,6 +89,7 @@ impl From<Error> for earmark_index::Error {
         match e {
             Error::Index(e) => e,
             Error::Corrupt(msg) => earmark_index::Error::Corrupt(msg),
+            Error::ReadOnly => earmark_index::Error::ReadOnly,
             Error::ConfigMismatch { index, requested } => earmark_index::Error::ConfigMismatch {
                 index,
                 query: requested,
