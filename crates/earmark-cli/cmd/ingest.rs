@@ -35,6 +35,12 @@ pub struct Args {
     /// recording re-encoded): skip it or add it.
     #[arg(long, value_enum, default_value = "skip")]
     on_duplicate: OnDuplicate,
+    /// Leave the index as written instead of compacting it at the end. Compaction
+    /// merges each hash's postings into one value, which makes lookups several times
+    /// cheaper and gives the index its settled size; skip it only between batches of a
+    /// larger ingest.
+    #[arg(long)]
+    no_compact: bool,
     /// Audio files and folders (searched recursively for audio extensions).
     paths: Vec<PathBuf>,
 }
@@ -89,6 +95,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         })
         .collect();
     bar.finish_and_clear();
+    let changed = results
+        .iter()
+        .any(|(_, r)| matches!(r, Ok(o) if !matches!(o, Outcome::Unchanged)));
+    if changed && !args.no_compact {
+        let started = std::time::Instant::now();
+        store.compact().context("cannot compact the index")?;
+        eprintln!(
+            "compacted the index in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
 
     let (mut inserted, mut replaced, mut unchanged) = (0, 0, 0);
     let mut duplicates = Vec::new();
