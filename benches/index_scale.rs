@@ -1,0 +1,215 @@
+//! How lookup + alignment cost and index size grow with the catalog.
+//!
+//! Fills a RocksDB index with synthetic tracks to each size in `EARMARK_SCALE_TRACKS`
+//! (default `1000,10000`), then times the matcher on 10 s excerpts of indexed tracks.
+//! The tracks are made of real music's peaks, so their hashes have real statistics:
+//! each synthetic track strings together 2 s blocks of peaks taken at random from real
+//! recordings (the `make music` package, found through `$EARMARK_DATA`). So that tracks
+//! do not share hashes more than real ones do, each block is moved by a random number
+//! of frequency bins and each peak by a random -1, 0 or +1 bin: two copies of the same
+//! block then share about one hash in nine. A track lasts `EARMARK_SCALE_TRACK_S`
+//! seconds (default 210).
+//!
+//! Besides criterion's timing of one query after another, it prints per size: tracks,
+//! hours, postings, bytes on disk after compaction, bytes per hour, ingest rate, and
+//! the median and p95 of lookup + alignment over many different queries, with how many
+//! found their track. `cargo bench -p earmark --bench index_scale`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use criterion::{BenchmarkId, Criterion};
+use earmark_core::{Fingerprint, Fingerprinter, HashConfig, Peak};
+use earmark_index::{MatchConfig, NewTrack, Store, TrackId, TrackMeta, identify};
+use earmark_rocksdb::RocksStore;
+use rayon::prelude::*;
+
+const BLOCK_FRAMES: u32 = 62; // ~2 s at 8 kHz, hop 256
+const QUERY_S: f64 = 10.0;
+const QUERIES: usize = 40;
+
+/// A small deterministic generator (the bench must not depend on a seed crate).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("EARMARK_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/earmark-data"))
+}
+
+/// Peaks of up to 48 real recordings.
+fn real_peaks() -> Vec<Vec<Peak>> {
+    let list = data_dir().join("music/tracks.csv");
+    let text = std::fs::read_to_string(&list)
+        .unwrap_or_else(|e| panic!("{}: {e}; run `make music` first", list.display()));
+    let paths: Vec<PathBuf> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').next().map(PathBuf::from))
+        .take(48)
+        .collect();
+    let fingerprinter = Fingerprinter::default();
+    paths
+        .par_iter()
+        .filter_map(|p| fingerprinter.fingerprint_file(p).ok())
+        .map(|fp| fp.peaks().to_vec())
+        .filter(|p| p.len() > 1_000)
+        .collect()
+}
+
+/// A synthetic track of `secs` seconds built from shifted blocks of real peaks.
+fn synthetic_track(sources: &[Vec<Peak>], seed: u64, secs: f64) -> Fingerprint {
+    let analysis = earmark_core::AnalysisConfig::default();
+    let frames = analysis.secs_to_frames(secs);
+    let mut rng = Lcg(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5eed);
+    let mut peaks = Vec::new();
+    let mut start = 0u32;
+    while start + BLOCK_FRAMES <= frames {
+        let source = &sources[rng.below(sources.len() as u64) as usize];
+        let last = source.last().map_or(0, |p| p.frame);
+        let from = rng.below(u64::from(last.saturating_sub(BLOCK_FRAMES))) as u32;
+        let shift = rng.below(41) as i32 - 20;
+        let first = source.partition_point(|p| p.frame < from);
+        let mut block: Vec<Peak> = source[first..]
+            .iter()
+            .take_while(|p| p.frame < from + BLOCK_FRAMES)
+            .filter_map(|p| {
+                let bin = i32::from(p.bin) + shift + rng.below(3) as i32 - 1;
+                (bin >= i32::from(analysis.min_bin) && bin < i32::from(analysis.max_bin)).then(
+                    || Peak {
+                        frame: p.frame - from + start,
+                        bin: bin as u16,
+                    },
+                )
+            })
+            .collect();
+        block.sort_unstable();
+        block.dedup();
+        peaks.extend(block);
+        start += BLOCK_FRAMES;
+    }
+    let duration_ms =
+        (f64::from(start) * analysis.hop as f64 / analysis.sample_rate_hz as f64 * 1000.0) as u32;
+    Fingerprint::new(analysis.id, duration_ms, peaks).expect("valid synthetic fingerprint")
+}
+
+fn track_id(n: usize) -> TrackId {
+    TrackId::new(format!("synthetic-{n:06}")).expect("valid id")
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::var("EARMARK_SCALE_TRACKS")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .expect("EARMARK_SCALE_TRACKS: comma-separated counts")
+        })
+        .collect();
+    let track_s: f64 = std::env::var("EARMARK_SCALE_TRACK_S")
+        .map(|s| s.parse().expect("EARMARK_SCALE_TRACK_S: seconds"))
+        .unwrap_or(210.0);
+    let hash = HashConfig::default();
+    let sources = real_peaks();
+    assert!(sources.len() >= 4, "too few real recordings to sample");
+
+    let dir = tempfile::Builder::new()
+        .prefix("earmark-scale-")
+        .tempdir_in(std::env::temp_dir())
+        .expect("temp dir");
+    let store = RocksStore::create_or_open(dir.path().join("index"), hash.id).expect("index");
+    let mut criterion = Criterion::default().sample_size(20).configure_from_args();
+    let mut rows = Vec::new();
+    let mut filled = 0usize;
+    let mut ingest_s = 0.0;
+    for &size in &sizes {
+        let started = Instant::now();
+        (filled..size).into_par_iter().for_each(|n| {
+            let fp = synthetic_track(&sources, n as u64, track_s);
+            let track = NewTrack {
+                id: track_id(n),
+                meta: TrackMeta::default(),
+                duration_s: fp.duration_s(),
+                content_hash: None,
+                landmarks: fp.catalog_landmarks(&hash),
+            };
+            store.put_track(&track).expect("put");
+        });
+        ingest_s += started.elapsed().as_secs_f64();
+        filled = filled.max(size);
+        store.compact().expect("compact");
+        let stats = store.stats().expect("stats");
+
+        // Excerpts of indexed tracks, each from its own track and offset.
+        let mut rng = Lcg(size as u64);
+        let queries: Vec<(usize, Fingerprint)> = (0..QUERIES)
+            .map(|_| {
+                let n = rng.below(size as u64) as usize;
+                let fp = synthetic_track(&sources, n as u64, track_s);
+                let at = rng.below((track_s - QUERY_S - 1.0) as u64) as f64;
+                (n, fp.excerpt(at, QUERY_S))
+            })
+            .collect();
+        let config = MatchConfig::default();
+        let mut times = Vec::new();
+        let mut found = 0;
+        for (n, q) in &queries {
+            let t = Instant::now();
+            let matches = identify(&store, std::slice::from_ref(q), &hash, &config).expect("id");
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            found += usize::from(matches.first().is_some_and(|m| m.track.id == track_id(*n)));
+        }
+        times.sort_by(f64::total_cmp);
+        let mut next = 0usize;
+        let mut group = criterion.benchmark_group("index_scale");
+        group.bench_function(BenchmarkId::new("lookup_align_10s", size), |b| {
+            b.iter(|| {
+                next += 1;
+                let q = &queries[next % queries.len()].1;
+                identify(&store, std::slice::from_ref(q), &hash, &config).expect("identify")
+            });
+        });
+        group.finish();
+        let hours = stats.hours;
+        rows.push(format!(
+            "| {} | {:.0} | {} | {:.1} MB | {:.2} MB | {:.0}k/s | {:.1} | {:.1} | {}/{} |",
+            stats.tracks,
+            hours,
+            stats.postings,
+            stats.bytes as f64 / 1e6,
+            stats.bytes as f64 / 1e6 / hours.max(1e-9),
+            stats.postings as f64 / ingest_s / 1e3,
+            percentile(&times, 0.5),
+            percentile(&times, 0.95),
+            found,
+            queries.len(),
+        ));
+    }
+    println!();
+    println!(
+        "| tracks | hours | postings | bytes on disk | per hour | ingest (postings) | lookup+align median ms | p95 ms | found |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+    criterion.final_summary();
+}
