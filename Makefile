@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export EARMARK_DATA ?= $(CURDIR)/target/earmark-data
 
-.PHONY: demo test deps fixtures music lint bench
+.PHONY: demo test deps fixtures music evalset lint bench eval
 
 deps:
 	datasets/install-deps.sh
@@ -18,8 +18,11 @@ fixtures: deps
 EVAL := $(EARMARK_DATA)/eval
 DEMO_DB := $(EARMARK_DATA)/demo-index
 
-demo: music
+# The quick evaluation set: the demo's queries and the test suite's accuracy floor.
+evalset: music
 	datasets/build-eval.py --quick --packages wesnoth-1.16-music
+
+demo: evalset
 	# Built by the same cargo invocation as `make test`, so RocksDB's C++ is compiled
 	# once for both (another package selection would rebuild it).
 	cargo test --workspace --no-run
@@ -29,7 +32,7 @@ demo: music
 		--db "$(DEMO_DB)" --json > "$(EVAL)/answers.jsonl" || true
 	datasets/score.py "$(EVAL)/truth.csv" "$(EVAL)/answers.jsonl"
 
-test: fixtures
+test: fixtures evalset
 	cargo test --workspace
 
 lint:
@@ -38,3 +41,12 @@ lint:
 
 bench: fixtures
 	cargo bench -p earmark-core
+
+# Every condition on the wesnoth package, Earmark and the peer systems side by side
+# (tables and plots into docs/eval/eval-all). Needs a release build.
+eval: music
+	datasets/build-eval.py --quick --packages wesnoth-1.16-music --conditions all \
+		--lengths 1,2,3,5,10,20,full --per-track 1 --noise-per-track 1 \
+		--out "$(EARMARK_DATA)/eval-all"
+	cargo build --release -p earmark
+	datasets/run-eval.py --eval-dir "$(EARMARK_DATA)/eval-all"

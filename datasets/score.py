@@ -8,13 +8,33 @@ Per condition and excerpt length: true-positive rate (right track first, offset 
 0.5 s), wrong-track rate, false-positive rate on negatives (any match for audio that is
 not in the catalog), offset accuracy among right answers, errors, and query time
 (median and p95).
+
+The offset test follows truth.csv's time mapping: query time t is track time
+offset_s + f * (t - lead), where f is the speed or tempo factor (1.05 for speed+5 and
+tempo+5, 1 otherwise) and lead is the silence put in front (2 s for leading-silence, 0
+otherwise). The reported track_offset_s must lie within 0.5 s of that mapping at the
+reported query_offset_s.
+
+An answer {"file": ..., "not_applicable": "why"} (a peer system that cannot do that kind
+of query, see peers.py) is left out of the rates; a group with no other answers shows n/a
+and its JSON row has null rates and a `not_applicable` count.
 """
 import argparse
 import csv
 import json
+import re
 import statistics
 import sys
 from collections import defaultdict
+
+LEAD_S = {"leading-silence": 2.0}  # digital silence prepended to the excerpt
+
+
+def time_map(condition):
+    """(factor, lead): query time t is track time offset_s + factor * (t - lead)."""
+    m = re.fullmatch(r"(speed|tempo)([+-])(\d+)", condition)
+    factor = 1 + (1 if m.group(2) == "+" else -1) * int(m.group(3)) / 100 if m else 1.0
+    return factor, LEAD_S.get(condition, 0.0)
 
 
 def percentile(values, q):
@@ -50,6 +70,9 @@ def main():
         g = groups[(row["condition"], row["length_s"])]
         a = answers.get(query)
         positive = bool(row["track_id"])
+        if a is not None and "not_applicable" in a:
+            g["not_applicable"].append(query)
+            continue
         if a is None or "error" in a:
             g["errors"].append(query)
             g["positives" if positive else "negatives"].append(query)
@@ -59,9 +82,10 @@ def main():
         if positive:
             g["positives"].append(query)
             if matches and matches[0]["track_id"] == row["track_id"]:
-                start = matches[0]["track_offset_s"] - matches[0]["query_offset_s"]
-                truth_offset = float(row["offset_s"] or 0)
-                if abs(start - truth_offset) <= 0.5:
+                factor, lead = time_map(row["condition"])
+                q = matches[0]["query_offset_s"]
+                expected = float(row["offset_s"] or 0) + factor * (q - lead)
+                if abs(matches[0]["track_offset_s"] - expected) <= 0.5:
                     g["tp"].append(query)
                 else:
                     g["offset_wrong"].append(query)
@@ -87,23 +111,29 @@ def main():
             "errors": len(g["errors"]),
             "median_ms": statistics.median(g["times"]) if g["times"] else None,
             "p95_ms": percentile(g["times"], 0.95) if g["times"] else None,
+            "not_applicable": len(g["not_applicable"]),
         })
 
-    def pct(x):
-        return "-" if x is None else f"{100 * x:.1f}%"
+    def pct(x, na=False):
+        return ("n/a" if na else "-") if x is None else f"{100 * x:.1f}%"
 
-    def ms(x):
-        return "-" if x is None else f"{x:.1f}"
+    def ms(x, na=False):
+        return ("n/a" if na else "-") if x is None else f"{x:.1f}"
 
+    # The n/a column only appears for answers that have such rows (peer systems).
+    any_na = any(r["not_applicable"] for r in rows)
     lines = [
-        "| condition | length s | positives | top-1 TP | wrong track | offset > 0.5 s | negatives | FP | errors | median ms | p95 ms |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| condition | length s | positives | top-1 TP | wrong track | offset > 0.5 s | negatives | FP | errors | median ms | p95 ms |"
+        + (" n/a |" if any_na else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if any_na else ""),
     ]
     for r in rows:
+        na = r["not_applicable"] > 0
         lines.append(
-            f"| {r['condition']} | {r['length_s']} | {r['positives']} | {pct(r['tp_rate'])} | "
-            f"{pct(r['wrong_track_rate'])} | {pct(r['offset_off_rate'])} | {r['negatives']} | "
-            f"{pct(r['fp_rate'])} | {r['errors']} | {ms(r['median_ms'])} | {ms(r['p95_ms'])} |"
+            f"| {r['condition']} | {r['length_s']} | {r['positives']} | {pct(r['tp_rate'], na)} | "
+            f"{pct(r['wrong_track_rate'], na)} | {pct(r['offset_off_rate'], na)} | {r['negatives']} | "
+            f"{pct(r['fp_rate'], na)} | {r['errors']} | {ms(r['median_ms'], na)} | {ms(r['p95_ms'], na)} |"
+            + (f" {r['not_applicable']} |" if any_na else "")
         )
     table = "\n".join(lines)
     print(table)

@@ -1,0 +1,120 @@
+//! The quick evaluation set as an accuracy floor: a regression in matching fails here.
+//!
+//! Ingests the set's catalog (real music in FLAC, WAV, MP3 and Vorbis) with the real
+//! binary, identifies every query (10 s MP3 excerpts, clean and in white noise at 0 dB,
+//! of catalog tracks and of tracks never ingested) and checks the floors the evaluation
+//! promises: every clean excerpt found with its offset, at least 95 % at 0 dB, and no
+//! match at all for audio that is not in the catalog. The set comes from
+//! `datasets/build-eval.py --quick` (`make test` builds it).
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use common::*;
+use serde_json::Value;
+
+fn eval_dir() -> PathBuf {
+    let data = std::env::var_os("EARMARK_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/earmark-data"));
+    let dir = data.join("eval");
+    assert!(
+        dir.join("truth.csv").exists(),
+        "{} has no evaluation set: run `make test` (or datasets/build-eval.py --quick)",
+        dir.display()
+    );
+    dir
+}
+
+struct Truth {
+    query: String,
+    condition: String,
+    track_id: String,
+    offset_s: f64,
+}
+
+#[derive(Default)]
+struct Tally {
+    positives: usize,
+    found: usize,
+    negatives: usize,
+    false_positives: usize,
+}
+
+#[test]
+fn the_quick_evaluation_set_meets_its_floors() {
+    let eval = eval_dir();
+    let truth: Vec<Truth> = std::fs::read_to_string(eval.join("truth.csv"))
+        .expect("truth.csv")
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            Truth {
+                query: f[0].to_owned(),
+                condition: f[1].to_owned(),
+                track_id: f[3].to_owned(),
+                offset_s: f[4].parse().unwrap_or(0.0),
+            }
+        })
+        .collect();
+    assert!(
+        truth.len() >= 40,
+        "the quick set has {} queries",
+        truth.len()
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let manifest = eval.join("catalog.csv");
+    let o = run(&["ingest", "--db", s(&db), "--manifest", s(&manifest)]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+
+    let mut args = vec!["query", "--db", s(&db), "--json"];
+    args.extend(truth.iter().map(|t| t.query.as_str()));
+    let o = run(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let answers: HashMap<String, Value> = stdout(&o)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).expect("a JSON line");
+            (v["file"].as_str().expect("file").to_owned(), v)
+        })
+        .collect();
+
+    let mut tallies: HashMap<&str, Tally> = HashMap::new();
+    for t in &truth {
+        let answer = &answers[&t.query];
+        let matches = answer["matches"].as_array().expect("matches");
+        let tally = tallies.entry(t.condition.as_str()).or_default();
+        if t.track_id.is_empty() {
+            tally.negatives += 1;
+            tally.false_positives += usize::from(!matches.is_empty());
+            continue;
+        }
+        tally.positives += 1;
+        if let Some(best) = matches.first()
+            && best["track_id"] == t.track_id.as_str()
+        {
+            let start = best["track_offset_s"].as_f64().expect("offset")
+                - best["query_offset_s"].as_f64().expect("offset");
+            tally.found += usize::from((start - t.offset_s).abs() <= 0.5);
+        }
+    }
+    let clean = &tallies["clean"];
+    let noisy = &tallies["white-noise-0dB"];
+    assert!(clean.positives > 0 && noisy.positives > 0);
+    assert_eq!(clean.found, clean.positives, "clean 10 s excerpts");
+    assert!(
+        noisy.found * 100 >= noisy.positives * 95,
+        "white noise 0 dB: {}/{}",
+        noisy.found,
+        noisy.positives
+    );
+    for (condition, tally) in &tallies {
+        assert!(tally.negatives > 0, "{condition}: no negatives");
+        assert_eq!(tally.false_positives, 0, "{condition}: false positives");
+    }
+}
