@@ -34,6 +34,15 @@ pub struct MatchConfig {
     pub min_spread: f64,
     /// Least share of the score in each half of the matched span.
     pub min_half_share: f64,
+    /// Least score per second of matched span. Chance alignments of long queries
+    /// (whole files) gather enough votes over a minute or more, but thinly.
+    pub min_score_per_s: f64,
+    /// Least matched span as a share of the query's duration, up to
+    /// `max_required_span_s`: a dense burst of a second or two (a shared sample or
+    /// drum loop) is not the recording.
+    pub min_span_share: f64,
+    /// Cap of the span `min_span_share` asks for, in seconds.
+    pub max_required_span_s: f64,
     /// Hashes with more postings are skipped.
     pub max_postings_per_hash: usize,
     /// Offsets this many frames apart vote together.
@@ -55,6 +64,13 @@ impl Default for MatchConfig {
             min_matched_duration_s: 0.5,
             min_spread: 0.3,
             min_half_share: 0.1,
+            // From the full evaluation set (88 catalog tracks, 5,060 queries): true
+            // matches held at least 6.2 aligned landmarks per second of span; chance
+            // matches of whole files outside the catalog at most 2.4 over 38-99 s, and
+            // two bursts of 48-53 per second over 1.3 s of a 10 s and a 20 s query.
+            min_score_per_s: 4.0,
+            min_span_share: 0.3,
+            max_required_span_s: 3.0,
             max_postings_per_hash: 20_000,
             offset_tolerance_frames: 1,
             max_candidates: 32,
@@ -160,6 +176,10 @@ pub fn identify(
         }
     }
     let frame_s = first.analysis().frame_duration_s();
+    let query_s = prints
+        .iter()
+        .map(Fingerprint::duration_s)
+        .fold(0.0, f64::max);
 
     let mut landmarks: Vec<(u32, u32)> = prints
         .iter()
@@ -200,7 +220,7 @@ pub fn identify(
             .iter()
             .zip(aligned_votes(&votes, &candidates, config))
     {
-        if let Some((score, first_frame, last_frame)) = verify(&aligned, config, frame_s) {
+        if let Some((score, first_frame, last_frame)) = verify(&aligned, config, frame_s, query_s) {
             verified.push((*track, score, *offset, first_frame, last_frame));
         }
     }
@@ -292,9 +312,15 @@ fn aligned_votes(
         .collect()
 }
 
-/// Checks one candidate from its aligned `(hash, query frame)` pairs; returns
-/// `(score, first query frame, last query frame)` when it passes.
-fn verify(aligned: &[(u32, u32)], config: &MatchConfig, frame_s: f64) -> Option<(u32, u32, u32)> {
+/// Checks one candidate from its aligned `(hash, query frame)` pairs in a query of
+/// `query_s` seconds; returns `(score, first query frame, last query frame)` when it
+/// passes.
+fn verify(
+    aligned: &[(u32, u32)],
+    config: &MatchConfig,
+    frame_s: f64,
+    query_s: f64,
+) -> Option<(u32, u32, u32)> {
     let score = u32::try_from(aligned.len()).unwrap_or(u32::MAX);
     if score < config.min_score {
         return None;
@@ -303,7 +329,10 @@ fn verify(aligned: &[(u32, u32)], config: &MatchConfig, frame_s: f64) -> Option<
     frames.sort_unstable();
     let (first, last) = (*frames.first()?, *frames.last()?);
     let span_s = f64::from(last - first + 1) * frame_s;
-    if span_s < config.min_matched_duration_s {
+    let required_span_s = (config.min_span_share * query_s)
+        .min(config.max_required_span_s)
+        .max(config.min_matched_duration_s);
+    if span_s < required_span_s || f64::from(score) < config.min_score_per_s * span_s {
         return None;
     }
     let seconds_per_bin = (1.0 / frame_s).round().max(1.0) as u32;
@@ -365,6 +394,7 @@ mod tests {
     fn bunched_votes_fail_verification() {
         let config = MatchConfig {
             min_score: 5,
+            min_score_per_s: 0.5,
             ..MatchConfig::default()
         };
         let frame_s = 0.032;
@@ -373,11 +403,30 @@ mod tests {
         let mut votes: Vec<Vote> = (0..20).map(|i| vote(1, 50, i % 4, i)).collect();
         votes.push(vote(1, 50, 600, 99));
         let aligned = aligned_votes(&votes, &[(1, 50)], &config);
-        assert_eq!(verify(&aligned[0], &config, frame_s), None);
+        assert_eq!(verify(&aligned[0], &config, frame_s, 20.0), None);
         // Spread evenly, the same count passes.
         let spread: Vec<Vote> = (0..20).map(|i| vote(1, 50, i * 30, i)).collect();
         let aligned = aligned_votes(&spread, &[(1, 50)], &config);
-        assert!(verify(&aligned[0], &config, frame_s).is_some());
+        assert!(verify(&aligned[0], &config, frame_s, 20.0).is_some());
+    }
+
+    #[test]
+    fn thin_or_short_alignments_fail_verification() {
+        let config = MatchConfig {
+            min_score: 5,
+            ..MatchConfig::default()
+        };
+        let frame_s = 0.032;
+        // 60 landmarks spread over 60 s: one per second, the density of chance.
+        let thin: Vec<Vote> = (0..60).map(|i| vote(1, 50, i * 31, i)).collect();
+        let aligned = aligned_votes(&thin, &[(1, 50)], &config);
+        assert_eq!(verify(&aligned[0], &config, frame_s, 120.0), None);
+        // 40 landmarks in 1.3 s of a 10 s query: dense, but too short a span.
+        let burst: Vec<Vote> = (0..40).map(|i| vote(1, 50, i, i)).collect();
+        let aligned = aligned_votes(&burst, &[(1, 50)], &config);
+        assert_eq!(verify(&aligned[0], &config, frame_s, 10.0), None);
+        // The same burst is the whole of a 1.5 s query: it passes.
+        assert!(verify(&aligned[0], &config, frame_s, 1.5).is_some());
     }
 
     #[test]
