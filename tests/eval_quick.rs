@@ -16,10 +16,7 @@ use common::*;
 use serde_json::Value;
 
 fn eval_dir() -> PathBuf {
-    let data = std::env::var_os("EARMARK_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/earmark-data"));
-    let dir = data.join("eval");
+    let dir = data_dir().join("eval");
     assert!(
         dir.join("truth.csv").exists(),
         "{} has no evaluation set: run `make test` (or datasets/build-eval.py --quick)",

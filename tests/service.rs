@@ -140,15 +140,6 @@ fn add_key(db: &Path, role: &str, subject: &str) -> String {
     stdout(&o).trim().to_owned()
 }
 
-fn sha256_hex(path: &Path) -> String {
-    use sha2::Digest;
-    let bytes = std::fs::read(path).expect("read");
-    sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// An index with two real clips: `clip` of label-a (block) and `other` of label-b
 /// (allow), ingested by the CLI.
 fn catalog() -> (tempfile::TempDir, PathBuf) {
@@ -231,7 +222,7 @@ fn the_service_answers_over_a_real_index() {
     );
 
     // Identify by content hash: the exact catalog file.
-    let hash = json!({"content_hash": sha256_hex(&fixture("clip.flac"))}).to_string();
+    let hash = json!({"content_hash": earmark_service::sha256_hex(&std::fs::read(fixture("clip.flac")).expect("read"))}).to_string();
     let (status, body) = call(
         "POST",
         &url("/v1/identify"),

@@ -20,11 +20,15 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-pub fn fixture(name: &str) -> PathBuf {
-    let data = std::env::var_os("EARMARK_DATA")
+/// The data directory the dataset scripts fill: `$EARMARK_DATA`, else `target/earmark-data`.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("EARMARK_DATA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/earmark-data"));
-    let path = data.join("fixtures").join(name);
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/earmark-data"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    let path = data_dir().join("fixtures").join(name);
     assert!(
         path.exists(),
         "{} missing: run datasets/make-fixtures.sh",
