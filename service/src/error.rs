@@ -5,6 +5,7 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// What can go wrong starting the service or managing keys.
 #[derive(Debug, thiserror::Error)]
@@ -85,14 +86,21 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// The body of every error answer.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    code: &'a str,
+/// What went wrong.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ErrorDetail {
+    /// Stable and machine-readable: `unauthorized`, `forbidden`, `not_found`,
+    /// `too_large`, `unsupported_media_type`, `rate_limited`, `unavailable`, `internal`,
+    /// or a 400's own code such as `invalid_audio` or `invalid_fingerprint`.
+    code: &'static str,
+    /// For people: what to fix.
     message: String,
 }
 
@@ -152,8 +160,8 @@ impl IntoResponse for ApiError {
         let (code, message) = self.code_and_message();
         let mut response = (
             self.status(),
-            Json(Body {
-                error: Detail { code, message },
+            Json(ErrorBody {
+                error: ErrorDetail { code, message },
             }),
         )
             .into_response();

@@ -44,6 +44,7 @@ mod config;
 mod error;
 mod input;
 mod metrics;
+mod openapi;
 mod reports;
 mod routes;
 mod state;
@@ -59,7 +60,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
 use earmark_index::Store;
 use tokio::net::TcpListener;
 use tower_http::request_id::{
@@ -68,6 +68,7 @@ use tower_http::request_id::{
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::{Caller, KeyEntry, KeyStore, Role, add_key, list_keys, revoke_key, sha256_hex};
 pub use config::Config;
@@ -79,33 +80,48 @@ pub use reports::{
 };
 pub use state::AppState;
 
+/// The `/v1` routes, each with its OpenAPI description.
+fn api_routes() -> OpenApiRouter<AppState> {
+    use routes::{query, reports, tracks};
+    OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(query::identify))
+        .routes(utoipa_axum::routes!(query::check))
+        .routes(utoipa_axum::routes!(tracks::create, tracks::list))
+        .routes(utoipa_axum::routes!(
+            tracks::get,
+            tracks::put,
+            tracks::delete
+        ))
+        .routes(utoipa_axum::routes!(tracks::set_policy))
+        .routes(utoipa_axum::routes!(reports::get))
+}
+
+/// The operations routes, each with its OpenAPI description.
+fn ops_routes() -> OpenApiRouter<AppState> {
+    use routes::ops;
+    OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(ops::healthz))
+        .routes(utoipa_axum::routes!(ops::readyz))
+        .routes(utoipa_axum::routes!(ops::metrics))
+        .routes(utoipa_axum::routes!(ops::openapi))
+}
+
+/// The OpenAPI 3.1 document of the API, generated from the same route table
+/// [`router`] serves (and served at `/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, paths) = api_routes().merge(ops_routes()).split_for_parts();
+    openapi::document(paths)
+}
+
 /// The whole API over `state`, with its layers: request ids, tracing, metrics, a
 /// timeout, and a concurrency limit on the `/v1` routes.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/v1/identify", post(routes::query::identify))
-        .route("/v1/check", post(routes::query::check))
-        .route(
-            "/v1/tracks",
-            post(routes::tracks::create).get(routes::tracks::list),
-        )
-        .route(
-            "/v1/tracks/{id}",
-            get(routes::tracks::get)
-                .put(routes::tracks::put)
-                .delete(routes::tracks::delete),
-        )
-        .route("/v1/tracks/{id}/policy", patch(routes::tracks::set_policy))
-        .route("/v1/reports", get(routes::reports::get))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            limit_concurrency,
-        ));
-    let ops = Router::new()
-        .route("/healthz", get(routes::ops::healthz))
-        .route("/readyz", get(routes::ops::readyz))
-        .route("/metrics", get(routes::ops::metrics))
-        .route("/openapi.json", get(routes::ops::openapi));
+    let (api, _) = api_routes().split_for_parts();
+    let api = api.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        limit_concurrency,
+    ));
+    let (ops, _) = ops_routes().split_for_parts();
     api.merge(ops)
         .fallback(routes::ops::fallback)
         .layer(TimeoutLayer::with_status_code(

@@ -14,9 +14,10 @@ use std::sync::Mutex;
 
 use earmark_rights::{Decision, Rule, timestamp};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// One recorded check decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct DecisionRecord {
     /// When, unix seconds.
     pub at_unix_s: i64,
@@ -147,7 +148,7 @@ impl DecisionLog for FileLog {
 }
 
 /// Counts of one key (a track, a network or a day).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct Counts {
     /// The track id, network name or day (`YYYY-MM-DD`, UTC).
     pub key: String,
@@ -186,7 +187,7 @@ pub struct ReportQuery {
 }
 
 /// A rights holder's view of the log.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
 pub struct Report {
     /// The holder reported on; `None`: everyone.
     pub rights_holder: Option<String>,

@@ -754,20 +754,113 @@ async fn operations_routes() {
     );
     let (status, doc) = e.call("GET", "/openapi.json", None, None, "").await;
     assert_eq!(status, StatusCode::OK);
-    for path in [
-        "/v1/identify",
-        "/v1/check",
-        "/v1/tracks",
-        "/v1/tracks/{id}",
-        "/v1/tracks/{id}/policy",
-        "/v1/reports",
-        "/healthz",
-        "/readyz",
-        "/metrics",
+    assert_eq!(
+        doc,
+        serde_json::to_value(earmark_service::openapi()).unwrap()
+    );
+}
+
+/// Collects every `$ref` in a JSON document.
+fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                out.push(r);
+            }
+            map.values().for_each(|x| refs(x, out));
+        }
+        Value::Array(items) => items.iter().for_each(|x| refs(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn openapi_document_describes_every_route() {
+    let doc = serde_json::to_value(earmark_service::openapi()).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let methods = |path: &str| -> Vec<String> {
+        let mut m: Vec<String> = doc["paths"][path]
+            .as_object()
+            .unwrap_or_else(|| panic!("no path {path}"))
+            .keys()
+            .filter(|k| *k != "parameters")
+            .cloned()
+            .collect();
+        m.sort();
+        m
+    };
+    let expected = [
+        ("/v1/identify", vec!["post"]),
+        ("/v1/check", vec!["post"]),
+        ("/v1/tracks", vec!["get", "post"]),
+        ("/v1/tracks/{id}", vec!["delete", "get", "put"]),
+        ("/v1/tracks/{id}/policy", vec!["patch"]),
+        ("/v1/reports", vec!["get"]),
+        ("/healthz", vec!["get"]),
+        ("/readyz", vec!["get"]),
+        ("/metrics", vec!["get"]),
+        ("/openapi.json", vec!["get"]),
+    ];
+    assert_eq!(doc["paths"].as_object().unwrap().len(), expected.len());
+    for (path, want) in &expected {
+        assert_eq!(&methods(path), want, "methods of {path}");
+        for method in want {
+            let op = &doc["paths"][path][method];
+            let keyed = path.starts_with("/v1/");
+            assert_eq!(op["security"].is_array(), keyed, "{method} {path} security");
+            assert!(op["responses"]["200"].is_object() || op["responses"]["204"].is_object());
+            if keyed {
+                for status in ["401", "403", "429"] {
+                    let answer = &op["responses"][status]["content"]["application/json"];
+                    assert_eq!(
+                        answer["schema"]["$ref"], "#/components/schemas/Error",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+            if op.get("requestBody").is_some() {
+                assert!(op["responses"]["413"].is_object(), "{method} {path} 413");
+            }
+        }
+    }
+    let body = &doc["paths"]["/v1/identify"]["post"]["requestBody"]["content"];
+    for media in [
+        "audio/*",
+        "application/octet-stream",
+        FINGERPRINT_MEDIA_TYPE,
     ] {
-        assert!(
-            doc["paths"].get(path).is_some(),
-            "openapi.json lacks {path}"
-        );
+        assert!(body[media].is_object(), "identify accepts {media}");
+    }
+    assert_eq!(
+        body["application/json"]["schema"]["$ref"],
+        "#/components/schemas/QueryJson"
+    );
+    let params: Vec<&str> = doc["paths"]["/v1/check"]["post"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(params, ["network", "territory"]);
+
+    // Every reference resolves, and the rights types describe their wire forms.
+    let schemas = &doc["components"]["schemas"];
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap();
+        assert!(schemas[name].is_object(), "dangling reference {r}");
+    }
+    let decision: Vec<&str> = schemas["Decision"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(decision, ["allow", "block", "review"]);
+    assert_eq!(schemas["Policy"]["oneOf"].as_array().unwrap().len(), 2);
+    for scheme in ["bearer", "api_key"] {
+        assert!(doc["components"]["securitySchemes"][scheme].is_object());
     }
 }

@@ -12,6 +12,7 @@ use crate::timestamp::{format_rfc3339, parse_timestamp};
 
 /// What a policy does with a match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Sharing is allowed.
@@ -363,5 +364,80 @@ mod tests {
             Policy::new(Action::Allow).applies(None, i64::MIN),
             Applicability::Applies
         );
+    }
+}
+
+/// The JSON schema of [`Policy`]: its serde forms are hand-written (a word or an
+/// object, times as text or seconds), so its schema is too, next to them.
+#[cfg(feature = "openapi")]
+mod schema {
+    use utoipa::openapi::schema::{
+        AdditionalProperties, ArrayBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat,
+        Type,
+    };
+    use utoipa::openapi::{RefOr, Schema};
+    use utoipa::{PartialSchema, ToSchema};
+
+    use super::{Action, Policy};
+
+    fn action_ref() -> RefOr<Schema> {
+        RefOr::Ref(utoipa::openapi::Ref::from_schema_name(Action::name()))
+    }
+
+    fn time() -> OneOfBuilder {
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .description(Some("unix seconds")),
+            )
+    }
+
+    impl PartialSchema for Policy {
+        fn schema() -> RefOr<Schema> {
+            let object = ObjectBuilder::new()
+                .property("action", action_ref())
+                .required("action")
+                .property(
+                    "territories",
+                    ArrayBuilder::new()
+                        .items(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .pattern(Some("^[A-Za-z]{2}$")),
+                        )
+                        .description(Some(
+                            "ISO 3166-1 alpha-2 codes where the policy applies; absent: everywhere",
+                        )),
+                )
+                .property(
+                    "from",
+                    time().description(Some("first moment the policy applies")),
+                )
+                .property(
+                    "until",
+                    time().description(Some("first moment the policy no longer applies")),
+                )
+                .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+            OneOfBuilder::new()
+                .item(action_ref())
+                .item(object)
+                .description(Some(
+                    "An action word, or the object form limited to territories and a window \
+                     [from, until). Answers always use the object form, times as RFC 3339.",
+                ))
+                .into()
+        }
+    }
+
+    impl ToSchema for Policy {
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            schemas.push((Action::name().into_owned(), Action::schema()));
+        }
     }
 }

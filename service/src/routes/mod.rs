@@ -13,6 +13,7 @@ use earmark_index::{Match, TrackRecord};
 use earmark_rights::Policy;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -58,7 +59,8 @@ pub(crate) fn no_such_track() -> ApiError {
 }
 
 /// A track as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Track)]
 pub(crate) struct TrackView {
     id: String,
     title: Option<String>,
@@ -66,12 +68,15 @@ pub(crate) struct TrackView {
     album: Option<String>,
     isrc: Option<String>,
     rights_holder: Option<String>,
-    /// The parsed policy; `None` when unset or unparsable (see `policy_text`).
+    /// The parsed policy; null when unset or unparsable (see `policy_text`).
     policy: Option<Policy>,
     /// The policy as stored.
     policy_text: Option<String>,
+    /// Length of the indexed audio, in seconds.
     duration_s: f64,
+    /// Landmark hashes indexed for the track.
     landmarks: u64,
+    /// SHA-256 of the ingested file, hex: the exact-file fast path.
     content_hash: Option<String>,
 }
 
@@ -94,17 +99,23 @@ impl From<&TrackRecord> for TrackView {
     }
 }
 
-/// A match as identify answers it.
-#[derive(Debug, Serialize)]
+/// A catalog track found in the content.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Match)]
 pub(crate) struct MatchView {
     track_id: String,
     title: Option<String>,
     artist: Option<String>,
     rights_holder: Option<String>,
+    /// Distinct query landmarks aligned with the track.
     score: u32,
+    /// In [0, 1]: 0.5 at the reporting threshold, rising with the score.
     confidence: f64,
+    /// Where in the content the match starts, in seconds.
     query_offset_s: f64,
+    /// Where in the track the match starts, in seconds.
     track_offset_s: f64,
+    /// Length of the matched span, in seconds.
     matched_duration_s: f64,
 }
 

@@ -1,5 +1,7 @@
 //! Operations: liveness, readiness, metrics and the API description.
 
+use std::sync::LazyLock;
+
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -7,18 +9,34 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::blocking;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 
-/// The OpenAPI 3.1 description of the API, written by hand beside the code.
-pub(crate) const OPENAPI: &str = include_str!("../../openapi.json");
+/// The API description, generated once from the handlers' annotations.
+static OPENAPI_JSON: LazyLock<Result<String, String>> =
+    LazyLock::new(|| crate::openapi().to_pretty_json().map_err(|e| e.to_string()));
 
-/// `GET /healthz`: the process answers.
+/// Liveness: the process answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "`ok`.", body = String, content_type = "text/plain")),
+)]
 pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// `GET /readyz`: the index answers too.
+/// Readiness: the index answers too.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "`{\"status\": \"ready\", \"tracks\": N, \"keys\": N}`.", body = Object),
+        (status = 503, description = "The index does not answer.", body = ErrorBody),
+    ),
+)]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.store.clone();
     match blocking(move || Ok(store.stats()?)).await {
@@ -35,7 +53,14 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// Metrics in the Prometheus text format: requests and latencies per route, decisions
+/// per outcome, index size.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4.", body = String, content_type = "text/plain")),
+)]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let store = state.store.clone();
     let stats = blocking(move || Ok(store.stats()?)).await.ok();
@@ -49,14 +74,24 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `GET /openapi.json`.
+/// This document: the OpenAPI 3.1 description of the API.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI document.", body = Object)),
+)]
 pub(crate) async fn openapi() -> Response {
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
-    )
-        .into_response()
+    match &*OPENAPI_JSON {
+        Ok(doc) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            doc.as_str(),
+        )
+            .into_response(),
+        Err(e) => ApiError::Internal(format!("cannot serialise the OpenAPI document: {e}"))
+            .into_response(),
+    }
 }
 
 /// Any other path.

@@ -12,6 +12,7 @@ use earmark_rights::{
     Context, Decision, DecisionOutcome, Policy, Rule, decide, min_score_for, normalize_territory,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{MatchView, blocking, now_unix_s, query_params, request_id};
 use crate::auth::{Caller, Role};
@@ -20,13 +21,15 @@ use crate::input::{self, Kind};
 use crate::reports::DecisionRecord;
 use crate::state::AppState;
 
-/// The JSON form of a query.
-#[derive(Debug, Default, Deserialize)]
+/// The JSON form of a query: exactly one of `fingerprint` and `content_hash`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct JsonQuery {
-    /// A fingerprint in its JSON form.
+#[schema(as = QueryJson)]
+pub(crate) struct JsonQuery {
+    /// A fingerprint in its JSON form (as `earmark fingerprint --json` writes it).
     fingerprint: Option<serde_json::Value>,
     /// SHA-256 of the file, hex: the exact-file fast path.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
     content_hash: Option<String>,
     /// For check: the network's name (admin keys only).
     network: Option<String>,
@@ -34,10 +37,13 @@ struct JsonQuery {
     territory: Option<String>,
 }
 
-/// Context given as query parameters.
-#[derive(Debug, Default, Deserialize)]
-struct ContextParams {
+/// Context given as query parameters (a JSON body's fields take precedence).
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ContextParams {
+    /// The network asking; admin keys only (a network key speaks for its own network).
     network: Option<String>,
+    /// ISO 3166-1 alpha-2 code of where the file is shared.
     territory: Option<String>,
 }
 
@@ -126,14 +132,34 @@ async fn find(
     Ok((Found { matches, input }, json))
 }
 
-#[derive(Serialize)]
+/// The catalog tracks found in the content.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct IdentifyAnswer {
+    /// Best first; empty when nothing matches.
     matches: Vec<MatchView>,
+    /// How the content came: `audio`, `fingerprint` or `content_hash`.
     input: &'static str,
+    /// Time spent answering, in milliseconds.
     elapsed_ms: f64,
 }
 
-/// `POST /v1/identify`: the catalog tracks in the content, best first.
+/// Identify audio, a fingerprint or a content hash.
+///
+/// The catalog tracks playing in the content, best first, each with its offsets and
+/// confidence. Roles: network, admin.
+#[utoipa::path(
+    post,
+    path = "/v1/identify",
+    tag = "match",
+    request_body(description = "The content, told apart by its content type.", content(
+        ("audio/*"),
+        ("application/octet-stream"),
+        ("application/vnd.earmark.fingerprint"),
+        (JsonQuery = "application/json"),
+    )),
+    responses((status = 200, description = "Matches, best first.", body = IdentifyAnswer)),
+    security(("bearer" = []), ("api_key" = [])),
+)]
 pub(crate) async fn identify(
     State(state): State<AppState>,
     caller: Caller,
@@ -150,7 +176,8 @@ pub(crate) async fn identify(
     }))
 }
 
-#[derive(Serialize)]
+/// The deciding track, as a check answer names it.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct TrackBrief {
     id: String,
     title: Option<String>,
@@ -159,21 +186,47 @@ pub(crate) struct TrackBrief {
     isrc: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A rights decision and what made it.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct CheckAnswer {
     decision: Decision,
+    /// The rule that decided.
     rule: Rule,
+    /// The deciding track; absent when nothing matched.
     track: Option<TrackBrief>,
     rights_holder: Option<String>,
+    /// The deciding track's policy.
     policy: Option<Policy>,
+    /// Confidence of the deciding match, in [0, 1].
     confidence: Option<f64>,
     network: String,
     territory: Option<String>,
+    /// How the content came: `audio`, `fingerprint` or `content_hash`.
     input: &'static str,
+    /// The request's id, as recorded in the reports.
     request_id: String,
 }
 
-/// `POST /v1/check`: a rights decision for the content in a network and territory.
+/// A rights decision for the content.
+///
+/// `allow`, `block` or `review` for the content shared in a network and territory,
+/// with the matched track, its rights holder, and the policy and rule that decided.
+/// Every decision is recorded for the reports. Roles: network (the network is the
+/// key's), admin.
+#[utoipa::path(
+    post,
+    path = "/v1/check",
+    tag = "match",
+    params(ContextParams),
+    request_body(description = "The content, told apart by its content type.", content(
+        ("audio/*"),
+        ("application/octet-stream"),
+        ("application/vnd.earmark.fingerprint"),
+        (JsonQuery = "application/json"),
+    )),
+    responses((status = 200, description = "The decision.", body = CheckAnswer)),
+    security(("bearer" = []), ("api_key" = [])),
+)]
 pub(crate) async fn check(
     State(state): State<AppState>,
     caller: Caller,

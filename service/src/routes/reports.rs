@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::Uri;
 use earmark_rights::timestamp::parse_timestamp;
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::{blocking, query_params};
 use crate::auth::{Caller, Role};
@@ -12,9 +13,10 @@ use crate::error::ApiError;
 use crate::reports::{Report, ReportQuery, build_report};
 use crate::state::AppState;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ReportParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ReportParams {
     /// Admins: the holder to report on (default: everyone). Labels: their own only.
     rights_holder: Option<String>,
     /// RFC 3339 or unix seconds, inclusive.
@@ -25,7 +27,18 @@ struct ReportParams {
     recent: Option<usize>,
 }
 
-/// `GET /v1/reports`.
+/// Decision counts per track, network and day, and the recent decisions.
+///
+/// Where a rights holder's music is being caught. Roles: label (its own rights holder),
+/// admin.
+#[utoipa::path(
+    get,
+    path = "/v1/reports",
+    tag = "reports",
+    params(ReportParams),
+    responses((status = 200, description = "The report.", body = Report)),
+    security(("bearer" = []), ("api_key" = [])),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Caller,

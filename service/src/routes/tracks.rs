@@ -14,17 +14,21 @@ use earmark_core::{Fingerprint, HashConfig};
 use earmark_index::{NewTrack, PutOutcome, TrackId, TrackMeta, TrackRecord};
 use earmark_rights::Policy;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{TrackView, blocking, no_such_track, query_params, visible};
 use crate::auth::{Caller, Role};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::input::{self, Kind};
 use crate::state::AppState;
 
 /// Metadata given as query parameters with an audio or binary fingerprint upload.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct MetaParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct MetaParams {
+    /// The track id (for `PUT`, the path's). Without one, the id is made from the
+    /// content; a label's new ids start with `<holder>:`.
     id: Option<String>,
     title: Option<String>,
     artist: Option<String>,
@@ -37,15 +41,16 @@ struct MetaParams {
 
 /// The JSON body of `PUT /v1/tracks/{id}`: metadata, and a fingerprint to (re)index
 /// the track with; without one, only the metadata of an existing track is replaced.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TrackBody {
+pub(crate) struct TrackBody {
     title: Option<String>,
     artist: Option<String>,
     album: Option<String>,
     isrc: Option<String>,
     rights_holder: Option<String>,
     policy: Option<Policy>,
+    /// A fingerprint in its JSON form, to (re)index the track with.
     fingerprint: Option<serde_json::Value>,
 }
 
@@ -218,8 +223,27 @@ enum Upload {
     Fingerprint,
 }
 
-/// `POST /v1/tracks`: a new track from audio (or a binary fingerprint), metadata in
-/// the query.
+/// Add a track from audio or a binary fingerprint.
+///
+/// Metadata comes in the query. Without `id`, the id is made from the content (a
+/// label's: `<holder>:...`). Roles: label (its own rights holder), admin.
+#[utoipa::path(
+    post,
+    path = "/v1/tracks",
+    tag = "catalog",
+    params(MetaParams),
+    request_body(description = "The track's audio, or its binary fingerprint.", content(
+        ("audio/*"),
+        ("application/octet-stream"),
+        ("application/vnd.earmark.fingerprint"),
+    )),
+    responses(
+        (status = 201, description = "Created.", body = TrackView),
+        (status = 200, description = "Replaced: the id existed.", body = TrackView),
+        (status = 404, description = "An id the caller may not use.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+)]
 pub(crate) async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -241,8 +265,29 @@ pub(crate) async fn create(
     upload(&state, &caller, None, params, kind, &headers, body).await
 }
 
-/// `PUT /v1/tracks/{id}`: create or replace, from audio, a binary fingerprint, or JSON
-/// (metadata with an optional JSON fingerprint).
+/// Create or replace a track.
+///
+/// From audio or a binary fingerprint (metadata in the query), or from JSON: metadata
+/// and an optional JSON fingerprint; without one, only an existing track's metadata is
+/// replaced. Roles: label (its own rights holder), admin.
+#[utoipa::path(
+    put,
+    path = "/v1/tracks/{id}",
+    tag = "catalog",
+    params(("id" = String, Path, description = "The track id."), MetaParams),
+    request_body(description = "Audio, a binary fingerprint, or JSON.", content(
+        ("audio/*"),
+        ("application/octet-stream"),
+        ("application/vnd.earmark.fingerprint"),
+        (TrackBody = "application/json"),
+    )),
+    responses(
+        (status = 201, description = "Created.", body = TrackView),
+        (status = 200, description = "Replaced.", body = TrackView),
+        (status = 404, description = "No such track, or an id the caller may not use.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+)]
 pub(crate) async fn put(
     State(state): State<AppState>,
     caller: Caller,
@@ -311,7 +356,18 @@ async fn visible_track(
     }
 }
 
-/// `GET /v1/tracks/{id}`.
+/// A track. Roles: label (its own rights holder), admin.
+#[utoipa::path(
+    get,
+    path = "/v1/tracks/{id}",
+    tag = "catalog",
+    params(("id" = String, Path, description = "The track id.")),
+    responses(
+        (status = 200, description = "The track.", body = TrackView),
+        (status = 404, description = "No such track.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -322,7 +378,18 @@ pub(crate) async fn get(
     Ok(Json(TrackView::from(&record)))
 }
 
-/// `DELETE /v1/tracks/{id}`.
+/// Delete a track and all its postings. Roles: label (its own rights holder), admin.
+#[utoipa::path(
+    delete,
+    path = "/v1/tracks/{id}",
+    tag = "catalog",
+    params(("id" = String, Path, description = "The track id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such track.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -339,8 +406,22 @@ pub(crate) async fn delete(
     }
 }
 
-/// `PATCH /v1/tracks/{id}/policy`: the body is a policy (a word or the object form),
-/// or `null` to remove it.
+/// Set or clear a track's policy.
+///
+/// The body is a policy (a word or the object form), or `null` to remove it. Roles:
+/// label (its own rights holder), admin.
+#[utoipa::path(
+    patch,
+    path = "/v1/tracks/{id}/policy",
+    tag = "catalog",
+    params(("id" = String, Path, description = "The track id.")),
+    request_body(content = Option<Policy>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The track with its new policy.", body = TrackView),
+        (status = 404, description = "No such track.", body = ErrorBody),
+    ),
+    security(("bearer" = []), ("api_key" = [])),
+)]
 pub(crate) async fn set_policy(
     State(state): State<AppState>,
     caller: Caller,
@@ -368,9 +449,10 @@ pub(crate) async fn set_policy(
 }
 
 /// Listing parameters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListParams {
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
     /// Start after this id (the previous page's `next`).
     after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
@@ -383,7 +465,8 @@ struct ListParams {
     q: Option<String>,
 }
 
-#[derive(Serialize)]
+/// A page of tracks.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct TrackPage {
     tracks: Vec<TrackView>,
     /// Pass as `after` for the next page; absent on the last.
@@ -393,7 +476,15 @@ pub(crate) struct TrackPage {
 /// Records scanned per listing request at most, so a filter matching little stays cheap.
 const MAX_SCAN: usize = 20_000;
 
-/// `GET /v1/tracks`: a page of the catalog in id order, filtered.
+/// List tracks in id order, filtered. Roles: label (its own tracks), admin.
+#[utoipa::path(
+    get,
+    path = "/v1/tracks",
+    tag = "catalog",
+    params(ListParams),
+    responses((status = 200, description = "A page.", body = TrackPage)),
+    security(("bearer" = []), ("api_key" = [])),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     caller: Caller,
