@@ -19,6 +19,8 @@ Writes into <data>/eval/ (or --out):
 
 Every run is seeded; the same inputs, arguments and tool versions give the same files. A
 stamp skips a finished build; an interrupted one resumes, keeping finished files.
+--catalog-only writes only catalog/, catalog.csv and split.csv of the build that the other
+arguments describe; the same command without it later adds the queries to them.
 """
 
 from __future__ import annotations
@@ -553,6 +555,8 @@ def parse_args(argv=None):
     ap.add_argument("--noise-excerpt-s", type=float, default=5, help="their length")
     ap.add_argument("--max-queries", type=int, default=6000)
     ap.add_argument("--dry-run", action="store_true", help="plan and print counts, write nothing")
+    ap.add_argument("--catalog-only", action="store_true",
+                    help="write the catalog and split.csv only, no queries")
     ap.add_argument("--list-conditions", action="store_true", help="print the conditions and exit")
     args = ap.parse_args(argv)
 
@@ -631,7 +635,7 @@ def main(argv=None) -> int:
     groups = load_groups(args.dup_groups)
 
     settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                if k not in ("workers", "list_conditions", "out", "dry_run")}
+                if k not in ("workers", "list_conditions", "out", "dry_run", "catalog_only")}
     key_src = json.dumps({
         "settings": settings, "out": str(out), "groups": sorted(groups.items()),
         "tracks": [[t["path"], t["track_id"], t["duration_s"]] for t in tracks],
@@ -680,6 +684,9 @@ def main(argv=None) -> int:
         (out / d).mkdir(parents=True, exist_ok=True)
     plan_file.write_text(key)
 
+    if args.catalog_only:
+        # Same key and plan as the full build: a later run without the flag resumes from here.
+        query_jobs = []
     todo = [j for j in catalog_jobs + query_jobs if not Path(j["out"]).is_file()]
     for i, j in enumerate(todo):
         j["work"] = str(out / ".work" / f"{i % 100000:05d}")
@@ -698,6 +705,11 @@ def main(argv=None) -> int:
     write_csv(out / "split.csv", ["track_id", "side", "group"], split_rows)
     write_csv(out / "catalog.csv", ["path", "track_id", "title", "artist", "album", "isrc",
                                     "rights_holder", "policy"], catalog_rows)
+    if args.catalog_only:
+        shutil.rmtree(out / ".work", ignore_errors=True)
+        print(f"build-eval: catalog only, done in {time.monotonic() - t_start:.0f}s: "
+              f"{len(catalog_rows)} catalog files and catalog.csv in {out}")
+        return 0
     write_csv(out / "truth.csv", ["query", "condition", "length_s", "track_id", "offset_s",
                                   "format", "source"], truth_rows)
     write_csv(out / "conditions.csv", ["condition", "family", "description"],

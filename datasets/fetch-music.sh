@@ -2,6 +2,9 @@
 # Fetch freely licensed game soundtracks from Debian packages and list their tracks.
 #
 #   datasets/fetch-music.sh [--packages "wesnoth-1.16-music supertux-data hedgewars-data"]
+#   datasets/fetch-music.sh --packages "freedroidrpg-data frozen-bubble-data lincity-ng-data \
+#       warzone2100-music"
+#       (the held-out music of heldout.py; any package with a music folder can be named)
 #
 # Writes under the data directory ($EARMARK_DATA, default <repo>/target/earmark-data):
 #   debs/<package>_<version>_all.deb     the downloaded packages
@@ -20,7 +23,7 @@ repo=$(dirname "$here")
 data=${EARMARK_DATA:-$repo/target/earmark-data}
 packages="wesnoth-1.16-music supertux-data hedgewars-data"
 
-usage() { sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 while [[ $# -gt 0 ]]; do
     case $1 in
@@ -35,6 +38,7 @@ for tool in apt-get dpkg python3; do
     command -v "$tool" >/dev/null || { echo "fetch-music: $tool is required" >&2; exit 1; }
 done
 if ! command -v soxi >/dev/null && ! command -v ffprobe >/dev/null; then
+    # (sox cannot read Opus: music_manifest.py measures .opus files with ffprobe only)
     echo "fetch-music: soxi (sox) or ffprobe (ffmpeg) is required for durations" >&2
     exit 1
 fi

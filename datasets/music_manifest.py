@@ -12,24 +12,37 @@ globs name paths in the upstream source tree, not the installed paths, a glob al
 matches when it lines up with the tail of the installed path (`data/music/*` matches
 `usr/share/games/supertux2/music/forest/x.ogg`). Free-form files give one package-wide
 licence guessed from the wording.
+
+Tracks are the .ogg and .opus files of the music folder. Durations come from `soxi -D`, with
+ffprobe as a fallback; Opus, which sox cannot read, is measured by ffprobe only.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import fnmatch
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-# Where each known package keeps its music, and the short name used in track ids.
+# Where each known package keeps its music, the short name used in track ids, and
+# optionally a file-name glob for folders that mix music with sound effects.
 KNOWN = {
+    # The evaluation set (build-eval.py's default packages).
     "wesnoth-1.16-music": ("wesnoth", "usr/share/games/wesnoth/1.16/data/core/music"),
     "supertux-data": ("supertux", "usr/share/games/supertux2/music"),
     "hedgewars-data": ("hedgewars", "usr/share/games/hedgewars/Data/Music"),
+    # Held-out music (heldout.py): never used to build or tune anything.
+    "freedroidrpg-data": ("freedroid", "usr/share/freedroidrpg/data/sound/music"),
+    "frozen-bubble-data": ("frozenbubble", "usr/share/games/frozen-bubble/snd", "*zik*"),
+    "lincity-ng-data": ("lincity", "usr/share/games/lincity-ng/music"),
+    "warzone2100-music": ("warzone", "usr/share/games/warzone2100/music"),
 }
-AUDIO_SUFFIXES = {".ogg"}
+AUDIO_SUFFIXES = {".ogg", ".opus"}
+# Formats sox cannot read: their durations come from ffprobe only.
+FFPROBE_ONLY = {".opus"}
 HEADER = ["path", "track_id", "package", "licence", "duration_s"]
 STAMP_NAME = ".earmark-stamp"
 
@@ -170,15 +183,18 @@ class Licences:
 
 
 def duration_s(path: Path) -> float:
-    for cmd in (["soxi", "-D", str(path)],
-                ["ffprobe", "-v", "error", "-show_entries", "format=duration",
-                 "-of", "default=nw=1:nk=1", str(path)]):
+    soxi = ["soxi", "-D", str(path)]
+    ffprobe = ["ffprobe", "-v", "error", "-show_entries", "format=duration",
+               "-of", "default=nw=1:nk=1", str(path)]
+    cmds = [ffprobe] if path.suffix.lower() in FFPROBE_ONLY else [soxi, ffprobe]
+    for cmd in cmds:
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             return float(out.strip())
         except (OSError, subprocess.CalledProcessError, ValueError):
             continue
-    raise RuntimeError(f"cannot measure the duration of {path}")
+    need = "ffprobe (ffmpeg)" if path.suffix.lower() in FFPROBE_ONLY else "soxi or ffprobe"
+    raise RuntimeError(f"cannot measure the duration of {path} (with {need})")
 
 
 # --- manifests ---------------------------------------------------------------------
@@ -192,7 +208,9 @@ def package_rows(data: Path, package: str) -> list[dict[str, str]]:
         return []
     licences = Licences(root / "usr/share/doc" / package / "copyright")
     short = short_name(package)
-    files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES)
+    pattern = KNOWN[package][2] if len(KNOWN.get(package, ())) > 2 else "*"
+    files = sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES
+                   and fnmatch.fnmatchcase(f.name, pattern))
     # Track ids use the file stem; a stem found in two subfolders gets its folder too.
     stems: dict[str, int] = {}
     for f in files:
