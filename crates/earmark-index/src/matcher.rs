@@ -13,8 +13,6 @@
 //! A query can contain several tracks (a mix, a medley): each is reported with its own
 //! offsets, best first.
 
-use std::collections::{HashMap, HashSet};
-
 use earmark_core::{Fingerprint, HashConfig};
 use serde::Serialize;
 
@@ -291,25 +289,29 @@ fn aligned_votes(
     config: &MatchConfig,
 ) -> Vec<Vec<(u32, u32)>> {
     let tol = config.offset_tolerance_frames;
-    let mut by_track: HashMap<u32, Vec<usize>> = HashMap::new();
-    for (i, &(track, _)) in candidates.iter().enumerate() {
-        by_track.entry(track).or_default().push(i);
-    }
-    let mut aligned: Vec<HashSet<(u32, u32)>> = vec![HashSet::new(); candidates.len()];
+    // A few dozen candidates at most: a sorted list and a binary search per vote are
+    // cheaper than hashing every vote's track.
+    let mut by_track: Vec<(u32, usize)> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, &(track, _))| (track, i))
+        .collect();
+    by_track.sort_unstable();
+    let mut aligned: Vec<Vec<(u32, u32)>> = vec![Vec::new(); candidates.len()];
     for v in votes {
-        if let Some(indices) = by_track.get(&v.track) {
-            for &i in indices {
-                if (v.offset - candidates[i].1).abs() <= tol {
-                    // Each query landmark counts once, however many nearby postings it met.
-                    aligned[i].insert((v.hash, v.query_frame));
-                }
+        let start = by_track.partition_point(|&(track, _)| track < v.track);
+        for &(_, i) in by_track[start..].iter().take_while(|&&(t, _)| t == v.track) {
+            if (v.offset - candidates[i].1).abs() <= tol {
+                aligned[i].push((v.hash, v.query_frame));
             }
         }
     }
+    for pairs in &mut aligned {
+        // Each query landmark counts once, however many nearby postings it met.
+        pairs.sort_unstable();
+        pairs.dedup();
+    }
     aligned
-        .into_iter()
-        .map(|set| set.into_iter().collect())
-        .collect()
 }
 
 /// Checks one candidate from its aligned `(hash, query frame)` pairs in a query of
