@@ -30,7 +30,6 @@ while the inputs, the arguments and the scripts are unchanged.
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import hashlib
 import importlib.util
@@ -204,11 +203,8 @@ def build(args, out: Path) -> tuple[list[dict], list[dict]]:
         raise SystemExit("heldout: " + "\nheldout: ".join(failures[:10])
                          + f"\nheldout: {len(failures)} query files failed")
     shutil.rmtree(out / ".work", ignore_errors=True)
-    with (out / "queries.csv.partial").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    (out / "queries.csv.partial").replace(out / "queries.csv")
+    header = list(rows[0])
+    be.write_csv(out / "queries.csv", header, [[r[k] for k in header] for r in rows])
     return tracks, rows
 
 

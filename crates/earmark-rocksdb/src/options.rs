@@ -58,8 +58,8 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
         table.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
         // Every query probes the filter and index of each postings file thousands of
         // times; held by the open table readers, they cost no cache lookup. Their size
-        // is bounded: at most 2^32 keys, in practice the hash space of the configuration
-        // (2^23 keys, ~10 MB of filter), and one index entry per data block.
+        // is bounded by the hash space: one key per hash value (2^23 in configuration 1,
+        // ~10 MB of filter) and one index entry per data block.
         table.set_cache_index_and_filter_blocks(false);
         opts.set_merge_operator_associative(MERGE_OPERATOR_NAME, concat);
     } else {

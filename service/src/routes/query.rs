@@ -44,6 +44,7 @@ pub(crate) struct ContextParams {
     /// The network asking; admin keys only (a network key speaks for its own network).
     network: Option<String>,
     /// ISO 3166-1 alpha-2 code of where the file is shared.
+    #[param(pattern = "^[A-Za-z]{2}$")]
     territory: Option<String>,
 }
 

@@ -34,8 +34,9 @@ pub(crate) struct MetaParams {
     artist: Option<String>,
     album: Option<String>,
     isrc: Option<String>,
+    /// Labels: their own, filled in when absent.
     rights_holder: Option<String>,
-    /// A word or the JSON object form.
+    /// A policy word or its JSON object form.
     policy: Option<String>,
 }
 
