@@ -262,6 +262,66 @@ fn version_names_the_fingerprint_configuration() {
     let o = run(&["--version"]);
     assert!(o.status.success());
     let out = stdout(&o);
-    assert!(out.contains("hash config 1"), "{out}");
+    assert!(
+        out.contains("hash config 1 (PairV1, fan-out 6/12) for new indexes; reads 1, 2"),
+        "{out}"
+    );
     assert!(out.contains("fingerprint wire format 1"), "{out}");
+}
+
+#[test]
+fn an_index_keeps_the_hash_configuration_it_was_built_with() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let manifest = catalog(dir.path());
+    // A compact index (configuration 2).
+    let o = run(&[
+        "ingest",
+        "--db",
+        s(&db),
+        "--hash-config",
+        "2",
+        s(&fixture("clip.flac")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Later ingests without the flag keep configuration 2 ...
+    let o = run(&["ingest", "--db", s(&db), "--manifest", s(&manifest)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["stats", "--db", s(&db), "--json"]);
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stats JSON");
+    assert_eq!(stats["hash_config_id"], 2, "{stats}");
+    // ... and queries are hashed and judged by it.
+    let answers = query_json(&db, &[&fixture("clip-128k.mp3"), &fixture("silence.wav")]);
+    assert_eq!(
+        answers[0]["matches"][0]["track_id"], "clip",
+        "{}",
+        answers[0]
+    );
+    assert_eq!(answers[1]["matches"], serde_json::json!([]));
+    // Asking for another configuration on an existing index is refused, unchanged.
+    let o = run(&[
+        "ingest",
+        "--db",
+        s(&db),
+        "--hash-config",
+        "1",
+        s(&fixture("other.wav")),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stderr(&o).contains("hash configuration"), "{}", stderr(&o));
+    // An unknown configuration is a usage error.
+    let o = run(&[
+        "ingest",
+        "--db",
+        s(&db),
+        "--hash-config",
+        "9",
+        s(&fixture("clip.flac")),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("unknown hash configuration"),
+        "{}",
+        stderr(&o)
+    );
 }

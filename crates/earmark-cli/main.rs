@@ -18,8 +18,12 @@ use clap::{Parser, Subcommand};
 fn long_version() -> &'static str {
     let analysis = earmark_core::AnalysisConfig::default();
     let hash = earmark_core::HashConfig::default();
+    let known: Vec<String> = earmark_core::HashConfig::ALL
+        .iter()
+        .map(|c| c.id.to_string())
+        .collect();
     let text = format!(
-        "{}\nanalysis config {} ({} Hz, fft {}, hop {})\nhash config {} ({:?})\nfingerprint wire format {}",
+        "{}\nanalysis config {} ({} Hz, fft {}, hop {})\nhash config {} ({:?}, fan-out {}/{}) for new indexes; reads {}\nfingerprint wire format {}",
         env!("CARGO_PKG_VERSION"),
         analysis.id,
         analysis.sample_rate_hz,
@@ -27,6 +31,9 @@ fn long_version() -> &'static str {
         analysis.hop,
         hash.id,
         hash.scheme,
+        hash.fan_out,
+        hash.query_fan_out,
+        known.join(", "),
         earmark_core::wire::FORMAT_VERSION,
     );
     Box::leak(text.into_boxed_str())

@@ -41,8 +41,28 @@ pub struct Args {
     /// larger ingest.
     #[arg(long)]
     no_compact: bool,
+    /// Hash configuration of a new index: 1 (the default) or 2, the compact one (half
+    /// the index size, weaker in heavy noise). An existing index keeps its own; naming
+    /// another one is an error.
+    #[arg(long, value_name = "ID", value_parser = parse_hash_config)]
+    hash_config: Option<u16>,
     /// Audio files and folders (searched recursively for audio extensions).
     paths: Vec<PathBuf>,
+}
+
+/// A known hash configuration id.
+fn parse_hash_config(text: &str) -> std::result::Result<u16, String> {
+    let known = || {
+        HashConfig::ALL
+            .iter()
+            .map(|c| c.id.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    text.parse::<u16>()
+        .ok()
+        .filter(|id| HashConfig::by_id(*id).is_some())
+        .ok_or_else(|| format!("unknown hash configuration {text:?} (known: {})", known()))
 }
 
 enum Outcome {
@@ -64,9 +84,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         anyhow::bail!("nothing to ingest: give audio files, folders or --manifest");
     }
 
-    let store = crate::store::open_for_writing(&args.db.db)?;
+    let store = crate::store::open_for_writing(&args.db.db, args.hash_config)?;
     let fingerprinter = Fingerprinter::default();
-    let hash_config = HashConfig::default();
+    let hash_config = store.hash_config()?;
 
     let bar = ProgressBar::new(items.len() as u64);
     bar.set_style(
@@ -81,7 +101,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let result = ingest_one(
                 &store,
                 &fingerprinter,
-                &hash_config,
+                hash_config,
                 item,
                 args.on_duplicate,
                 &audio_ms,
@@ -200,7 +220,8 @@ fn same_recording(
 ) -> Result<Option<TrackId>> {
     let start = (fp.duration_s() / 2.0 - 10.0).max(0.0);
     let probe = fp.excerpt(start, 20.0);
-    let matches = identify(store, &[probe], hash_config, &MatchConfig::default())?;
+    let config = MatchConfig::for_hash(hash_config);
+    let matches = identify(store, &[probe], hash_config, &config)?;
     Ok(matches
         .into_iter()
         .find(|m| {

@@ -59,8 +59,8 @@ struct JsonError {
 pub fn run(args: Args) -> Result<ExitCode> {
     let store = crate::store::open_for_reading(&args.db.db)?;
     let fingerprinter = Fingerprinter::default();
-    let hash_config = HashConfig::default();
-    let config = MatchConfig::default();
+    let hash_config = store.hash_config()?;
+    let config = MatchConfig::for_hash(hash_config);
     let mut failures = 0;
     // Chunks keep output flowing for long lists while files within a chunk run in parallel.
     for chunk in args.files.chunks(4 * rayon::current_num_threads()) {
@@ -69,12 +69,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map(|file| {
                 let started = Instant::now();
                 let result = if args.fingerprint {
-                    query_fingerprint(&store, &hash_config, &config, file)
+                    query_fingerprint(&store, hash_config, &config, file)
                 } else {
                     query_audio(
                         &store,
                         &fingerprinter,
-                        &hash_config,
+                        hash_config,
                         &config,
                         file,
                         args.shifts,

@@ -73,7 +73,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let store: Arc<dyn Store> = match args.follow {
-        None => Arc::new(store::open_for_writing(&config.index)?),
+        None => Arc::new(store::open_for_writing(&config.index, None)?),
         Some(seconds) => {
             if !(seconds > 0.0 && seconds.is_finite()) {
                 bail!("--follow needs a positive number of seconds");
@@ -95,6 +95,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             follower
         }
     };
+    // An index from a newer release: refuse to start rather than fail every query.
+    store.hash_config()?;
     tracing::info!(
         index = %config.index.display(),
         keys = %config.keys_path().display(),

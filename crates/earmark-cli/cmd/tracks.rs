@@ -90,7 +90,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
         Action::Rm { id } => {
-            let store = crate::store::open_for_writing(&args.db.db)?;
+            let store = crate::store::open_for_writing(&args.db.db, None)?;
             let id = TrackId::new(id)?;
             if store.delete_track(&id)? {
                 println!("removed {id}");

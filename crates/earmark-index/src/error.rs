@@ -25,6 +25,9 @@ pub enum Error {
         /// The query's.
         query: u16,
     },
+    /// The index was built with a hash configuration this build does not know.
+    #[error("index uses hash configuration {0}, unknown to this build of Earmark")]
+    UnknownHashConfig(u16),
     /// A fingerprint computed with an analysis the index's hash configuration does not use.
     #[error("fingerprint uses analysis {found}, the index expects {expected}")]
     AnalysisMismatch {

@@ -1,8 +1,8 @@
 //! The storage interface the matcher, the CLI and the service call.
 
-use earmark_core::Landmark;
+use earmark_core::{HashConfig, Landmark};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::posting::Posting;
 use crate::track::{TrackId, TrackMeta, TrackRecord};
 
@@ -83,6 +83,17 @@ impl StoreStats {
 pub trait Store: Send + Sync {
     /// The hash configuration id this index was created with.
     fn hash_config_id(&self) -> u16;
+
+    /// The hash configuration this index was created with: queries and new tracks
+    /// must be hashed with it.
+    ///
+    /// # Errors
+    /// [`Error::UnknownHashConfig`] for an id this build does not know (an index
+    /// written by a newer release).
+    fn hash_config(&self) -> Result<&'static HashConfig> {
+        let id = self.hash_config_id();
+        HashConfig::by_id(id).ok_or(Error::UnknownHashConfig(id))
+    }
 
     /// Stores a track atomically, replacing any track with the same id.
     ///

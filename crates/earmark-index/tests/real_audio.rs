@@ -30,8 +30,7 @@ fn query_prints(name: &str) -> Vec<Fingerprint> {
         .0
 }
 
-fn catalog() -> MemoryStore {
-    let hash_config = HashConfig::default();
+fn catalog(hash_config: &HashConfig) -> MemoryStore {
     let store = MemoryStore::new(hash_config.id);
     let fp = Fingerprinter::default()
         .fingerprint_file(fixture("clip.flac"))
@@ -42,7 +41,7 @@ fn catalog() -> MemoryStore {
             meta: TrackMeta::default(),
             duration_s: fp.duration_s(),
             content_hash: None,
-            landmarks: fp.catalog_landmarks(&hash_config),
+            landmarks: fp.catalog_landmarks(hash_config),
         })
         .expect("put");
     store
@@ -50,46 +49,46 @@ fn catalog() -> MemoryStore {
 
 #[test]
 fn excerpts_and_encodings_are_found_at_their_offset() {
-    let store = catalog();
-    let hash_config = HashConfig::default();
-    for (name, offset) in [
-        ("clip-128k.mp3", 0.0),
-        ("clip-aac.m4a", 0.0),
-        ("clip.ogg", 0.0),
-        ("offset.wav", 5.0),
-    ] {
-        let matches = identify(
-            &store,
-            &query_prints(name),
-            &hash_config,
-            &MatchConfig::default(),
-        )
-        .expect("identify");
-        let best = matches
-            .first()
-            .unwrap_or_else(|| panic!("{name}: no match"));
-        assert_eq!(best.track.id.as_str(), "clip", "{name}");
-        let start = best.track_offset_s - best.query_offset_s;
-        assert!((start - offset).abs() < 0.5, "{name}: offset {start}");
-        assert!(
-            best.confidence > 0.9,
-            "{name}: confidence {}",
-            best.confidence
-        );
+    for hash_config in HashConfig::ALL {
+        let store = catalog(hash_config);
+        let config = MatchConfig::for_hash(hash_config);
+        for (name, offset) in [
+            ("clip-128k.mp3", 0.0),
+            ("clip-aac.m4a", 0.0),
+            ("clip.ogg", 0.0),
+            ("offset.wav", 5.0),
+        ] {
+            let what = format!("{name}, hash config {}", hash_config.id);
+            let matches =
+                identify(&store, &query_prints(name), hash_config, &config).expect("identify");
+            let best = matches
+                .first()
+                .unwrap_or_else(|| panic!("{what}: no match"));
+            assert_eq!(best.track.id.as_str(), "clip", "{what}");
+            let start = best.track_offset_s - best.query_offset_s;
+            assert!((start - offset).abs() < 0.5, "{what}: offset {start}");
+            assert!(
+                best.confidence > 0.9,
+                "{what}: confidence {}",
+                best.confidence
+            );
+        }
     }
 }
 
 #[test]
 fn music_not_in_the_catalog_matches_nothing() {
-    let store = catalog();
-    let matches = identify(
-        &store,
-        &query_prints("other.wav"),
-        &HashConfig::default(),
-        &MatchConfig::default(),
-    )
-    .expect("identify");
-    assert!(matches.is_empty(), "{matches:?}");
+    for hash_config in HashConfig::ALL {
+        let store = catalog(hash_config);
+        let config = MatchConfig::for_hash(hash_config);
+        let matches =
+            identify(&store, &query_prints("other.wav"), hash_config, &config).expect("identify");
+        assert!(
+            matches.is_empty(),
+            "hash config {}: {matches:?}",
+            hash_config.id
+        );
+    }
 }
 
 #[test]
@@ -107,5 +106,10 @@ fn a_store_of_another_hash_configuration_is_refused() {
             index: 99,
             query: 1
         })
+    ));
+    // A store of an unknown configuration names it.
+    assert!(matches!(
+        store.hash_config(),
+        Err(Error::UnknownHashConfig(99))
     ));
 }

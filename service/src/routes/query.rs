@@ -6,7 +6,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
-use earmark_core::{Fingerprint, HashConfig};
+use earmark_core::Fingerprint;
 use earmark_index::{Match, MatchConfig, identify as match_prints, matcher};
 use earmark_rights::{
     Context, Decision, DecisionOutcome, Policy, Rule, decide, min_score_for, normalize_territory,
@@ -124,7 +124,7 @@ async fn find(
             Query::Prints(prints, _) => Ok(match_prints(
                 &*store,
                 &prints,
-                &HashConfig::default(),
+                store.hash_config()?,
                 &config,
             )?),
         }
@@ -169,7 +169,8 @@ pub(crate) async fn identify(
 ) -> Result<Json<IdentifyAnswer>, ApiError> {
     caller.require(&[Role::Network, Role::Admin])?;
     let started = Instant::now();
-    let (found, _) = find(&state, &headers, body, MatchConfig::default()).await?;
+    let config = MatchConfig::for_hash(state.store.hash_config()?);
+    let (found, _) = find(&state, &headers, body, config).await?;
     Ok(Json(IdentifyAnswer {
         matches: found.matches.iter().map(MatchView::from).collect(),
         input: found.input,
@@ -240,7 +241,7 @@ pub(crate) async fn check(
     let rights = state.config.rights.clone();
     // Ask the matcher down to the review threshold, then judge with the calibrated
     // confidence, which the lowered `min_score` would otherwise inflate.
-    let calibrated = MatchConfig::default();
+    let calibrated = MatchConfig::for_hash(state.store.hash_config()?);
     let config = MatchConfig {
         min_score: min_score_for(rights.review_confidence, calibrated.min_score)
             .min(calibrated.min_score),

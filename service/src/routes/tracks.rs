@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use earmark_core::{Fingerprint, HashConfig};
+use earmark_core::Fingerprint;
 use earmark_index::{NewTrack, PutOutcome, TrackId, TrackMeta, TrackRecord};
 use earmark_rights::Policy;
 use serde::{Deserialize, Serialize};
@@ -144,7 +144,7 @@ async fn store_track(
     }
     let store = state.store.clone();
     let (outcome, record) = blocking(move || {
-        let landmarks = fp.catalog_landmarks(&HashConfig::default());
+        let landmarks = fp.catalog_landmarks(store.hash_config()?);
         Ok(store.put_track(&NewTrack {
             id,
             meta,

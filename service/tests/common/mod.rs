@@ -86,13 +86,18 @@ pub struct Env {
 }
 
 pub fn env_with(config: Config) -> Env {
+    env_on(config, HashConfig::default().id)
+}
+
+/// The service over an empty in-memory index of hash configuration `hash_config_id`.
+pub fn env_on(config: Config, hash_config_id: u16) -> Env {
     let mut keys = KeyStore::new();
     let admin = keys.insert(Role::Admin, "ops").unwrap();
     let acme = keys.insert(Role::Label, "Acme").unwrap();
     let bolt = keys.insert(Role::Label, "Bolt").unwrap();
     let network = keys.insert(Role::Network, "p2p").unwrap();
     let state = AppState::new(
-        Arc::new(MemoryStore::new(HashConfig::default().id)),
+        Arc::new(MemoryStore::new(hash_config_id)),
         keys,
         Arc::new(MemoryLog::default()),
         config,
