@@ -304,7 +304,7 @@ def summary_md(res: dict) -> str:
         "# Held-out false-positive check",
         "",
         f"Run on {res['date']}; `{res['earmark_version']}`; catalog index of {cat['tracks']} "
-        f"tracks ({cat['hours']:.2f} h). Held-out music, never ingested and never used for "
+        f"tracks ({cat['hours']:.2f} h, hash configuration {cat.get('hash_config', '?')}). Held-out music, never ingested and never used for "
         f"tuning: {res['tracks']} tracks, {res['hours']:.2f} h, from "
         + ", ".join(f"`{p['package']}` ({p['tracks']} tracks, {p['hours']:.2f} h, "
                     f"{p['licence']})" for p in res["packages"])
@@ -417,7 +417,8 @@ def main(argv=None) -> int:
         "date": datetime.date.today().isoformat(),
         "earmark_version": version[0] if version else str(args.earmark),
         "catalog": {"db": str(args.catalog_db), "tracks": stats.get("tracks"),
-                    "hours": stats.get("hours", 0.0)},
+                    "hours": stats.get("hours", 0.0),
+                    "hash_config": stats.get("hash_config_id")},
         "packages": packages,
         "tracks": len(tracks),
         "hours": round(sum(float(t["duration_s"]) for t in tracks) / 3600, 3),

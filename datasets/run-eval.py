@@ -70,6 +70,8 @@ def main() -> None:
     ap.add_argument("--peers", default="audfprint2,fpcalc", help="comma-separated, or none")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--title", help="plot title prefix (default: the set's folder name)")
+    ap.add_argument("--hash-config", type=int,
+                    help="Earmark's hash configuration for the index (default: the binary's default)")
     args = ap.parse_args()
 
     eval_dir = args.eval_dir.resolve()
@@ -94,7 +96,8 @@ def main() -> None:
     index = eval_dir / "earmark-index"
     shutil.rmtree(index, ignore_errors=True)
     log("1/4 Earmark ingest")
-    ingest_s, ingest_kib = run([str(earmark), "ingest", "--db", str(index),
+    hash_config = ["--hash-config", str(args.hash_config)] if args.hash_config else []
+    ingest_s, ingest_kib = run([str(earmark), "ingest", "--db", str(index), *hash_config,
                                 "--manifest", str(eval_dir / "catalog.csv")])
     stats_text = subprocess.run([str(earmark), "stats", "--db", str(index)], check=True,
                                 capture_output=True, text=True).stdout
@@ -135,6 +138,7 @@ def main() -> None:
         "queries": len(queries),
         "earmark": {
             "binary": Path(earmark).parent.name,
+            "hash_config": int(stats["hash config"]),
             "catalog_hours": hours,
             "ingest_s": round(ingest_s, 2),
             "ingest_x_real_time": round(hours * 3600 / ingest_s, 1),
@@ -148,7 +152,7 @@ def main() -> None:
     e = results["earmark"]
     summary = (
         f"Run on {results['date']}, {results['machine']}; set `{name}`, {len(queries)} queries; "
-        f"Earmark {e['binary']} build.\n\n"
+        f"Earmark {e['binary']} build, hash configuration {e['hash_config']}.\n\n"
         f"Earmark: ingest {e['catalog_hours']:.2f} h of catalog audio in {e['ingest_s']:.1f} s "
         f"({e['ingest_x_real_time']:.0f}x real time on all cores, decode included), index "
         f"{e['index_bytes_per_hour'] / 1e6:.2f} MB per hour of audio, peak memory "
