@@ -8,7 +8,8 @@
 //! do not share hashes more than real ones do, each block is moved by a random number
 //! of frequency bins and each peak by a random -1, 0 or +1 bin: two copies of the same
 //! block then share about one hash in nine. A track lasts `EARMARK_SCALE_TRACK_S`
-//! seconds (default 210).
+//! seconds (default 210), hashed with `EARMARK_SCALE_HASH_CONFIG` (default: the
+//! default configuration).
 //!
 //! Besides criterion's timing of one query after another, it prints per size: tracks,
 //! hours, postings, bytes on disk after compaction, bytes per hour, ingest rate, and
@@ -127,7 +128,15 @@ fn main() {
     let track_s: f64 = std::env::var("EARMARK_SCALE_TRACK_S")
         .map(|s| s.parse().expect("EARMARK_SCALE_TRACK_S: seconds"))
         .unwrap_or(210.0);
-    let hash = HashConfig::default();
+    let hash = match std::env::var("EARMARK_SCALE_HASH_CONFIG") {
+        Ok(id) => id
+            .parse()
+            .ok()
+            .and_then(HashConfig::by_id)
+            .unwrap_or_else(|| panic!("EARMARK_SCALE_HASH_CONFIG: no hash configuration {id}"))
+            .clone(),
+        Err(_) => HashConfig::default(),
+    };
     let sources = real_peaks();
     assert!(sources.len() >= 4, "too few real recordings to sample");
 
@@ -168,7 +177,7 @@ fn main() {
                 (n, fp.excerpt(at, QUERY_S))
             })
             .collect();
-        let config = MatchConfig::default();
+        let config = MatchConfig::for_hash(&hash);
         let mut times = Vec::new();
         let mut found = 0;
         for (n, q) in &queries {
