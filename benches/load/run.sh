@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Load test of the running service on loopback with wrk: fingerprint checks and 10 s
-# audio uploads against the development catalog, then a sustained run that samples the
-# service's resident memory.
+# audio uploads against the development catalog, each connection cycling through every
+# 10 s query of the evaluation set, then a sustained run that samples the service's
+# resident memory.
 #
 #   benches/load/run.sh [--index DIR] [--seconds N] [--connections N] [--sustain N]
 #
 # Needs: a release build (built here if missing), wrk (Debian package `wrk`), the demo
 # index and evaluation queries from `make demo`. Prints a markdown summary; raw wrk
-# output goes to $EARMARK_DATA/load/. The load generator shares the machine with the
-# service, so on 2 cores each gets about one: the figures are a floor.
+# output goes to $EARMARK_DATA/load/. The load generator shares the cores with the
+# service, so the figures are a floor; the service's CPU time per request is the
+# steadier figure on a shared machine.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -41,10 +43,16 @@ mkdir -p "$out"
 cp -r "$index" "$work/index"
 key="$("$bin" keys add --db "$work/index" --role network --subject loadtest 2>/dev/null)"
 
-# A clean 10 s excerpt of a catalog track: its fingerprint and its MP3 bytes.
-query="$(awk -F, '$2 == "clean" && $3 == "10" && $4 != "" {print $1; exit}' "$data/eval/truth.csv")"
-[[ -n "$query" ]] || { echo "no clean 10 s query in $data/eval/truth.csv" >&2; exit 2; }
-"$bin" fingerprint "$query" -o "$work/query.emfp" 2>/dev/null
+# Every 10 s query of the evaluation set (catalog excerpts, clean and in noise, and
+# audio that is not in the catalog): their MP3 bytes and their fingerprints.
+awk -F, 'NR > 1 && $3 == "10" {print $1}' "$data/eval/truth.csv" >"$work/audio.list"
+[[ -s "$work/audio.list" ]] || { echo "no 10 s queries in $data/eval/truth.csv" >&2; exit 2; }
+n=0
+while read -r query; do
+    n=$((n + 1))
+    "$bin" fingerprint "$query" -o "$work/query-$n.emfp" 2>/dev/null
+    echo "$work/query-$n.emfp"
+done <"$work/audio.list" >"$work/fingerprint.list"
 
 port=$((20000 + RANDOM % 20000))
 EARMARK_RATE_LIMIT_PER_S=0 RUST_LOG=warn "$bin" serve --db "$work/index" \
@@ -56,27 +64,35 @@ for _ in $(seq 50); do
 done
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$server/status"; }
+# CPU time the service has used (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+ticks_per_s="$(getconf CLK_TCK)"
 
-# name, body file, content type, connections, seconds
+# name, list of body files, content type, connections, seconds
 load() {
-    BODY_FILE="$2" BODY_TYPE="$3" API_KEY="$key" wrk -t2 -c"$4" -d"$5s" --latency \
+    local rps p50 p99 errors requests cpu_before cpu_ms
+    cpu_before="$(cpu_ticks)"
+    BODY_LIST="$2" BODY_TYPE="$3" API_KEY="$key" wrk -t2 -c"$4" -d"$5s" --latency \
         -s "$root/benches/load/post.lua" "http://127.0.0.1:$port/v1/check" >"$out/$1.txt"
-    local rps p50 p99 errors
+    requests="$(awk '/requests in/ {print $1}' "$out/$1.txt")"
+    # The service's CPU time per request: steadier than requests/s on a shared machine.
+    cpu_ms="$(awk -v t="$(( $(cpu_ticks) - cpu_before ))" -v n="$requests" -v hz="$ticks_per_s" \
+        'BEGIN {printf "%.2f", (n > 0 ? t * 1000 / hz / n : 0)}')"
     rps="$(awk '/^Requests\/sec/ {print $2}' "$out/$1.txt")"
     p50="$(awk '$1 == "50%" {print $2}' "$out/$1.txt")"
     p99="$(awk '$1 == "99%" {print $2}' "$out/$1.txt")"
     errors="$(awk '/Non-2xx/ {print $NF}' "$out/$1.txt")"
-    echo "| $1 | $4 | $5 s | $rps | $p50 | $p99 | ${errors:-0} |"
+    echo "| $1 | $4 | $5 s | $rps | $p50 | $p99 | ${errors:-0} | $cpu_ms |"
 }
 
-echo "Machine: $(nproc) cores, $(uname -m); $(date -u +%Y-%m-%d); index $(du -sh "$work/index" | cut -f1)"
+echo "Machine: $(nproc) cores, $(uname -m); $(date -u +%Y-%m-%d); index $(du -sh "$work/index" | cut -f1); $n distinct 10 s queries"
 echo
-echo "| load | connections | duration | requests/s | p50 | p99 | non-2xx |"
-echo "|---|---|---|---|---|---|---|"
-load fingerprint-check "$work/query.emfp" application/vnd.earmark.fingerprint "$connections" "$seconds"
-load audio-check-10s "$query" audio/mpeg 4 "$seconds"
+echo "| load | connections | duration | requests/s | p50 | p99 | non-2xx | service CPU ms/request |"
+echo "|---|---|---|---|---|---|---|---|"
+load fingerprint-check "$work/fingerprint.list" application/vnd.earmark.fingerprint "$connections" "$seconds"
+load audio-check-10s "$work/audio.list" audio/mpeg 4 "$seconds"
 rss_start="$(rss_kib)"
-load fingerprint-sustained "$work/query.emfp" application/vnd.earmark.fingerprint "$connections" "$sustain" &
+load fingerprint-sustained "$work/fingerprint.list" application/vnd.earmark.fingerprint "$connections" "$sustain" &
 wrk_job=$!
 samples=()
 while kill -0 "$wrk_job" 2>/dev/null; do

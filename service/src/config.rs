@@ -33,6 +33,11 @@ pub struct Config {
     pub request_timeout_s: f64,
     /// API requests handled at once; more wait (`EARMARK_MAX_CONCURRENT`, default 256).
     pub max_concurrent: usize,
+    /// Matching and store tasks run at once; more wait their turn in order
+    /// (`EARMARK_CPU_WORKERS`, default twice the number of cores). Few enough that a
+    /// task, once started, runs to its end without sharing a core with dozens of
+    /// others, which keeps the latency tail short under load.
+    pub cpu_workers: usize,
     /// Requests per second per key, 0 for no limit (`EARMARK_RATE_LIMIT_PER_S`,
     /// default 100).
     pub rate_limit_per_s: f64,
@@ -58,6 +63,7 @@ impl Default for Config {
             max_body_bytes: 4 << 20,
             request_timeout_s: 60.0,
             max_concurrent: 256,
+            cpu_workers: 2 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
             rate_limit_per_s: 100.0,
             rate_limit_burst: 200.0,
             query_shifts: 4,
@@ -109,6 +115,7 @@ impl Config {
                 "EARMARK_MAX_BODY_BYTES" => self.max_body_bytes = parse(&name, &value)?,
                 "EARMARK_REQUEST_TIMEOUT_S" => self.request_timeout_s = parse(&name, &value)?,
                 "EARMARK_MAX_CONCURRENT" => self.max_concurrent = parse(&name, &value)?,
+                "EARMARK_CPU_WORKERS" => self.cpu_workers = parse(&name, &value)?,
                 "EARMARK_RATE_LIMIT_PER_S" => self.rate_limit_per_s = parse(&name, &value)?,
                 "EARMARK_RATE_LIMIT_BURST" => self.rate_limit_burst = parse(&name, &value)?,
                 "EARMARK_QUERY_SHIFTS" => self.query_shifts = parse(&name, &value)?,
@@ -145,6 +152,9 @@ impl Config {
         }
         if self.max_concurrent == 0 {
             return bad("max_concurrent must be at least 1");
+        }
+        if self.cpu_workers == 0 {
+            return bad("cpu_workers must be at least 1");
         }
         if !(1..=16).contains(&self.query_shifts) {
             return bad("query_shifts must be 1 to 16");
@@ -218,11 +228,13 @@ mod tests {
             ("EARMARK_LISTEN".to_owned(), "0.0.0.0:9000".to_owned()),
             ("EARMARK_MAX_AUDIO_BYTES".to_owned(), "1000".to_owned()),
             ("EARMARK_DEFAULT_DECISION".to_owned(), "review".to_owned()),
+            ("EARMARK_CPU_WORKERS".to_owned(), "3".to_owned()),
             ("PATH".to_owned(), "/bin".to_owned()),
         ])
         .expect("parses");
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.max_audio_bytes, 1000);
+        assert_eq!(c.cpu_workers, 3);
         assert_eq!(c.rights.default_decision, Decision::Review);
         let err = c.apply_env([("EARMARK_QUERY_SHIFTS".to_owned(), "many".to_owned())]);
         assert!(matches!(err, Err(Error::Config(m)) if m.contains("EARMARK_QUERY_SHIFTS")));
@@ -237,5 +249,16 @@ mod tests {
         assert_eq!(c.rights.match_confidence, 0.6);
         assert_eq!(c.rights.review_confidence, 0.35);
         assert!(serde_json::from_str::<Config>(r#"{"max_concurent": 8}"#).is_err());
+    }
+
+    #[test]
+    fn cpu_workers_default_to_twice_the_cores_and_never_zero() {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        assert_eq!(Config::default().cpu_workers, 2 * cores);
+        let none = Config {
+            cpu_workers: 0,
+            ..Config::default()
+        };
+        assert!(matches!(none.validate(), Err(Error::Config(m)) if m.contains("cpu_workers")));
     }
 }

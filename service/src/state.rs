@@ -31,6 +31,8 @@ pub(crate) struct Runtime {
     pub(crate) metrics: Metrics,
     pub(crate) limiter: RateLimiter,
     pub(crate) requests: Semaphore,
+    /// Turns for the blocking pool (see [`Config::cpu_workers`]).
+    pub(crate) cpu: Semaphore,
     pub(crate) fingerprinter: Fingerprinter,
 }
 
@@ -46,6 +48,7 @@ impl AppState {
             metrics: Metrics::default(),
             limiter: RateLimiter::new(config.rate_limit_per_s, config.rate_limit_burst),
             requests: Semaphore::new(config.max_concurrent),
+            cpu: Semaphore::new(config.cpu_workers),
             fingerprinter: Fingerprinter::default(),
         };
         Self {

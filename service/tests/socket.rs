@@ -1,5 +1,6 @@
 //! The real server on an ephemeral loopback port, driven over TCP: concurrent checks
-//! while a label streams an upload, aborted uploads, graceful shutdown.
+//! while a label streams an upload (also with a single CPU worker), aborted uploads,
+//! graceful shutdown.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,8 +9,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{RawResponse, chords, env, fingerprint, raw, read_response, wav};
-use earmark_service::{FINGERPRINT_MEDIA_TYPE, serve_on};
+use common::{RawResponse, chords, env, env_with, fingerprint, raw, read_response, wav};
+use earmark_service::{Config, FINGERPRINT_MEDIA_TYPE, serve_on};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
@@ -137,6 +138,79 @@ async fn concurrent_checks_while_a_label_uploads() {
         );
         assert!(text.contains("earmark_index_tracks 2"));
 
+        stop.send(()).unwrap();
+        server.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_cpu_worker_serves_checks_while_an_upload_stalls() {
+    tokio::time::timeout(GUARD, async {
+        let e = env_with(Config {
+            cpu_workers: 1,
+            rate_limit_per_s: 0.0,
+            ..Config::default()
+        });
+        let known = chords(91, 20);
+        let (status, _) = e
+            .upload(&e.acme, "id=Acme:known&policy=block", wav(&known))
+            .await;
+        assert_eq!(status.as_u16(), 201);
+        let (addr, stop, server) = start(e.state.clone()).await;
+
+        // A label's upload sends half of its body and waits: reading it must not hold
+        // the one turn that matching needs.
+        let song = wav(&chords(92, 20));
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /v1/tracks?id=Acme:slow&policy=allow HTTP/1.1\r\nhost: test\r\nconnection: close\r\nauthorization: Bearer {}\r\ncontent-type: audio/wav\r\ncontent-length: {}\r\n\r\n",
+            e.acme,
+            song.len()
+        );
+        stalled.write_all(head.as_bytes()).await.unwrap();
+        let (first, rest) = song.split_at(song.len() / 2);
+        stalled.write_all(first).await.unwrap();
+
+        let probe = fingerprint(&known[4 * 8_000..14 * 8_000]).to_bytes();
+        let mut checks = JoinSet::new();
+        for _ in 0..4 {
+            let auth = format!("Bearer {}", e.network);
+            let probe = probe.clone();
+            checks.spawn(async move {
+                let mut decisions = Vec::new();
+                for _ in 0..3 {
+                    let r = raw(
+                        addr,
+                        "POST",
+                        "/v1/check",
+                        &[
+                            ("authorization", &auth),
+                            ("content-type", FINGERPRINT_MEDIA_TYPE),
+                        ],
+                        &probe,
+                    )
+                    .await;
+                    decisions.push((r.status, r.json()["decision"].clone()));
+                }
+                decisions
+            });
+        }
+        while let Some(decisions) = checks.join_next().await {
+            for (status, decision) in decisions.unwrap() {
+                assert_eq!((status, decision.as_str()), (200, Some("block")));
+            }
+        }
+
+        stalled.write_all(rest).await.unwrap();
+        let uploaded = read_response(stalled).await;
+        assert_eq!(
+            uploaded.status,
+            201,
+            "{}",
+            String::from_utf8_lossy(&uploaded.body)
+        );
         stop.send(()).unwrap();
         server.await.unwrap();
     })

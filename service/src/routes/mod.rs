@@ -17,11 +17,21 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::state::AppState;
 
-/// Runs store and CPU work on the blocking pool: handlers never block the runtime.
+/// Runs store and CPU work on the blocking pool, at most
+/// [`cpu_workers`](crate::Config::cpu_workers) at once: handlers never block the
+/// runtime, and work waits in order for a turn rather than time-slicing the cores.
 pub(crate) async fn blocking<T: Send + 'static>(
+    state: &AppState,
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
+    let _turn = state
+        .runtime
+        .cpu
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     tokio::task::spawn_blocking(work).await?
 }
 

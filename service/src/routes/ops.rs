@@ -39,7 +39,7 @@ pub(crate) async fn healthz() -> &'static str {
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let store = state.store.clone();
-    match blocking(move || Ok(store.stats()?)).await {
+    match blocking(&state, move || Ok(store.stats()?)).await {
         Ok(stats) => Json(json!({
             "status": "ready",
             "tracks": stats.tracks,
@@ -63,7 +63,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 )]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let store = state.store.clone();
-    let stats = blocking(move || Ok(store.stats()?)).await.ok();
+    let stats = blocking(&state, move || Ok(store.stats()?)).await.ok();
     (
         [(
             header::CONTENT_TYPE,

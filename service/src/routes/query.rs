@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use earmark_core::Fingerprint;
-use earmark_index::{Match, MatchConfig, identify as match_prints, matcher};
+use earmark_index::{Match, MatchConfig, Store, identify as match_prints, matcher};
 use earmark_rights::{
     Context, Decision, DecisionOutcome, Policy, Rule, decide, min_score_for, normalize_territory,
 };
@@ -48,23 +48,27 @@ pub(crate) struct ContextParams {
     territory: Option<String>,
 }
 
-/// What was matched, and how the content came.
-struct Found {
-    matches: Vec<Match>,
+/// What to match: fingerprints of the content, or only its file hash.
+enum Query {
+    /// Fingerprints, with the file's hash when the content came whole.
+    Prints(Vec<Fingerprint>, Option<String>),
+    Hash(String),
+}
+
+/// A query read from the request, and how the content came.
+struct QueryInput {
+    query: Query,
+    json: JsonQuery,
     input: &'static str,
 }
 
-/// Reads the query in whichever form the content type says and matches it.
-async fn find(
+/// Reads the query in whichever form the content type says (audio is decoded and
+/// fingerprinted on the way in).
+async fn read_query(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-    config: MatchConfig,
-) -> Result<(Found, JsonQuery), ApiError> {
-    enum Query {
-        Prints(Vec<Fingerprint>, Option<String>),
-        Hash(String),
-    }
+) -> Result<QueryInput, ApiError> {
     let (query, json, input) = match input::classify(headers)? {
         Kind::Audio(hint) => {
             let audio =
@@ -107,30 +111,26 @@ async fn find(
             }
         }
     };
-    let store = state.store.clone();
-    let matches = blocking(move || {
-        let hash = match &query {
-            Query::Hash(h) => Some(h.as_str()),
-            Query::Prints(_, h) => h.as_deref(),
-        };
-        // The exact-file fast path: the same bytes as a catalog file.
-        if let Some(hash) = hash
-            && let Some(track) = store.track_by_content(hash)?
-        {
-            return Ok(vec![Match::exact(track)]);
-        }
-        match query {
-            Query::Hash(_) => Ok(Vec::new()),
-            Query::Prints(prints, _) => Ok(match_prints(
-                &*store,
-                &prints,
-                store.hash_config()?,
-                &config,
-            )?),
-        }
-    })
-    .await?;
-    Ok((Found { matches, input }, json))
+    Ok(QueryInput { query, json, input })
+}
+
+/// The catalog tracks in the query, best first. Store work: call it on the blocking
+/// pool.
+fn find(store: &dyn Store, query: Query, config: &MatchConfig) -> Result<Vec<Match>, ApiError> {
+    let hash = match &query {
+        Query::Hash(h) => Some(h.as_str()),
+        Query::Prints(_, h) => h.as_deref(),
+    };
+    // The exact-file fast path: the same bytes as a catalog file.
+    if let Some(hash) = hash
+        && let Some(track) = store.track_by_content(hash)?
+    {
+        return Ok(vec![Match::exact(track)]);
+    }
+    match query {
+        Query::Hash(_) => Ok(Vec::new()),
+        Query::Prints(prints, _) => Ok(match_prints(store, &prints, store.hash_config()?, config)?),
+    }
 }
 
 /// The catalog tracks found in the content.
@@ -170,10 +170,12 @@ pub(crate) async fn identify(
     caller.require(&[Role::Network, Role::Admin])?;
     let started = Instant::now();
     let config = MatchConfig::for_hash(state.store.hash_config()?);
-    let (found, _) = find(&state, &headers, body, config).await?;
+    let request = read_query(&state, &headers, body).await?;
+    let store = state.store.clone();
+    let matches = blocking(&state, move || find(&*store, request.query, &config)).await?;
     Ok(Json(IdentifyAnswer {
-        matches: found.matches.iter().map(MatchView::from).collect(),
-        input: found.input,
+        matches: matches.iter().map(MatchView::from).collect(),
+        input: request.input,
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
     }))
 }
@@ -247,12 +249,7 @@ pub(crate) async fn check(
             .min(calibrated.min_score),
         ..calibrated.clone()
     };
-    let (mut found, json) = find(&state, &headers, body, config).await?;
-    for m in &mut found.matches {
-        if m.confidence < 1.0 {
-            m.confidence = matcher::confidence(m.score, &calibrated);
-        }
-    }
+    let QueryInput { query, json, input } = read_query(&state, &headers, body).await?;
     let territory = json
         .territory
         .or(params.territory)
@@ -270,23 +267,33 @@ pub(crate) async fn check(
         territory: territory.clone(),
         at_unix_s: now_unix_s(),
     };
-    let outcome: DecisionOutcome = decide(&found.matches, &context, &rights);
-    let record = DecisionRecord {
-        at_unix_s: context.at_unix_s,
-        request_id: request_id(&headers),
-        network: network.clone(),
-        territory: territory.clone(),
-        decision: outcome.decision,
-        rule: outcome.rule,
-        track_id: outcome.track.as_ref().map(|t| t.id.to_string()),
-        rights_holder: outcome.rights_holder.clone(),
-        confidence: outcome.confidence,
-        input: found.input.to_owned(),
-    };
-    let log = state.reports.clone();
-    blocking(move || {
+    let (store, log) = (state.store.clone(), state.reports.clone());
+    let (id, net, place) = (request_id(&headers), network.clone(), territory.clone());
+    // Matching, deciding and recording in one task on the blocking pool: one hand-off
+    // per check, not two.
+    let outcome: DecisionOutcome = blocking(&state, move || {
+        let mut matches = find(&*store, query, &config)?;
+        for m in &mut matches {
+            if m.confidence < 1.0 {
+                m.confidence = matcher::confidence(m.score, &calibrated);
+            }
+        }
+        let outcome = decide(&matches, &context, &rights);
+        let record = DecisionRecord {
+            at_unix_s: context.at_unix_s,
+            request_id: id,
+            network: net,
+            territory: place,
+            decision: outcome.decision,
+            rule: outcome.rule,
+            track_id: outcome.track.as_ref().map(|t| t.id.to_string()),
+            rights_holder: outcome.rights_holder.clone(),
+            confidence: outcome.confidence,
+            input: input.to_owned(),
+        };
         log.append(&record)
-            .map_err(|e| ApiError::Internal(format!("cannot record the decision: {e}")))
+            .map_err(|e| ApiError::Internal(format!("cannot record the decision: {e}")))?;
+        Ok(outcome)
     })
     .await?;
     state.runtime.metrics.observe_decision(outcome.decision);
@@ -305,7 +312,7 @@ pub(crate) async fn check(
         confidence: outcome.confidence.map(|c| (c * 1000.0).round() / 1000.0),
         network,
         territory,
-        input: found.input,
+        input,
         request_id: request_id(&headers),
     }))
 }

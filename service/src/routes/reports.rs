@@ -62,7 +62,7 @@ pub(crate) async fn get(
         recent: p.recent.unwrap_or(50).min(1000),
     };
     let log = state.reports.clone();
-    let report = blocking(move || {
+    let report = blocking(&state, move || {
         build_report(&*log, &query)
             .map_err(|e| ApiError::Internal(format!("cannot read the decision log: {e}")))
     })

@@ -94,7 +94,7 @@ async fn writable(
 ) -> Result<Option<TrackRecord>, ApiError> {
     let store = state.store.clone();
     let lookup = id.clone();
-    let existing = blocking(move || Ok(store.track(&lookup)?)).await?;
+    let existing = blocking(state, move || Ok(store.track(&lookup)?)).await?;
     match (&existing, caller.label_holder()) {
         (Some(record), _) if !visible(caller, record) => Err(label_refusal(caller)),
         (None, Some(holder)) if !id.as_str().starts_with(&label_namespace(holder)) => {
@@ -143,7 +143,7 @@ async fn store_track(
         ));
     }
     let store = state.store.clone();
-    let (outcome, record) = blocking(move || {
+    let (outcome, record) = blocking(state, move || {
         let landmarks = fp.catalog_landmarks(store.hash_config()?);
         Ok(store.put_track(&NewTrack {
             id,
@@ -336,7 +336,7 @@ pub(crate) async fn put(
                 ));
             }
             let store = state.store.clone();
-            let record = blocking(move || Ok(store.update_meta(&id, &meta)?)).await?;
+            let record = blocking(&state, move || Ok(store.update_meta(&id, &meta)?)).await?;
             Ok(Json(TrackView::from(&record)).into_response())
         }
     }
@@ -350,7 +350,7 @@ async fn visible_track(
 ) -> Result<TrackRecord, ApiError> {
     let id = parse_id(id)?;
     let store = state.store.clone();
-    let record = blocking(move || Ok(store.track(&id)?)).await?;
+    let record = blocking(state, move || Ok(store.track(&id)?)).await?;
     match record {
         Some(r) if visible(caller, &r) => Ok(r),
         _ => Err(no_such_track()),
@@ -399,7 +399,7 @@ pub(crate) async fn delete(
     caller.require(&[Role::Label, Role::Admin])?;
     let record = visible_track(&state, &caller, &id).await?;
     let store = state.store.clone();
-    let deleted = blocking(move || Ok(store.delete_track(&record.id)?)).await?;
+    let deleted = blocking(&state, move || Ok(store.delete_track(&record.id)?)).await?;
     if deleted {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -445,7 +445,7 @@ pub(crate) async fn set_policy(
         ..record.meta
     };
     let store = state.store.clone();
-    let updated = blocking(move || Ok(store.update_meta(&record.id, &meta)?)).await?;
+    let updated = blocking(&state, move || Ok(store.update_meta(&record.id, &meta)?)).await?;
     Ok(Json(TrackView::from(&updated)))
 }
 
@@ -511,7 +511,7 @@ pub(crate) async fn list(
     let needle = p.q.map(|q| q.to_lowercase());
     let after = p.after.as_deref().map(parse_id).transpose()?;
     let store = state.store.clone();
-    let page = blocking(move || {
+    let page = blocking(&state, move || {
         let mut cursor = after;
         let mut out = Vec::new();
         let mut scanned = 0;
