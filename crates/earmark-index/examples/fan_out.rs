@@ -167,7 +167,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             hashes.sort_unstable();
             hashes.dedup();
             if let Ok(lists) = store.lookup(&hashes, raw_config.max_postings_per_hash) {
-                touched = lists.iter().map(Vec::len).sum();
+                touched = lists.total_postings();
             }
             let raw = identify(&store, &q.prints, &hash, &raw_config)
                 .map(|ms| {

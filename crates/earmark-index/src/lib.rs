@@ -57,7 +57,7 @@ mod track;
 pub use error::{Error, Result};
 pub use matcher::{Match, MatchConfig, identify};
 pub use memory::MemoryStore;
-pub use posting::Posting;
+pub use posting::{Posting, PostingLists};
 pub use store::{NewTrack, PutOutcome, Store, StoreStats};
 pub use track::{TrackId, TrackMeta, TrackRecord};
 

@@ -17,6 +17,7 @@ use earmark_core::{Fingerprint, HashConfig};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::posting::PostingLists;
 use crate::store::Store;
 use crate::track::TrackRecord;
 
@@ -139,6 +140,41 @@ struct Vote {
     hash: u32,
 }
 
+/// A query's votes, walked from its landmarks and their posting lists instead of
+/// stored: a query casts tens of thousands, and the matcher needs them twice.
+struct Votes<'a> {
+    /// `(hash, query frame)`, sorted and distinct.
+    landmarks: &'a [(u32, u32)],
+    /// One list per distinct hash of `landmarks`, in the same order.
+    lists: &'a PostingLists,
+}
+
+impl Votes<'_> {
+    /// Calls `visit` for every vote: each landmark meets each posting of its hash.
+    fn for_each(&self, mut visit: impl FnMut(Vote)) {
+        let mut at = 0;
+        for list in self.lists.iter() {
+            let Some(&(hash, _)) = self.landmarks.get(at) else {
+                return;
+            };
+            let start = at;
+            while at < self.landmarks.len() && self.landmarks[at].0 == hash {
+                at += 1;
+            }
+            for &(_, query_frame) in &self.landmarks[start..at] {
+                for p in list {
+                    visit(Vote {
+                        track: p.track,
+                        offset: i64::from(p.frame) - i64::from(query_frame),
+                        query_frame,
+                        hash,
+                    });
+                }
+            }
+        }
+    }
+}
+
 /// Offsets are stored biased by this in the low half of a [`vote_key`].
 const OFFSET_BIAS: i64 = 1 << 31;
 
@@ -206,28 +242,26 @@ pub fn identify(
     let mut hashes: Vec<u32> = landmarks.iter().map(|&(h, _)| h).collect();
     hashes.dedup();
 
-    let mut votes: Vec<Vote> = Vec::new();
-    let mut at = 0; // index into `landmarks`, which is sorted by hash like `hashes`
+    let mut lists = PostingLists::new();
     for batch in hashes.chunks(LOOKUP_BATCH) {
-        let postings = store.lookup(batch, config.max_postings_per_hash)?;
-        for (&hash, list) in batch.iter().zip(&postings) {
-            let start = at;
-            while at < landmarks.len() && landmarks[at].0 == hash {
-                at += 1;
-            }
-            for &(_, query_frame) in &landmarks[start..at] {
-                votes.extend(list.iter().map(|p| Vote {
-                    track: p.track,
-                    offset: i64::from(p.frame) - i64::from(query_frame),
-                    query_frame,
-                    hash,
-                }));
-            }
-        }
+        store.lookup_into(batch, config.max_postings_per_hash, &mut lists)?;
     }
-    let mut keys: Vec<u64> = votes.iter().map(|v| vote_key(v.track, v.offset)).collect();
+    if lists.len() != hashes.len() {
+        return Err(Error::Corrupt(format!(
+            "the store answered {} posting lists for {} hashes",
+            lists.len(),
+            hashes.len()
+        )));
+    }
+    let votes = Votes {
+        landmarks: &landmarks,
+        lists: &lists,
+    };
+    let mut keys: Vec<u64> = Vec::with_capacity(lists.total_postings());
+    votes.for_each(|v| keys.push(vote_key(v.track, v.offset)));
     keys.sort_unstable();
     let candidates = best_offsets(&keys, config);
+    drop(keys);
 
     let mut verified: Vec<(u32, u32, i64, u32, u32)> = Vec::new(); // track, score, offset, first, last
     for ((track, offset), aligned) in
@@ -301,7 +335,7 @@ fn best_offsets(keys: &[u64], config: &MatchConfig) -> Vec<(u32, i64)> {
 /// For each candidate `(track, offset)`, the distinct `(hash, query frame)` pairs of the
 /// votes within `± tolerance` of its offset: one pass over the votes for all of them.
 fn aligned_votes(
-    votes: &[Vote],
+    votes: &Votes<'_>,
     candidates: &[(u32, i64)],
     config: &MatchConfig,
 ) -> Vec<Vec<(u32, u32)>> {
@@ -315,14 +349,14 @@ fn aligned_votes(
         .collect();
     by_track.sort_unstable();
     let mut aligned: Vec<Vec<(u32, u32)>> = vec![Vec::new(); candidates.len()];
-    for v in votes {
+    votes.for_each(|v| {
         let start = by_track.partition_point(|&(track, _)| track < v.track);
         for &(_, i) in by_track[start..].iter().take_while(|&&(t, _)| t == v.track) {
             if (v.offset - candidates[i].1).abs() <= tol {
                 aligned[i].push((v.hash, v.query_frame));
             }
         }
-    }
+    });
     for pairs in &mut aligned {
         // Each query landmark counts once, however many nearby postings it met.
         pairs.sort_unstable();
@@ -387,6 +421,39 @@ mod tests {
         }
     }
 
+    /// [`aligned_votes`] of exactly `votes`, walked from landmarks and posting lists
+    /// built for them; the votes of one hash must share a query frame.
+    fn aligned_of(
+        votes: &[Vote],
+        candidates: &[(u32, i64)],
+        config: &MatchConfig,
+    ) -> Vec<Vec<(u32, u32)>> {
+        let mut by_hash: Vec<Vote> = votes.to_vec();
+        by_hash.sort_by_key(|v| v.hash);
+        let mut landmarks: Vec<(u32, u32)> = Vec::new();
+        let mut lists = PostingLists::new();
+        for group in by_hash.chunk_by(|a, b| a.hash == b.hash) {
+            let query_frame = group[0].query_frame;
+            assert!(group.iter().all(|v| v.query_frame == query_frame));
+            landmarks.push((group[0].hash, query_frame));
+            lists.push(group.iter().map(|v| crate::Posting {
+                track: v.track,
+                frame: u32::try_from(v.offset + i64::from(query_frame)).expect("frame"),
+            }));
+        }
+        let walked = Votes {
+            landmarks: &landmarks,
+            lists: &lists,
+        };
+        let mut seen = Vec::new();
+        walked.for_each(|v| seen.push(v));
+        seen.sort_unstable();
+        let mut expected = votes.to_vec();
+        expected.sort_unstable();
+        assert_eq!(seen, expected, "the walk casts exactly the votes");
+        aligned_votes(&walked, candidates, config)
+    }
+
     #[test]
     fn the_densest_offset_window_wins() {
         let config = MatchConfig {
@@ -398,15 +465,15 @@ mod tests {
             vote(1, 101, 5, 2),
             vote(1, 100, 9, 3),
             vote(1, 400, 1, 4),
-            vote(2, 7, 1, 5),
-            vote(2, -3, 1, 5),
+            vote(2, 7, 5, 5),
+            vote(2, -3, 5, 5),
         ];
         let mut keys: Vec<u64> = votes.iter().map(|v| vote_key(v.track, v.offset)).collect();
         keys.sort_unstable();
         assert_eq!(best_offsets(&keys, &config), vec![(1, 101)]);
-        let aligned = aligned_votes(&votes, &[(1, 101), (2, -3)], &config);
+        let aligned = aligned_of(&votes, &[(1, 101), (2, -3)], &config);
         assert_eq!(aligned[0].len(), 3);
-        assert_eq!(aligned[1], vec![(5, 1)]);
+        assert_eq!(aligned[1], vec![(5, 5)]);
     }
 
     #[test]
@@ -421,11 +488,11 @@ mod tests {
         // is long, the spread is not.
         let mut votes: Vec<Vote> = (0..20).map(|i| vote(1, 50, i % 4, i)).collect();
         votes.push(vote(1, 50, 600, 99));
-        let aligned = aligned_votes(&votes, &[(1, 50)], &config);
+        let aligned = aligned_of(&votes, &[(1, 50)], &config);
         assert_eq!(verify(&aligned[0], &config, frame_s, 20.0), None);
         // Spread evenly, the same count passes.
         let spread: Vec<Vote> = (0..20).map(|i| vote(1, 50, i * 30, i)).collect();
-        let aligned = aligned_votes(&spread, &[(1, 50)], &config);
+        let aligned = aligned_of(&spread, &[(1, 50)], &config);
         assert!(verify(&aligned[0], &config, frame_s, 20.0).is_some());
     }
 
@@ -438,11 +505,11 @@ mod tests {
         let frame_s = 0.032;
         // 60 landmarks spread over 60 s: one per second, the density of chance.
         let thin: Vec<Vote> = (0..60).map(|i| vote(1, 50, i * 31, i)).collect();
-        let aligned = aligned_votes(&thin, &[(1, 50)], &config);
+        let aligned = aligned_of(&thin, &[(1, 50)], &config);
         assert_eq!(verify(&aligned[0], &config, frame_s, 120.0), None);
         // 40 landmarks in 1.3 s of a 10 s query: dense, but too short a span.
         let burst: Vec<Vote> = (0..40).map(|i| vote(1, 50, i, i)).collect();
-        let aligned = aligned_votes(&burst, &[(1, 50)], &config);
+        let aligned = aligned_of(&burst, &[(1, 50)], &config);
         assert_eq!(verify(&aligned[0], &config, frame_s, 10.0), None);
         // The same burst is the whole of a 1.5 s query: it passes.
         assert!(verify(&aligned[0], &config, frame_s, 1.5).is_some());

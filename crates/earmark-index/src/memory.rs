@@ -5,7 +5,7 @@ use std::sync::RwLock;
 
 use crate::MAX_FRAMES_PER_HASH;
 use crate::error::{Error, Result};
-use crate::posting::{Posting, group_by_hash};
+use crate::posting::{Posting, PostingLists, group_by_hash};
 use crate::store::{NewTrack, PutOutcome, Store, StoreStats};
 use crate::track::{TrackId, TrackMeta, TrackRecord};
 
@@ -99,15 +99,15 @@ impl Store for MemoryStore {
         Ok((outcome, record))
     }
 
-    fn lookup(&self, hashes: &[u32], cap: usize) -> Result<Vec<Vec<Posting>>> {
+    fn lookup_into(&self, hashes: &[u32], cap: usize, out: &mut PostingLists) -> Result<()> {
         let inner = self.read();
-        Ok(hashes
-            .iter()
-            .map(|h| match inner.postings.get(h) {
-                Some(list) if list.len() <= cap => list.clone(),
-                _ => Vec::new(),
-            })
-            .collect())
+        for h in hashes {
+            match inner.postings.get(h) {
+                Some(list) if list.len() <= cap => out.push(list.iter().copied()),
+                _ => out.push([]),
+            }
+        }
+        Ok(())
     }
 
     fn delete_track(&self, id: &TrackId) -> Result<bool> {

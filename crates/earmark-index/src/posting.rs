@@ -17,6 +17,91 @@ pub struct Posting {
     pub frame: u32,
 }
 
+/// The postings of many hashes in one buffer, list `i` for the `i`-th hash looked up.
+/// A query looks up thousands of hashes; one buffer instead of a `Vec` per hash spares
+/// the allocator on the hottest path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PostingLists {
+    postings: Vec<Posting>,
+    /// End of each list in `postings`.
+    ends: Vec<usize>,
+}
+
+impl PostingLists {
+    /// No lists.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of lists.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there are no lists.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Postings in all lists together.
+    pub fn total_postings(&self) -> usize {
+        self.postings.len()
+    }
+
+    /// List `i`, or `None` past the end.
+    pub fn get(&self, i: usize) -> Option<&[Posting]> {
+        let end = *self.ends.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        Some(&self.postings[start..end])
+    }
+
+    /// The lists in order.
+    pub fn iter(&self) -> impl Iterator<Item = &[Posting]> + '_ {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        self.ends
+            .iter()
+            .zip(starts)
+            .map(|(&end, start)| &self.postings[start..end])
+    }
+
+    /// Appends one list.
+    pub fn push(&mut self, list: impl IntoIterator<Item = Posting>) {
+        self.postings.extend(list);
+        self.ends.push(self.postings.len());
+    }
+
+    /// Appends the list decoded from a stored value (see [`decode_blocks`]), or an
+    /// empty list when the value holds more than `cap` postings.
+    ///
+    /// # Errors
+    /// As [`decode_blocks`]; nothing is appended then.
+    pub fn push_decoded(&mut self, value: &[u8], cap: usize) -> Result<()> {
+        let start = self.postings.len();
+        let mut n = 0usize;
+        let decoded = decode_blocks(value, |track, frame| {
+            n += 1;
+            if n <= cap {
+                self.postings.push(Posting { track, frame });
+            }
+        });
+        if decoded.is_err() || n > cap {
+            self.postings.truncate(start);
+        }
+        decoded?;
+        self.ends.push(self.postings.len());
+        Ok(())
+    }
+}
+
+impl std::ops::Index<usize> for PostingLists {
+    type Output = [Posting];
+
+    fn index(&self, i: usize) -> &[Posting] {
+        self.get(i)
+            .unwrap_or_else(|| panic!("list {i} of {}", self.len()))
+    }
+}
+
 fn put_varint(out: &mut Vec<u8>, mut v: u32) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -148,6 +233,27 @@ mod tests {
             vec![(3, 10), (3, 500), (3, 70_000), (100_000, 0)]
         );
         assert_eq!(count_postings(&value).expect("counts"), 4);
+    }
+
+    #[test]
+    fn lists_share_one_buffer_and_cap_common_hashes() {
+        let mut value = Vec::new();
+        encode_block(&mut value, 1, &[1, 2, 3]);
+        encode_block(&mut value, 2, &[4]);
+        let mut lists = PostingLists::new();
+        lists.push_decoded(&value, 4).expect("valid");
+        lists.push_decoded(&value, 3).expect("valid");
+        lists.push([]);
+        lists.push([Posting { track: 9, frame: 8 }]);
+        lists.push_decoded(&value, 0).expect("valid");
+        assert!(lists.push_decoded(&[0x80], 10).is_err());
+        assert_eq!(lists.len(), 5, "a corrupt value adds no list");
+        assert_eq!(lists.total_postings(), 5);
+        let lens: Vec<usize> = lists.iter().map(<[Posting]>::len).collect();
+        assert_eq!(lens, vec![4, 0, 0, 1, 0]);
+        assert_eq!(lists[0][3], Posting { track: 2, frame: 4 });
+        assert_eq!(lists[3], [Posting { track: 9, frame: 8 }]);
+        assert_eq!(lists.get(5), None);
     }
 
     #[test]

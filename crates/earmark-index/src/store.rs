@@ -3,7 +3,7 @@
 use earmark_core::{HashConfig, Landmark};
 
 use crate::error::{Error, Result};
-use crate::posting::Posting;
+use crate::posting::PostingLists;
 use crate::track::{TrackId, TrackMeta, TrackRecord};
 
 /// What to store for one track: its metadata and its landmarks.
@@ -101,13 +101,23 @@ pub trait Store: Send + Sync {
     /// Backend failures; the index is left as it was.
     fn put_track(&self, track: &NewTrack) -> Result<(PutOutcome, TrackRecord)>;
 
-    /// The postings of each hash in `hashes`, in the same order. Hashes with more than
-    /// `cap` postings come back empty: such common hashes tell tracks apart poorly and
-    /// cost the most to fetch and vote on.
+    /// Appends to `out` the postings of each hash in `hashes`, one list per hash in
+    /// the same order. Hashes with more than `cap` postings get an empty list: such
+    /// common hashes tell tracks apart poorly and cost the most to fetch and vote on.
     ///
     /// # Errors
-    /// Backend failures or corrupt stored bytes.
-    fn lookup(&self, hashes: &[u32], cap: usize) -> Result<Vec<Vec<Posting>>>;
+    /// Backend failures or corrupt stored bytes; `out` may then hold some of the lists.
+    fn lookup_into(&self, hashes: &[u32], cap: usize, out: &mut PostingLists) -> Result<()>;
+
+    /// The postings of each hash in `hashes`, as [`lookup_into`](Store::lookup_into).
+    ///
+    /// # Errors
+    /// As [`lookup_into`](Store::lookup_into).
+    fn lookup(&self, hashes: &[u32], cap: usize) -> Result<PostingLists> {
+        let mut out = PostingLists::new();
+        self.lookup_into(hashes, cap, &mut out)?;
+        Ok(out)
+    }
 
     /// Removes a track and all of its postings; `false` when there was no such track.
     ///

@@ -5,7 +5,7 @@ use std::sync::{Mutex, PoisonError};
 
 use earmark_index::posting;
 use earmark_index::{
-    MAX_FRAMES_PER_HASH, NewTrack, Posting, PutOutcome, Store, StoreStats, TrackId, TrackMeta,
+    MAX_FRAMES_PER_HASH, NewTrack, PostingLists, PutOutcome, Store, StoreStats, TrackId, TrackMeta,
     TrackRecord,
 };
 use rocksdb::{
@@ -527,18 +527,20 @@ impl RocksStore {
         Ok(record)
     }
 
-    fn lookup_postings(&self, hashes: &[u32], cap: usize) -> Result<Vec<Vec<Posting>>> {
+    fn lookup_postings(&self, hashes: &[u32], cap: usize, out: &mut PostingLists) -> Result<()> {
         let keys: Vec<[u8; 4]> = hashes.iter().map(|&h| layout::hash_key(h)).collect();
         // Big-endian keys sort like the hashes: sorted input spares RocksDB its own sort.
         let sorted = hashes.is_sorted();
-        self.db
+        for value in self
+            .db
             .batched_multi_get_cf(self.cf(CF_POSTINGS)?, &keys, sorted)
-            .into_iter()
-            .map(|value| match value? {
-                Some(value) => decode_capped(&value, cap),
-                None => Ok(Vec::new()),
-            })
-            .collect()
+        {
+            match value? {
+                Some(value) => out.push_decoded(&value, cap)?,
+                None => out.push([]),
+            }
+        }
+        Ok(())
     }
 
     /// Records by id, in order; ids that are `None` or have no record give `None`.
@@ -644,24 +646,6 @@ impl RocksStore {
     }
 }
 
-/// The postings of one value, or none when it holds more than `cap`.
-pub(crate) fn decode_capped(value: &[u8], cap: usize) -> Result<Vec<Posting>> {
-    // A posting takes at least one byte, so the value's length bounds the count; most
-    // frame deltas take one or two.
-    let mut out = Vec::with_capacity((value.len() / 2).min(cap));
-    let mut n = 0usize;
-    posting::decode_blocks(value, |track, frame| {
-        n += 1;
-        if n <= cap {
-            out.push(Posting { track, frame });
-        }
-    })?;
-    if n > cap {
-        out = Vec::new();
-    }
-    Ok(out)
-}
-
 /// Classifies `path` before RocksDB opens it, so that it never writes into a
 /// directory that is not an index.
 fn inspect(path: &Path) -> Result<Found> {
@@ -737,8 +721,13 @@ impl Store for RocksStore {
         Ok(self.put(track)?)
     }
 
-    fn lookup(&self, hashes: &[u32], cap: usize) -> earmark_index::Result<Vec<Vec<Posting>>> {
-        Ok(self.lookup_postings(hashes, cap)?)
+    fn lookup_into(
+        &self,
+        hashes: &[u32],
+        cap: usize,
+        out: &mut PostingLists,
+    ) -> earmark_index::Result<()> {
+        Ok(self.lookup_postings(hashes, cap, out)?)
     }
 
     fn delete_track(&self, id: &TrackId) -> earmark_index::Result<bool> {

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use earmark_core::Landmark;
 use earmark_index::conformance::synthetic_track;
-use earmark_index::{NewTrack, Posting, PutOutcome, Store, TrackId, TrackMeta, posting};
+use earmark_index::{
+    NewTrack, Posting, PostingLists, PutOutcome, Store, TrackId, TrackMeta, posting,
+};
 use rocksdb::{DB, IteratorMode};
 
 use crate::layout::{self, ALL_CFS, CF_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX};
@@ -22,11 +24,15 @@ fn id(text: &str) -> TrackId {
     TrackId::new(text).expect("valid id")
 }
 
-fn sorted(mut lists: Vec<Vec<Posting>>) -> Vec<Vec<Posting>> {
-    for l in &mut lists {
-        l.sort_unstable();
-    }
+fn sorted(lists: PostingLists) -> Vec<Vec<Posting>> {
     lists
+        .iter()
+        .map(|list| {
+            let mut list = list.to_vec();
+            list.sort_unstable();
+            list
+        })
+        .collect()
 }
 
 fn hashes_of(track: &NewTrack) -> Vec<u32> {
@@ -350,28 +356,6 @@ fn merged_postings_read_the_same_after_compaction() {
 }
 
 #[test]
-fn capped_decoding() {
-    let mut value = Vec::new();
-    posting::encode_block(&mut value, 1, &[1, 2, 3]);
-    posting::encode_block(&mut value, 2, &[4]);
-    assert_eq!(
-        crate::store::decode_capped(&value, 4).expect("valid").len(),
-        4
-    );
-    assert!(
-        crate::store::decode_capped(&value, 3)
-            .expect("valid")
-            .is_empty()
-    );
-    assert!(
-        crate::store::decode_capped(&value, 0)
-            .expect("valid")
-            .is_empty()
-    );
-    assert!(crate::store::decode_capped(&[0x80], 10).is_err());
-}
-
-#[test]
 fn secondary_and_read_only_instances_follow_a_writer() {
     let dir = tempdir();
     let path = dir.path().join("index");
@@ -541,7 +525,7 @@ fn a_kill_mid_ingest_leaves_whole_tracks() {
         let groups = posting::group_by_hash(&t.landmarks, earmark_index::MAX_FRAMES_PER_HASH);
         let hashes: Vec<u32> = groups.iter().map(|(h, _)| *h).collect();
         let found = store.lookup(&hashes, usize::MAX).expect("lookup");
-        for ((_, frames), list) in groups.iter().zip(found) {
+        for ((_, frames), list) in groups.iter().zip(found.iter()) {
             let mine: Vec<u32> = list
                 .iter()
                 .filter(|p| p.track == r.idx)
