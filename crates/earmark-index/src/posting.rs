@@ -20,11 +20,20 @@ pub struct Posting {
 /// The postings of many hashes in one buffer, list `i` for the `i`-th hash looked up.
 /// A query looks up thousands of hashes; one buffer instead of a `Vec` per hash spares
 /// the allocator on the hottest path.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostingLists {
     postings: Vec<Posting>,
-    /// End of each list in `postings`.
-    ends: Vec<usize>,
+    /// List `i` is `postings[bounds[i]..bounds[i + 1]]`; starts with 0.
+    bounds: Vec<usize>,
+}
+
+impl Default for PostingLists {
+    fn default() -> Self {
+        Self {
+            postings: Vec::new(),
+            bounds: vec![0],
+        }
+    }
 }
 
 impl PostingLists {
@@ -35,12 +44,12 @@ impl PostingLists {
 
     /// Number of lists.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.bounds.len() - 1
     }
 
     /// Whether there are no lists.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.len() == 0
     }
 
     /// Postings in all lists together.
@@ -50,24 +59,19 @@ impl PostingLists {
 
     /// List `i`, or `None` past the end.
     pub fn get(&self, i: usize) -> Option<&[Posting]> {
-        let end = *self.ends.get(i)?;
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let (&start, &end) = (self.bounds.get(i)?, self.bounds.get(i + 1)?);
         Some(&self.postings[start..end])
     }
 
     /// The lists in order.
     pub fn iter(&self) -> impl Iterator<Item = &[Posting]> + '_ {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        self.ends
-            .iter()
-            .zip(starts)
-            .map(|(&end, start)| &self.postings[start..end])
+        self.bounds.windows(2).map(|w| &self.postings[w[0]..w[1]])
     }
 
     /// Appends one list.
     pub fn push(&mut self, list: impl IntoIterator<Item = Posting>) {
         self.postings.extend(list);
-        self.ends.push(self.postings.len());
+        self.bounds.push(self.postings.len());
     }
 
     /// Appends the list decoded from a stored value (see [`decode_blocks`]), or an
@@ -88,7 +92,7 @@ impl PostingLists {
             self.postings.truncate(start);
         }
         decoded?;
-        self.ends.push(self.postings.len());
+        self.bounds.push(self.postings.len());
         Ok(())
     }
 }
