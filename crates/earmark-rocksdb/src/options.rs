@@ -15,6 +15,13 @@ const BLOCK_CACHE_BYTES: usize = 256 << 20;
 /// absent from the index costs no disk read.
 const BLOOM_BITS_PER_KEY: f64 = 10.0;
 
+/// Keys between full-key restart points in a postings data block (RocksDB's default
+/// is 16). A lookup binary-searches the restart points, then scans forward; with keys
+/// of 4 bytes and short values a block holds a few hundred entries, and halving the
+/// scan cut CPU per service check by about 2 % for 3 % more bytes on disk (4 cut 3 %
+/// for 8 %).
+const POSTINGS_RESTART_INTERVAL: i32 = 8;
+
 /// Name recorded in the OPTIONS file; the operator itself never changes meaning.
 const MERGE_OPERATOR_NAME: &str = "earmark.concat";
 
@@ -58,6 +65,7 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
     if name == CF_POSTINGS {
         // Full (not block-based) filters: one probe per lookup and SST file.
         table.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
+        table.set_block_restart_interval(POSTINGS_RESTART_INTERVAL);
         // Every query probes the filter and index of each postings file thousands of
         // times; held by the open table readers, they cost no cache lookup. Their size
         // is bounded by the hash space: one key per hash value (2^23 in configuration 1,
