@@ -316,8 +316,8 @@ fn counts_by_track(max_track: u32, votes: usize) -> bool {
 /// The same candidates as [`best_offsets`], from unsorted `keys`, without sorting them
 /// all: a counting pass groups the votes by track, tracks with fewer than `min_score`
 /// votes in all are dropped (no window of theirs can reach it), and only each kept
-/// track's offsets are sorted. At 10k catalog tracks, where a query casts hundreds of
-/// thousands of votes, the sort of all keys was over a third of lookup + alignment.
+/// track's offsets are sorted. At 10k catalog tracks the sort of all keys was over a
+/// third of lookup + alignment.
 /// `max_track` is the largest track of `keys`, within [`counts_by_track`]'s bounds.
 fn best_offsets_by_track(keys: &[u64], max_track: u32, config: &MatchConfig) -> Vec<(u32, i64)> {
     let min = (config.min_score as usize).max(1);
