@@ -352,7 +352,7 @@ fn best_offsets_by_track(keys: &[u64], max_track: u32, config: &MatchConfig) -> 
     for (track, start, votes) in kept {
         let run = &mut offsets[start..start + votes];
         run.sort_unstable();
-        let (count, offset) = densest_window(run.len(), |i| i64::from(run[i]) - OFFSET_BIAS, tol);
+        let (count, offset) = densest_window(run.len(), |i| key_offset(u64::from(run[i])), tol);
         if count >= config.min_score as usize {
             best.push((count, track, offset));
         }
