@@ -263,7 +263,7 @@ fn version_names_the_fingerprint_configuration() {
     assert!(o.status.success());
     let out = stdout(&o);
     assert!(
-        out.contains("hash config 1 (PairV1, fan-out 6/12) for new indexes; reads 1, 2"),
+        out.contains("hash config 1 (PairV1, fan-out 6/12) for new indexes; reads 1, 2, 3"),
         "{out}"
     );
     assert!(out.contains("fingerprint wire format 1"), "{out}");
@@ -271,38 +271,47 @@ fn version_names_the_fingerprint_configuration() {
 
 #[test]
 fn an_index_keeps_the_hash_configuration_it_was_built_with() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("db");
-    let manifest = catalog(dir.path());
-    // A compact index (configuration 2).
-    let o = run(&[
-        "ingest",
-        "--db",
-        s(&db),
-        "--hash-config",
-        "2",
-        s(&fixture("clip.flac")),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    // Later ingests without the flag keep configuration 2 ...
-    let o = run(&["ingest", "--db", s(&db), "--manifest", s(&manifest)]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&["stats", "--db", s(&db), "--json"]);
-    let stats: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stats JSON");
-    assert_eq!(stats["hash_config_id"], 2, "{stats}");
-    // ... and queries are hashed and judged by it.
-    let answers = query_json(&db, &[&fixture("clip-128k.mp3"), &fixture("silence.wav")]);
-    assert_eq!(
-        answers[0]["matches"][0]["track_id"], "clip",
-        "{}",
-        answers[0]
-    );
-    assert_eq!(answers[1]["matches"], serde_json::json!([]));
+    // The compact pairs (configuration 2) and the triplets (configuration 3).
+    for id in [3, 2] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("db");
+        let manifest = catalog(dir.path());
+        let o = run(&[
+            "ingest",
+            "--db",
+            s(&db),
+            "--hash-config",
+            &id.to_string(),
+            s(&fixture("clip.flac")),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        // Later ingests without the flag keep the configuration ...
+        let o = run(&["ingest", "--db", s(&db), "--manifest", s(&manifest)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = run(&["stats", "--db", s(&db), "--json"]);
+        let stats: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stats JSON");
+        assert_eq!(stats["hash_config_id"], id, "{stats}");
+        // ... and queries are hashed and judged by it.
+        let answers = query_json(&db, &[&fixture("clip-128k.mp3"), &fixture("silence.wav")]);
+        assert_eq!(
+            answers[0]["matches"][0]["track_id"], "clip",
+            "configuration {id}: {}",
+            answers[0]
+        );
+        assert_eq!(answers[1]["matches"], serde_json::json!([]));
+        if id == 2 {
+            check_refusals(&db);
+        }
+    }
+}
+
+/// An existing index refuses another configuration, and an unknown one is a usage error.
+fn check_refusals(db: &std::path::Path) {
     // Asking for another configuration on an existing index is refused, unchanged.
     let o = run(&[
         "ingest",
         "--db",
-        s(&db),
+        s(db),
         "--hash-config",
         "1",
         s(&fixture("other.wav")),
@@ -313,7 +322,7 @@ fn an_index_keeps_the_hash_configuration_it_was_built_with() {
     let o = run(&[
         "ingest",
         "--db",
-        s(&db),
+        s(db),
         "--hash-config",
         "9",
         s(&fixture("clip.flac")),

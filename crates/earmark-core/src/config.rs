@@ -106,6 +106,16 @@ pub enum HashScheme {
     /// Anchor frequency, frequency difference and time difference of a peak pair.
     /// Exact in time and frequency, so it does not survive speed or pitch changes.
     PairV1,
+    /// An anchor and two of its targets: the anchor frequency and both targets'
+    /// frequency and time differences, mixed into `bits` bits (at most 32). Far fewer
+    /// tracks share a triplet than a pair, so a query's lookups return far fewer
+    /// postings in a large catalog; a triplet needs three peaks to survive instead of
+    /// two. Exact in time and frequency, like [`HashScheme::PairV1`].
+    TripletV1 {
+        /// Width of the hash values: fewer bits let more postings share a key (a
+        /// smaller index), more bits let fewer tracks share a hash (fewer votes).
+        bits: u8,
+    },
 }
 
 /// Parameters of landmark hashing.
@@ -161,8 +171,23 @@ impl HashConfig {
         max_df: 127,
     };
 
+    /// Configuration 3, for large catalogs: triplets over configuration 1's analysis.
+    /// Each catalog anchor forms a triplet with every two of its next 3 targets (3
+    /// triplets, the index size of configuration 2), each query anchor with every two
+    /// of its next `query_fan_out`.
+    pub const V3: HashConfig = HashConfig {
+        id: 3,
+        analysis_id: 1,
+        scheme: HashScheme::TripletV1 { bits: 32 },
+        fan_out: 3,
+        query_fan_out: 6,
+        min_dt: 1,
+        max_dt: 63,
+        max_df: 127,
+    };
+
     /// Every known configuration, oldest first.
-    pub const ALL: [&'static HashConfig; 2] = [&Self::V1, &Self::V2];
+    pub const ALL: [&'static HashConfig; 3] = [&Self::V1, &Self::V2, &Self::V3];
 
     /// Looks up a known hash configuration by its id.
     pub fn by_id(id: u16) -> Option<&'static HashConfig> {

@@ -27,34 +27,66 @@ fn pair_v1(anchor: Peak, target: Peak) -> u32 {
     (bin << 14) | (df << 6) | dt
 }
 
-/// Derives the landmarks of `peaks` (sorted by frame, then bin) under `config`,
-/// pairing each anchor with at most `fan_out` targets.
+/// [`HashScheme::TripletV1`]: the 37 bits of an anchor's bin and both targets'
+/// frequency and time differences, multiplied by a 64-bit odd constant (Fibonacci
+/// hashing) and cut to the top `bits` bits, so the values spread evenly over the
+/// key space.
+fn triplet_v1(anchor: Peak, first: Peak, second: Peak, bits: u8) -> u32 {
+    let field = |target: Peak| {
+        let df = (i64::from(target.bin) - i64::from(anchor.bin) + 128).clamp(0, 255) as u64;
+        let dt = u64::from(target.frame.wrapping_sub(anchor.frame) & 0x3f);
+        (df << 6) | dt
+    };
+    let packed = (u64::from(anchor.bin & 0x1ff) << 28) | (field(first) << 14) | field(second);
+    let bits = u32::from(bits.clamp(1, 32));
+    (packed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as u32
+}
+
+/// The targets of the anchor at `i`: the next peaks inside the target zone, at most
+/// `fan_out` of them.
+fn targets<'a>(
+    peaks: &'a [Peak],
+    i: usize,
+    config: &'a HashConfig,
+    fan_out: usize,
+) -> impl Iterator<Item = Peak> + 'a {
+    let anchor = peaks[i];
+    peaks[i + 1..]
+        .iter()
+        .copied()
+        .take_while(move |t| t.frame.saturating_sub(anchor.frame) <= config.max_dt)
+        .filter(move |t| {
+            t.frame >= anchor.frame
+                && t.frame - anchor.frame >= config.min_dt
+                && anchor.bin.abs_diff(t.bin) <= config.max_df
+        })
+        .take(fan_out)
+}
+
+/// Derives the landmarks of `peaks` (sorted by frame, then bin) under `config`:
+/// each anchor with at most `fan_out` targets for pairs, or with every two of them
+/// for triplets.
 ///
 /// Peaks out of order are tolerated (they pair with fewer targets) but never panic.
 pub fn landmarks(peaks: &[Peak], config: &HashConfig, fan_out: usize) -> Vec<Landmark> {
     let mut out = Vec::with_capacity(peaks.len() * fan_out);
-    match config.scheme {
-        HashScheme::PairV1 => {
-            for (i, &anchor) in peaks.iter().enumerate() {
-                let mut paired = 0;
-                for &target in &peaks[i + 1..] {
-                    if paired == fan_out {
-                        break;
-                    }
-                    let Some(dt) = target.frame.checked_sub(anchor.frame) else {
-                        continue;
-                    };
-                    if dt > config.max_dt {
-                        break;
-                    }
-                    if dt < config.min_dt || anchor.bin.abs_diff(target.bin) > config.max_df {
-                        continue;
-                    }
-                    out.push(Landmark {
-                        hash: pair_v1(anchor, target),
+    let mut zone: Vec<Peak> = Vec::with_capacity(fan_out);
+    for (i, &anchor) in peaks.iter().enumerate() {
+        zone.clear();
+        zone.extend(targets(peaks, i, config, fan_out));
+        match config.scheme {
+            HashScheme::PairV1 => {
+                out.extend(zone.iter().map(|&target| Landmark {
+                    hash: pair_v1(anchor, target),
+                    frame: anchor.frame,
+                }));
+            }
+            HashScheme::TripletV1 { bits } => {
+                for (j, &first) in zone.iter().enumerate() {
+                    out.extend(zone[j + 1..].iter().map(|&second| Landmark {
+                        hash: triplet_v1(anchor, first, second, bits),
                         frame: anchor.frame,
-                    });
-                    paired += 1;
+                    }));
                 }
             }
         }
@@ -114,8 +146,60 @@ mod tests {
 
     #[test]
     fn unsorted_input_does_not_panic() {
-        let cfg = HashConfig::V1;
         let peaks = [p(50, 100), p(3, 110), p(u32::MAX, 0), p(0, u16::MAX)];
-        let _ = landmarks(&peaks, &cfg, 5);
+        for cfg in HashConfig::ALL {
+            let _ = landmarks(&peaks, cfg, 5);
+        }
+    }
+
+    #[test]
+    fn triplets_take_every_two_of_the_targets() {
+        let cfg = HashConfig::V3;
+        let peaks: Vec<Peak> = (0..20).map(|i| p(i, 200 + (i as u16 % 7) * 3)).collect();
+        for fan_out in [2, 3, 6] {
+            let lms = landmarks(&peaks, &cfg, fan_out);
+            let from_first: Vec<u32> = lms
+                .iter()
+                .filter(|l| l.frame == 0)
+                .map(|l| l.hash)
+                .collect();
+            assert_eq!(from_first.len(), fan_out * (fan_out - 1) / 2);
+            let mut distinct = from_first.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), from_first.len(), "fan-out {fan_out}");
+        }
+    }
+
+    #[test]
+    fn catalog_triplets_are_among_the_query_triplets() {
+        // The query's wider fan-out forms every triplet the catalog's does.
+        let cfg = HashConfig::V3;
+        let peaks: Vec<Peak> = (0..40)
+            .map(|i| p(i * 2, 100 + (i as u16 * 37) % 200))
+            .collect();
+        let catalog = landmarks(&peaks, &cfg, cfg.fan_out);
+        let query = landmarks(&peaks, &cfg, cfg.query_fan_out);
+        assert!(!catalog.is_empty());
+        assert!(catalog.iter().all(|l| query.contains(l)));
+    }
+
+    #[test]
+    fn triplet_hashes_depend_on_every_field_and_not_on_time() {
+        let t = |a: Peak, b: Peak, c: Peak| triplet_v1(a, b, c, 32);
+        let base = t(p(10, 300), p(12, 280), p(15, 330));
+        assert_eq!(base, t(p(510, 300), p(512, 280), p(515, 330)));
+        for other in [
+            t(p(10, 301), p(12, 280), p(15, 330)),
+            t(p(10, 300), p(13, 280), p(15, 330)),
+            t(p(10, 300), p(12, 281), p(15, 330)),
+            t(p(10, 300), p(12, 280), p(16, 330)),
+            t(p(10, 300), p(12, 280), p(15, 331)),
+        ] {
+            assert_ne!(base, other);
+        }
+        // Narrower hashes are the top bits of the wide one.
+        let narrow = triplet_v1(p(10, 300), p(12, 280), p(15, 330), 24);
+        assert_eq!(narrow, base >> 8);
     }
 }

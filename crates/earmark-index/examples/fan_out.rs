@@ -3,16 +3,18 @@
 //! evaluation set: the measurement behind each hash configuration's thresholds.
 //!
 //! ```text
-//! cargo run --release -p earmark-index --example fan_out -- EVAL_DIR [6x12,3x8 ...]
+//! cargo run --release -p earmark-index --example fan_out -- EVAL_DIR [6x12 3x8 t3x6 ...]
 //! ```
 //!
 //! `EVAL_DIR` is a `datasets/build-eval.py` output folder; each `CxQ` argument is a
-//! catalog fan-out `C` and a query fan-out `Q` over configuration 1's hash layout
-//! (default: `6x12 4x10 3x12 3x8`). For each, it indexes the catalog in memory,
+//! catalog fan-out `C` and a query fan-out `Q` over configuration 1's pair layout, and
+//! `tCxQ` the same over configuration 3's triplets, `tCxQbB` with `B`-bit triplet
+//! hashes (default: `6x12 4x10 3x12 3x8`). For each, it indexes the catalog in memory,
 //! identifies every query (four shifted analyses, as `earmark query` does) with the
 //! score thresholds off, and prints:
 //! - postings per hour of audio and the index size they mean at the RocksDB store's
-//!   ~7.3 bytes per compacted posting, and the postings a query touches (median);
+//!   ~7.3 bytes per compacted posting of pairs (triplets, nearly one key per posting,
+//!   take about twice that), and the postings a query touches (median);
 //! - the strongest chance alignments (any match of a negative, a wrong top track);
 //! - for a grid of `min_score` x `min_score_per_s`, the share of positives whose top
 //!   answer is the right track and the negatives that would match;
@@ -24,13 +26,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use earmark_core::{Fingerprint, Fingerprinter, HashConfig, Source};
+use earmark_core::{Fingerprint, Fingerprinter, HashConfig, HashScheme, Source};
 use earmark_index::{MatchConfig, MemoryStore, NewTrack, Store, TrackId, TrackMeta, identify};
 
-/// Compacted RocksDB bytes per posting, as `earmark stats` reports on the demo index.
+/// Compacted RocksDB bytes per posting of pairs, as `earmark stats` reports on the
+/// demo index.
 const BYTES_PER_POSTING: f64 = 7.3;
 
-const MIN_SCORES: [u32; 8] = [15, 20, 25, 30, 35, 40, 50, 60];
+const MIN_SCORES: [u32; 11] = [6, 8, 10, 12, 15, 20, 25, 30, 35, 40, 60];
 const MIN_SCORES_PER_S: [f64; 5] = [1.5, 2.0, 2.5, 3.0, 4.0];
 
 fn csv_rows(path: &Path) -> Vec<Vec<String>> {
@@ -82,7 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .ok_or("usage: fan_out EVAL_DIR [CxQ ...] [--pick T,R]")?;
     let eval = Path::new(&eval);
-    let mut fan_outs: Vec<(usize, usize)> = Vec::new();
+    let mut fan_outs: Vec<(HashConfig, usize, usize)> = Vec::new();
     let mut pick: Option<(u32, f64)> = None;
     while let Some(arg) = args.next() {
         if arg == "--pick" {
@@ -90,12 +93,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let (t, r) = v.split_once(',').ok_or("--pick needs T,R")?;
             pick = Some((t.parse()?, r.parse()?));
         } else {
+            let (mut layout, arg) = match arg.strip_prefix('t') {
+                Some(rest) => (HashConfig::V3, rest),
+                None => (HashConfig::V1, arg.as_str()),
+            };
+            let (arg, bits) = arg.split_once('b').unwrap_or((arg, ""));
+            if !bits.is_empty() {
+                layout.scheme = HashScheme::TripletV1 {
+                    bits: bits.parse()?,
+                };
+            }
             let (c, q) = arg.split_once('x').ok_or("a fan-out is CxQ, e.g. 3x8")?;
-            fan_outs.push((c.parse()?, q.parse()?));
+            fan_outs.push((layout, c.parse()?, q.parse()?));
         }
     }
     if fan_outs.is_empty() {
-        fan_outs = vec![(6, 12), (4, 10), (3, 12), (3, 8)];
+        let v1 = || HashConfig::V1;
+        fan_outs = vec![(v1(), 6, 12), (v1(), 4, 10), (v1(), 3, 12), (v1(), 3, 8)];
     }
 
     let started = Instant::now();
@@ -132,11 +146,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64()
     );
 
-    for (fan_out, query_fan_out) in fan_outs {
+    for (layout, fan_out, query_fan_out) in fan_outs {
         let hash = HashConfig {
             fan_out,
             query_fan_out,
-            ..HashConfig::V1
+            ..layout
         };
         let store = MemoryStore::new(hash.id);
         for (id, fp) in &catalog {
@@ -151,9 +165,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let postings_per_hour = store.stats()?.postings as f64 / hours;
         // Score thresholds off; the span, spread and halves rules as configured.
         let raw_config = MatchConfig {
-            min_score: 10,
+            min_score: 5,
             min_score_per_s: 0.0,
-            ..MatchConfig::default()
+            min_half_share: std::env::var("FAN_OUT_HALF_SHARE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(MatchConfig::for_hash(&hash).min_half_share),
+            ..MatchConfig::for_hash(&hash)
         };
         let started = Instant::now();
         let answers: Vec<(Raw, usize)> = parallel(&queries, |q| {
@@ -181,7 +199,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         })
                         .collect()
                 })
-                .unwrap_or_default();
+                .unwrap_or_else(|e| {
+                    eprintln!("{}: {e}", q.condition);
+                    Vec::new()
+                });
             (raw, touched)
         });
         let elapsed = started.elapsed().as_secs_f64();
@@ -199,8 +220,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         chance.sort_by_key(|c| std::cmp::Reverse(c.0));
         println!(
-            "\n## fan-out {fan_out} x {query_fan_out}: {postings_per_hour:.0} postings/h, \
-             {:.2} MB/h, median {} postings touched per query, {elapsed:.0} s for all queries",
+            "\n## {:?}, fan-out {fan_out} x {query_fan_out}: {postings_per_hour:.0} postings/h, \
+             {:.2} MB/h at pairs' bytes per posting, median {} postings touched per query, {elapsed:.0} s for all queries",
+            hash.scheme,
             postings_per_hour * BYTES_PER_POSTING / 1e6,
             touched[touched.len() / 2],
         );
