@@ -20,6 +20,10 @@
 //!   answer is the right track and the negatives that would match;
 //! - the right-track rate per condition at the thresholds given by `--pick T,R`.
 //!
+//! The verification rules are each configuration's own (`MatchConfig::for_hash`);
+//! `FAN_OUT_HALF_SHARE=0.0` overrides the least share of the score in each half of the
+//! span (how configuration 3's halves rule was weighed).
+//!
 //! The offset is not checked here (`datasets/score.py` does that on the real runs).
 
 use std::collections::BTreeMap;
@@ -108,9 +112,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     if fan_outs.is_empty() {
-        let v1 = || HashConfig::V1;
-        fan_outs = vec![(v1(), 6, 12), (v1(), 4, 10), (v1(), 3, 12), (v1(), 3, 8)];
+        fan_outs = vec![
+            (HashConfig::V1, 6, 12),
+            (HashConfig::V1, 4, 10),
+            (HashConfig::V1, 3, 12),
+            (HashConfig::V1, 3, 8),
+        ];
     }
+
+    let half_share: Option<f64> = match std::env::var("FAN_OUT_HALF_SHARE") {
+        Ok(v) => Some(
+            v.parse()
+                .map_err(|e| format!("FAN_OUT_HALF_SHARE {v:?}: {e}"))?,
+        ),
+        Err(_) => None,
+    };
 
     let started = Instant::now();
     let fingerprinter = Fingerprinter::default();
@@ -164,14 +180,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let postings_per_hour = store.stats()?.postings as f64 / hours;
         // Score thresholds off; the span, spread and halves rules as configured.
+        let calibrated = MatchConfig::for_hash(&hash);
         let raw_config = MatchConfig {
             min_score: 5,
             min_score_per_s: 0.0,
-            min_half_share: std::env::var("FAN_OUT_HALF_SHARE")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(MatchConfig::for_hash(&hash).min_half_share),
-            ..MatchConfig::for_hash(&hash)
+            min_half_share: half_share.unwrap_or(calibrated.min_half_share),
+            ..calibrated
         };
         let started = Instant::now();
         let answers: Vec<(Raw, usize)> = parallel(&queries, |q| {
