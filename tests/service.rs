@@ -377,10 +377,6 @@ fn the_service_answers_over_a_real_index() {
 }
 
 #[test]
-// Fails about 1 run in 6 when the cores are busy: the follower never sees the
-// CLI's ingest. Suspected cause: RocksDB secondary catch-up across a primary that
-// reopened (a new MANIFEST). Run with `--ignored` while that is fixed.
-#[ignore = "flaky under load: the follower can miss a reopened primary's writes"]
 fn a_following_server_sees_a_concurrent_cli_ingest() {
     let (dir, db) = catalog();
     let network = add_key(&db, "network", "p2p-net");

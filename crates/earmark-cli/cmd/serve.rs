@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use earmark_index::Store;
-use earmark_rocksdb::RocksStore;
+use earmark_rocksdb::{CatchUp, Follower};
 use earmark_service::Config;
 use tracing_subscriber::EnvFilter;
 
@@ -52,8 +52,8 @@ pub struct Args {
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
     /// Serve an index another process writes (such as `earmark ingest`): open it as a
-    /// RocksDB secondary and catch up with the writer every SECONDS. Catalog writes
-    /// through the API are refused in this mode.
+    /// RocksDB secondary, and every SECONDS reopen it if the writer changed its files.
+    /// Catalog writes through the API are refused in this mode.
     #[arg(long, value_name = "SECONDS")]
     follow: Option<f64>,
     /// Log JSON lines rather than text (the level comes from `RUST_LOG`, default info).
@@ -85,9 +85,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 loop {
                     tick.tick().await;
                     let store = catching_up.clone();
+                    let started = Instant::now();
                     match tokio::task::spawn_blocking(move || store.catch_up()).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::warn!(error = %e, "cannot catch up with the writer"),
+                        Ok(Ok(CatchUp::Unchanged)) => {}
+                        Ok(Ok(CatchUp::Reopened)) => tracing::debug!(
+                            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                            "reopened the index to catch up with the writer"
+                        ),
+                        Ok(Err(e)) => {
+                            tracing::warn!(error = %e, "cannot catch up with the writer yet")
+                        }
                         Err(e) => tracing::warn!(error = %e, "catch-up task failed"),
                     }
                 }
@@ -116,9 +123,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// A secondary instance with its own scratch directory (RocksDB keeps its info log
 /// there), one per process so that several followers can run.
-fn open_follower(index: &Path) -> Result<RocksStore> {
+fn open_follower(index: &Path) -> Result<Follower> {
     let scratch = std::env::temp_dir().join(format!("earmark-follower-{}", std::process::id()));
-    RocksStore::open_secondary(index, &scratch)
+    Follower::open(index, &scratch)
         .with_context(|| format!("cannot follow index {}", index.display()))
 }
 

@@ -47,11 +47,14 @@
 //!
 //! # Reading while another process writes
 //! RocksDB lets one process open a directory for writing. While the CLI ingests into
-//! an index as the primary ([`RocksStore::create_or_open`]), a service opens it with
-//! [`RocksStore::open_secondary`], giving a directory of its own, and calls
-//! [`RocksStore::catch_up`] now and then (on a timer, or before a batch of queries) to
-//! see the tracks written since; each appears whole. [`RocksStore::open_read_only`]
-//! gives a fixed view as of opening, for tools that read once.
+//! an index as the primary ([`RocksStore::create_or_open`]), a service follows it with
+//! a [`Follower`], giving a directory of its own, and calls [`Follower::catch_up`] now
+//! and then (on a timer) to see the tracks written since; each appears whole. The
+//! follower reopens a secondary instance whenever the primary's files changed, rather
+//! than trusting RocksDB's incremental catch-up ([`RocksStore::catch_up`]), which
+//! failed or double-counted merged postings here when the primary compacted between
+//! two calls. [`RocksStore::open_read_only`] gives a fixed view as of opening, for
+//! tools that read once.
 //!
 //! # Stats
 //! Tracks, postings and hours are exact counters kept in `meta`. Distinct hashes are
@@ -66,6 +69,7 @@
 //! tuning knobs: the cache size and compression are fixed in `options.rs`.
 
 mod error;
+mod follower;
 mod layout;
 mod options;
 mod store;
@@ -73,5 +77,6 @@ mod store;
 mod tests;
 
 pub use error::{Error, Result};
+pub use follower::{CatchUp, Follower};
 pub use layout::FORMAT_VERSION;
 pub use store::{Mode, RocksStore};

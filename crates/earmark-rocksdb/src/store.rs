@@ -132,6 +132,10 @@ impl RocksStore {
     /// no-op for a primary (which sees its own writes) and for a read-only instance
     /// (reopen it instead).
     ///
+    /// Reliable only while the primary merely appends to its log: after a flush or a
+    /// compaction in between, RocksDB's replay can fail on deleted table files or see
+    /// merged postings twice. [`Follower`](crate::Follower) reopens instead.
+    ///
     /// # Errors
     /// RocksDB failures reading the primary's manifest and logs.
     pub fn catch_up(&self) -> Result<()> {

@@ -1,0 +1,190 @@
+//! [`Follower`]: a secondary instance that keeps up with a writer in another process,
+//! reopening itself when RocksDB's catch-up cannot.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use earmark_index::{
+    NewTrack, PostingLists, PutOutcome, Store, StoreStats, TrackId, TrackMeta, TrackRecord,
+};
+
+use crate::error::{Error, Result};
+use crate::store::RocksStore;
+
+/// What [`Follower::catch_up`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    /// The primary's files were as before: nothing to do.
+    Unchanged,
+    /// The primary wrote: the follower opened the index afresh and now reads through
+    /// the new instance.
+    Reopened,
+}
+
+/// Reads an index that a primary in another process may be writing, and sees its
+/// writes after each [`catch_up`](Self::catch_up).
+///
+/// RocksDB's own secondary catch-up ([`RocksStore::catch_up`]) was not reliable here
+/// when the primary flushes and compacts between two calls: it failed for good on
+/// table files a compaction had deleted, and it counted merged postings twice (once
+/// from the log it had replayed, once from the compacted table). So the follower
+/// watches the primary's manifest, logs and tables, and when any of them changed it
+/// opens a new secondary instance and swaps it in; readers in flight finish on the
+/// old one. Each instance is thus a fresh, consistent view, at the cost of an open
+/// per change.
+#[derive(Debug)]
+pub struct Follower {
+    primary: PathBuf,
+    scratch: PathBuf,
+    current: RwLock<Arc<RocksStore>>,
+    /// The primary's files as they were just before `current` was opened.
+    seen: Mutex<Vec<(String, u64)>>,
+}
+
+impl Follower {
+    /// Opens the index at `primary` as a secondary. `scratch` is a directory of this
+    /// follower's own (RocksDB keeps its info log there); it is created if missing and
+    /// removed when the follower is dropped.
+    ///
+    /// # Errors
+    /// As [`RocksStore::open_secondary`], or [`Error::Io`] when `primary` cannot be
+    /// listed.
+    pub fn open(primary: impl AsRef<Path>, scratch: impl AsRef<Path>) -> Result<Self> {
+        let (primary, scratch) = (primary.as_ref(), scratch.as_ref());
+        let seen = database_files(primary)?;
+        let store = RocksStore::open_secondary(primary, scratch)?;
+        Ok(Self {
+            primary: primary.to_path_buf(),
+            scratch: scratch.to_path_buf(),
+            current: RwLock::new(Arc::new(store)),
+            seen: Mutex::new(seen),
+        })
+    }
+
+    /// Makes the primary's writes since the last call visible, each track whole.
+    /// Calls are serialised; readers are never blocked for longer than a swap.
+    ///
+    /// # Errors
+    /// When the primary cannot be listed or the new instance cannot be opened (for
+    /// example because the primary deleted a file during the open); the follower then
+    /// keeps serving what it saw last, and the next call tries again.
+    pub fn catch_up(&self) -> Result<CatchUp> {
+        let mut seen = self.seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = database_files(&self.primary)?;
+        if now == *seen {
+            return Ok(CatchUp::Unchanged);
+        }
+        let fresh = RocksStore::open_secondary(&self.primary, &self.scratch)?;
+        let expected = self.store().hash_config_id();
+        if fresh.hash_config_id() != expected {
+            return Err(Error::ConfigMismatch {
+                index: fresh.hash_config_id(),
+                requested: expected,
+            });
+        }
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
+        // Listed before the open: a write during the open shows as a change next time.
+        *seen = now;
+        Ok(CatchUp::Reopened)
+    }
+
+    /// The instance reads go to now.
+    pub fn store(&self) -> Arc<RocksStore> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The directory of the index followed.
+    pub fn path(&self) -> &Path {
+        &self.primary
+    }
+}
+
+/// The names and sizes of the files a secondary reads: the manifest and what names it,
+/// write-ahead logs and tables, sorted. The primary's info log and options files are
+/// left out, since they change without any write to the index.
+fn database_files(primary: &Path) -> Result<Vec<(String, u64)>> {
+    let io = |source| Error::Io {
+        path: primary.to_path_buf(),
+        source,
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(primary).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let watched = name == "CURRENT"
+            || name.starts_with("MANIFEST-")
+            || name.ends_with(".log")
+            || name.ends_with(".sst");
+        if !watched {
+            continue;
+        }
+        // A file deleted since the listing (a finished compaction) is left out.
+        if let Ok(meta) = entry.metadata() {
+            files.push((name, meta.len()));
+        }
+    }
+    files.sort_unstable();
+    Ok(files)
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        // Only RocksDB's info log is there; an open instance keeps writing to its
+        // unlinked file until it closes.
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+impl Store for Follower {
+    fn hash_config_id(&self) -> u16 {
+        self.store().hash_config_id()
+    }
+
+    fn put_track(&self, track: &NewTrack) -> earmark_index::Result<(PutOutcome, TrackRecord)> {
+        self.store().put_track(track)
+    }
+
+    fn lookup_into(
+        &self,
+        hashes: &[u32],
+        cap: usize,
+        out: &mut PostingLists,
+    ) -> earmark_index::Result<()> {
+        self.store().lookup_into(hashes, cap, out)
+    }
+
+    fn delete_track(&self, id: &TrackId) -> earmark_index::Result<bool> {
+        self.store().delete_track(id)
+    }
+
+    fn track(&self, id: &TrackId) -> earmark_index::Result<Option<TrackRecord>> {
+        self.store().track(id)
+    }
+
+    fn tracks_by_idx(&self, idx: &[u32]) -> earmark_index::Result<Vec<Option<TrackRecord>>> {
+        self.store().tracks_by_idx(idx)
+    }
+
+    fn track_by_content(&self, content_hash: &str) -> earmark_index::Result<Option<TrackRecord>> {
+        self.store().track_by_content(content_hash)
+    }
+
+    fn list_tracks(
+        &self,
+        after: Option<&TrackId>,
+        limit: usize,
+    ) -> earmark_index::Result<Vec<TrackRecord>> {
+        self.store().list_tracks(after, limit)
+    }
+
+    fn update_meta(&self, id: &TrackId, meta: &TrackMeta) -> earmark_index::Result<TrackRecord> {
+        self.store().update_meta(id, meta)
+    }
+
+    fn stats(&self) -> earmark_index::Result<StoreStats> {
+        self.store().stats()
+    }
+}
