@@ -413,3 +413,37 @@ fn a_following_server_sees_a_concurrent_cli_ingest() {
     );
     assert!(server.stop().success());
 }
+
+#[test]
+fn keys_added_and_revoked_while_the_server_runs_take_effect() {
+    let (_dir, db) = catalog();
+    let admin = add_key(&db, "admin", "ops");
+    let server = Server::start(&["--db", s(&db)], &[]);
+    let tracks = format!("{}/v1/tracks", server.base);
+    let status_with = |key: &str| call("GET", &tracks, Some(key), None, b"").0;
+    // Polls until `key` gets `wanted`: the service looks at the keys file every second.
+    let wait_for = |key: &str, wanted: u16| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while status_with(key) != wanted {
+            assert!(Instant::now() < deadline, "never answered {wanted}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(status_with(&admin), 200);
+
+    let label = add_key(&db, "label", "label-a");
+    wait_for(&label, 200);
+    let listed = run(&["keys", "list", "--db", s(&db)]);
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    let label_id = stdout(&listed)
+        .lines()
+        .find(|line| line.contains("\tlabel\tlabel-a\t"))
+        .and_then(|line| line.split('\t').next())
+        .expect("the label key is listed")
+        .to_owned();
+    let o = run(&["keys", "revoke", "--db", s(&db), &label_id]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    wait_for(&label, 401);
+    assert_eq!(status_with(&admin), 200, "the other keys stay");
+    assert!(server.stop().success());
+}

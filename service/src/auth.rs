@@ -5,8 +5,8 @@
 //! when made; the file keeps only its hash, so a leaked file grants nothing.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::sync::Mutex;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError, RwLock};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::extract::FromRequestParts;
@@ -68,11 +68,18 @@ struct KeysFile {
 
 const KEYS_FILE_VERSION: u32 = 1;
 
-/// The keys a running service accepts, by hash.
+/// The keys a running service accepts, by hash. One loaded from a file follows it:
+/// [`reload_if_changed`](Self::reload_if_changed) picks up keys added or revoked by
+/// `earmark keys` while the service runs.
 #[derive(Debug, Default)]
 pub struct KeyStore {
-    by_hash: HashMap<String, KeyEntry>,
+    by_hash: RwLock<HashMap<String, KeyEntry>>,
+    /// The file the keys come from, and its size and time when last read.
+    file: Option<(PathBuf, Mutex<FileStamp>)>,
 }
+
+/// Size and modification time of a keys file; `None` while there is no file.
+type FileStamp = Option<(u64, Option<SystemTime>)>;
 
 impl KeyStore {
     /// No keys: every authenticated route answers 401.
@@ -85,10 +92,35 @@ impl KeyStore {
     /// # Errors
     /// [`Error::Io`] or [`Error::KeysFile`].
     pub fn load(path: &Path) -> Result<Self> {
+        let stamp = stamp(path)?;
         let entries = read_entries(path)?;
         Ok(Self {
-            by_hash: entries.into_iter().map(|e| (e.sha256.clone(), e)).collect(),
+            by_hash: RwLock::new(by_hash(entries)),
+            file: Some((path.to_path_buf(), Mutex::new(stamp))),
         })
+    }
+
+    /// Reads the keys file again if its size or modification time changed since it was
+    /// last read, and then accepts exactly the keys it holds; `true` when it did. Keys
+    /// files are replaced whole (written beside, then renamed), so a reload never sees
+    /// half a file. A no-op for a store not loaded from a file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::KeysFile`]; the keys accepted so far stay in force,
+    /// and the same damaged file is not reported again.
+    pub fn reload_if_changed(&self) -> Result<bool> {
+        let Some((path, seen)) = &self.file else {
+            return Ok(false);
+        };
+        let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = stamp(path)?;
+        if now == *seen {
+            return Ok(false);
+        }
+        *seen = now;
+        let entries = read_entries(path)?;
+        *self.by_hash.write().unwrap_or_else(PoisonError::into_inner) = by_hash(entries);
+        Ok(true)
     }
 
     /// Adds a key in memory only (tests, embedding); returns the key text.
@@ -97,23 +129,45 @@ impl KeyStore {
     /// [`Error::Random`].
     pub fn insert(&mut self, role: Role, subject: &str) -> Result<String> {
         let (entry, key) = new_key(role, subject)?;
-        self.by_hash.insert(entry.sha256.clone(), entry);
+        self.by_hash
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(entry.sha256.clone(), entry);
         Ok(key)
     }
 
     /// The entry of a presented key.
-    pub fn verify(&self, key: &str) -> Option<&KeyEntry> {
-        self.by_hash.get(&sha256_hex(key.trim().as_bytes()))
+    pub fn verify(&self, key: &str) -> Option<KeyEntry> {
+        self.by_hash
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&sha256_hex(key.trim().as_bytes()))
+            .cloned()
     }
 
     /// Number of keys.
     pub fn len(&self) -> usize {
-        self.by_hash.len()
+        self.by_hash
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// True when there are no keys.
     pub fn is_empty(&self) -> bool {
-        self.by_hash.is_empty()
+        self.len() == 0
+    }
+}
+
+fn by_hash(entries: Vec<KeyEntry>) -> HashMap<String, KeyEntry> {
+    entries.into_iter().map(|e| (e.sha256.clone(), e)).collect()
+}
+
+fn stamp(path: &Path) -> Result<FileStamp> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(Some((meta.len(), meta.modified().ok()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
     }
 }
 
@@ -187,8 +241,8 @@ fn write_entries(path: &Path, keys: Vec<KeyEntry>) -> Result<()> {
 
 /// Makes a key, stores its hash in the keys file (created if missing) and returns the
 /// entry with the key text, which is never shown again. `subject` is the rights holder
-/// of a label, the name of a network, a note for an admin. A running service reads the
-/// file at start.
+/// of a label, the name of a network, a note for an admin. A running service picks the
+/// change up within a second or two.
 ///
 /// # Errors
 /// [`Error::Config`] for a label or network without a subject, [`Error::Io`],
@@ -314,11 +368,7 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
             .ok_or(ApiError::Unauthorized)?;
-        let key = state
-            .keys
-            .verify(presented)
-            .ok_or(ApiError::Unauthorized)?
-            .clone();
+        let key = state.keys.verify(presented).ok_or(ApiError::Unauthorized)?;
         state
             .runtime
             .limiter
@@ -347,8 +397,8 @@ mod tests {
         assert_eq!(store.len(), 2);
         assert_eq!(store.verify(&label_key).map(|e| e.role), Some(Role::Label));
         assert_eq!(
-            store.verify(&net_key).map(|e| e.subject.as_str()),
-            Some("p2p")
+            store.verify(&net_key).map(|e| e.subject),
+            Some("p2p".to_owned())
         );
         assert!(store.verify("ek_0000").is_none());
         revoke_key(&path, &label.id).expect("revoke");
@@ -363,6 +413,39 @@ mod tests {
             Err(Error::UnknownKey(_))
         ));
         assert!(add_key(&path, Role::Label, " ").is_err());
+    }
+
+    #[test]
+    fn a_loaded_store_follows_its_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys.json");
+        let store = KeyStore::load(&path).expect("no file yet");
+        assert!(!store.reload_if_changed().expect("unchanged"));
+
+        let (entry, key) = add_key(&path, Role::Network, "p2p").expect("add");
+        assert!(store.verify(&key).is_none(), "seen only after a reload");
+        assert!(store.reload_if_changed().expect("reload"));
+        assert_eq!(store.verify(&key).map(|e| e.id), Some(entry.id.clone()));
+        assert!(!store.reload_if_changed().expect("unchanged"));
+
+        let (_, other) = add_key(&path, Role::Admin, "").expect("add");
+        revoke_key(&path, &entry.id).expect("revoke");
+        assert!(store.reload_if_changed().expect("reload"));
+        assert!(store.verify(&key).is_none(), "a revoked key is refused");
+        assert!(store.verify(&other).is_some());
+
+        // A damaged file keeps the keys in force and is reported once.
+        std::fs::write(&path, "{").expect("damage");
+        assert!(matches!(
+            store.reload_if_changed(),
+            Err(Error::KeysFile { .. })
+        ));
+        assert!(store.verify(&other).is_some());
+        assert!(!store.reload_if_changed().expect("reported already"));
+
+        std::fs::remove_file(&path).expect("remove");
+        assert!(store.reload_if_changed().expect("reload"));
+        assert!(store.is_empty(), "no file, no keys");
     }
 
     #[test]

@@ -52,7 +52,7 @@ mod state;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -177,7 +177,35 @@ pub async fn serve(
         .await
         .map_err(|e| Error::io(format!("cannot listen on {}", config.listen), e))?;
     let state = AppState::new(store, keys, Arc::new(log), config);
-    serve_on(listener, state, shutdown).await
+    let reloading = tokio::spawn(follow_keys_file(state.keys.clone()));
+    let served = serve_on(listener, state, shutdown).await;
+    reloading.abort();
+    served
+}
+
+/// How often the service looks at the keys file for keys added or revoked.
+const KEYS_FILE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Reloads the keys file whenever it changes, for as long as the service runs.
+async fn follow_keys_file(keys: Arc<KeyStore>) {
+    let mut tick = tokio::time::interval(KEYS_FILE_CHECK_INTERVAL);
+    loop {
+        tick.tick().await;
+        let keys = keys.clone();
+        let reloaded = tokio::task::spawn_blocking(move || {
+            let outcome = keys.reload_if_changed();
+            (outcome, keys.len())
+        })
+        .await;
+        match reloaded {
+            Ok((Ok(true), n)) => tracing::info!(keys = n, "reloaded the API keys"),
+            Ok((Ok(false), _)) => {}
+            Ok((Err(e), _)) => {
+                tracing::warn!(error = %e, "cannot reload the API keys; the previous ones stay in force");
+            }
+            Err(e) => tracing::warn!(error = %e, "keys reload task failed"),
+        }
+    }
 }
 
 /// Runs the service on a bound listener (tests bind `127.0.0.1:0`).

@@ -39,8 +39,8 @@ enum Action {
     },
 }
 
-/// Runs the command. A running service reads the keys file when it starts: restart it
-/// after a change.
+/// Runs the command. A running service looks at the keys file every second and
+/// reloads it when it changed.
 pub fn run(args: Args) -> Result<ExitCode> {
     let config = args.config.load()?;
     let path = config.keys_path();
