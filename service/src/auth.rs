@@ -225,6 +225,24 @@ fn read_entries(path: &Path) -> Result<Vec<KeyEntry>> {
     Ok(file.keys)
 }
 
+/// Reads the keys file, changes its entries and writes it back, holding an exclusive
+/// lock on a `.lock` file beside it throughout, so that two `earmark keys` runs at
+/// once never drop each other's change.
+fn rewrite_entries<T>(
+    path: &Path,
+    change: impl FnOnce(&mut Vec<KeyEntry>) -> Result<T>,
+) -> Result<T> {
+    let lock_path = path.with_extension("lock");
+    let lock = std::fs::File::create(&lock_path)
+        .map_err(|e| Error::io(format!("cannot create {}", lock_path.display()), e))?;
+    lock.lock()
+        .map_err(|e| Error::io(format!("cannot lock {}", lock_path.display()), e))?;
+    let mut entries = read_entries(path)?;
+    let outcome = change(&mut entries)?;
+    write_entries(path, entries)?;
+    Ok(outcome)
+}
+
 /// Writes the whole file atomically: a temporary file beside it, then a rename.
 fn write_entries(path: &Path, keys: Vec<KeyEntry>) -> Result<()> {
     let text = serde_json::to_string_pretty(&KeysFile {
@@ -253,10 +271,11 @@ pub fn add_key(path: &Path, role: Role, subject: &str) -> Result<(KeyEntry, Stri
             "a label key needs its rights holder, a network key its network name".into(),
         ));
     }
-    let mut entries = read_entries(path)?;
     let (entry, key) = new_key(role, subject.trim())?;
-    entries.push(entry.clone());
-    write_entries(path, entries)?;
+    rewrite_entries(path, |entries| {
+        entries.push(entry.clone());
+        Ok(())
+    })?;
     Ok((entry, key))
 }
 
@@ -273,14 +292,13 @@ pub fn list_keys(path: &Path) -> Result<Vec<KeyEntry>> {
 /// # Errors
 /// [`Error::UnknownKey`], [`Error::Io`] or [`Error::KeysFile`].
 pub fn revoke_key(path: &Path, id: &str) -> Result<KeyEntry> {
-    let mut entries = read_entries(path)?;
-    let pos = entries
-        .iter()
-        .position(|e| e.id == id)
-        .ok_or_else(|| Error::UnknownKey(id.to_owned()))?;
-    let removed = entries.remove(pos);
-    write_entries(path, entries)?;
-    Ok(removed)
+    rewrite_entries(path, |entries| {
+        let pos = entries
+            .iter()
+            .position(|e| e.id == id)
+            .ok_or_else(|| Error::UnknownKey(id.to_owned()))?;
+        Ok(entries.remove(pos))
+    })
 }
 
 /// A token bucket per key.
@@ -413,6 +431,27 @@ mod tests {
             Err(Error::UnknownKey(_))
         ));
         assert!(add_key(&path, Role::Label, " ").is_err());
+    }
+
+    #[test]
+    fn concurrent_adds_keep_every_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("keys.json");
+        let keys: Vec<String> = std::thread::scope(|scope| {
+            let adding: Vec<_> = (0..8)
+                .map(|i| {
+                    let path = &path;
+                    scope.spawn(move || add_key(path, Role::Network, &format!("net-{i}")))
+                })
+                .collect();
+            adding
+                .into_iter()
+                .map(|t| t.join().expect("thread").expect("add").1)
+                .collect()
+        });
+        let store = KeyStore::load(&path).expect("load");
+        assert_eq!(store.len(), 8);
+        assert!(keys.iter().all(|k| store.verify(k).is_some()));
     }
 
     #[test]
