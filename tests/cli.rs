@@ -238,6 +238,13 @@ fn tracks_can_be_listed_shown_and_removed() {
     let (_dir, db) = ingested();
     let o = run(&["tracks", "--db", s(&db), "list"]);
     assert!(stdout(&o).contains("clip\t") && stdout(&o).contains("other\t"));
+    // `--db` may follow the action too.
+    let after = run(&["tracks", "list", "--db", s(&db)]);
+    assert!(after.status.success(), "{}", stderr(&after));
+    assert_eq!(stdout(&after), stdout(&o));
+    let o = run(&["tracks", "list"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--db"), "{}", stderr(&o));
     let o = run(&["tracks", "--db", s(&db), "show", "clip"]);
     let shown: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
     assert_eq!(shown["meta"]["rights_holder"], "label-a");

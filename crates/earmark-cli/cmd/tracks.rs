@@ -1,17 +1,18 @@
 //! `earmark tracks list|show|rm`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use earmark_index::{Store, TrackId, TrackRecord};
-
-use crate::DbArg;
 
 /// Arguments of `earmark tracks`.
 #[derive(clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    db: DbArg,
+    /// Index directory (RocksDB), before or after the action.
+    // Optional only because clap refuses a required global argument.
+    #[arg(long, global = true, value_name = "DIR")]
+    db: Option<PathBuf>,
     #[command(subcommand)]
     action: Action,
 }
@@ -55,9 +56,12 @@ fn line(t: &TrackRecord) -> String {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<ExitCode> {
+    let Some(db) = args.db else {
+        bail!("the index is missing: give --db DIR");
+    };
     match args.action {
         Action::List { after, limit, json } => {
-            let store = crate::store::open_for_reading(&args.db.db)?;
+            let store = crate::store::open_for_reading(&db)?;
             let mut after = after.map(TrackId::new).transpose()?;
             let mut left = limit.unwrap_or(usize::MAX);
             while left > 0 {
@@ -76,7 +80,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::Show { id } => {
-            let store = crate::store::open_for_reading(&args.db.db)?;
+            let store = crate::store::open_for_reading(&db)?;
             let id = TrackId::new(id)?;
             match store.track(&id)? {
                 Some(t) => {
@@ -90,7 +94,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
         Action::Rm { id } => {
-            let store = crate::store::open_for_writing(&args.db.db, None)?;
+            let store = crate::store::open_for_writing(&db, None)?;
             let id = TrackId::new(id)?;
             if store.delete_track(&id)? {
                 println!("removed {id}");
