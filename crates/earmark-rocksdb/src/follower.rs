@@ -74,8 +74,9 @@ impl Follower {
         if now == *seen {
             return Ok(CatchUp::Unchanged);
         }
-        let fresh = RocksStore::open_secondary(&self.primary, &self.scratch)?;
-        let expected = self.store().hash_config_id();
+        let current = self.store();
+        let fresh = current.reopen_secondary(&self.scratch)?;
+        let expected = current.hash_config_id();
         if fresh.hash_config_id() != expected {
             return Err(Error::ConfigMismatch {
                 index: fresh.hash_config_id(),

@@ -9,7 +9,7 @@ use earmark_index::{
     TrackRecord,
 };
 use rocksdb::{
-    BottommostLevelCompaction, ColumnFamily, CompactOptions, DB, Direction, IteratorMode,
+    BottommostLevelCompaction, Cache, ColumnFamily, CompactOptions, DB, Direction, IteratorMode,
     WriteBatch,
 };
 
@@ -43,6 +43,8 @@ pub struct RocksStore {
     hash_config_id: u16,
     mode: Mode,
     writer: Mutex<()>,
+    /// Kept to hand on to a replacing instance ([`Follower`](crate::Follower)).
+    cache: Cache,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -58,9 +60,15 @@ impl std::fmt::Debug for RocksStore {
 /// How to open.
 #[derive(Clone, Copy)]
 enum Access<'a> {
-    Primary { create: Option<u16> },
+    Primary {
+        create: Option<u16>,
+    },
     ReadOnly,
-    Secondary { secondary_path: &'a Path },
+    Secondary {
+        secondary_path: &'a Path,
+        /// The block cache of an instance this one replaces, so that it starts warm.
+        cache: Option<&'a Cache>,
+    },
 }
 
 /// What is at the path before RocksDB sees it.
@@ -124,7 +132,27 @@ impl RocksStore {
             path: secondary_path.to_path_buf(),
             source,
         })?;
-        Self::open(path.as_ref(), Access::Secondary { secondary_path })
+        Self::open(
+            path.as_ref(),
+            Access::Secondary {
+                secondary_path,
+                cache: None,
+            },
+        )
+    }
+
+    /// A new secondary instance of the same index sharing this instance's block cache:
+    /// RocksDB names cached blocks by table file, so blocks of files both instances
+    /// read stay cached across the swap, and the two together stay within one cache's
+    /// budget.
+    pub(crate) fn reopen_secondary(&self, secondary_path: &Path) -> Result<Self> {
+        Self::open(
+            &self.path,
+            Access::Secondary {
+                secondary_path,
+                cache: Some(&self.cache),
+            },
+        )
     }
 
     /// Makes a secondary see what the primary has written since it opened or last
@@ -230,7 +258,12 @@ impl RocksStore {
             }
         }
 
-        let cache = options::block_cache();
+        let cache = match access {
+            Access::Secondary {
+                cache: Some(cache), ..
+            } => cache.clone(),
+            _ => options::block_cache(),
+        };
         let cfs = options::descriptors(&cache);
         let db = match access {
             Access::Primary { .. } => {
@@ -241,7 +274,7 @@ impl RocksStore {
                 let opts = options::db_options(false);
                 DB::open_cf_descriptors_read_only(&opts, path, cfs, false)?
             }
-            Access::Secondary { secondary_path } => {
+            Access::Secondary { secondary_path, .. } => {
                 let mut opts = options::db_options(false);
                 // A secondary must keep every table file open: the primary may delete
                 // files it would otherwise reopen later.
@@ -260,6 +293,7 @@ impl RocksStore {
             hash_config_id: 0,
             mode,
             writer: Mutex::new(()),
+            cache,
         };
         store.hash_config_id = match (store.read_header()?, access) {
             (
