@@ -96,11 +96,6 @@ impl Follower {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
-
-    /// The directory of the index followed.
-    pub fn path(&self) -> &Path {
-        &self.primary
-    }
 }
 
 /// The names and sizes of the files a secondary reads: the manifest and what names it,

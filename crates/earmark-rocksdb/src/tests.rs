@@ -43,9 +43,6 @@ fn hashes_of(track: &NewTrack) -> Vec<u32> {
     h
 }
 
-/// Checks that records, postings and counters agree: every posting belongs to a
-/// stored track, every track has exactly its landmark count of postings, and the
-/// counters match the records.
 /// How many of `track`'s postings a lookup of its hashes finds under `idx`.
 fn postings_found(store: &dyn Store, track: &NewTrack, idx: u32) -> u64 {
     let found = store.lookup(&hashes_of(track), usize::MAX).expect("lookup");
@@ -55,6 +52,9 @@ fn postings_found(store: &dyn Store, track: &NewTrack, idx: u32) -> u64 {
         .sum()
 }
 
+/// Checks that records, postings and counters agree: every posting belongs to a
+/// stored track, every track has exactly its landmark count of postings, and the
+/// counters match the records.
 fn check_consistent(store: &RocksStore) {
     let records = store.list_tracks(None, usize::MAX).expect("list");
     let live: HashMap<u32, &earmark_index::TrackRecord> =
