@@ -6,10 +6,16 @@ use earmark_index::{TrackId, TrackRecord};
 
 use crate::error::{Error, Result};
 
-/// Version of the layout below; an index of another version is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the layout below; an index of another version is refused, except
+/// [`FORMAT_VERSION_NO_PRESENCE`].
+pub const FORMAT_VERSION: u32 = 2;
 
-/// Format version, hash configuration id and counters, under the `META_*` keys.
+/// The layout before the presence bitmap: read as is, and upgraded (the bitmap built
+/// from `track_hashes`) when opened for writing.
+pub(crate) const FORMAT_VERSION_NO_PRESENCE: u32 = 1;
+
+/// Format version, hash configuration id, counters and the presence bitmap, under the
+/// `META_*` keys.
 pub(crate) const CF_META: &str = "meta";
 /// Hash (u32 big-endian) -> concatenated posting blocks, grown by a concatenating merge.
 pub(crate) const CF_POSTINGS: &str = "postings";
@@ -42,6 +48,8 @@ pub(crate) const META_NEXT_IDX: &[u8] = b"next_idx";
 pub(crate) const META_TRACKS: &[u8] = b"tracks";
 /// u64 big-endian: postings stored.
 pub(crate) const META_POSTINGS: &[u8] = b"postings";
+/// The bitmap of hash values with postings ([`crate::presence`]), grown by merges.
+pub(crate) const META_PRESENCE: &[u8] = b"presence";
 /// u64 big-endian: total duration in microseconds (an integer, so that deleting a
 /// track subtracts exactly what adding it added).
 pub(crate) const META_DURATION_US: &[u8] = b"duration_us";

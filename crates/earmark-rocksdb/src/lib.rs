@@ -26,6 +26,7 @@
 //! | column family | key | value |
 //! |---|---|---|
 //! | `meta` | `format_version`, `hash_config_id`, `next_idx`, `tracks`, `postings`, `duration_us` | big-endian integers |
+//! | `meta` | `presence` | a bitmap of the hash values with postings (see below) |
 //! | `postings` | hash, u32 big-endian | posting blocks of [`earmark_index::posting`], concatenated |
 //! | `tracks` | track id | [`TrackRecord`](earmark_index::TrackRecord) as JSON |
 //! | `track_idx` | track idx, u32 big-endian | track id |
@@ -36,6 +37,17 @@
 //! that concatenates, so ingest never reads postings; RocksDB folds the operands into
 //! one value per hash as it compacts. Replacing or deleting a track reads the values of
 //! its hashes (listed in `track_hashes`) and rewrites them without its block.
+//!
+//! # Presence bitmap
+//! A lookup first tests each hash against a bitmap of the hash values that have
+//! postings (1 MiB, one bit per 23-bit value, wider hashes folded in) and asks RocksDB
+//! only for the rest. In a catalog that uses a small part of the hash space most of a
+//! query's hashes are absent, and the bit test is far cheaper than RocksDB's batched
+//! get; once the catalog uses most values, nearly every test passes and it costs
+//! nothing. Each track's write batch carries the bits it sets, so the stored bitmap
+//! always covers the stored tracks. Bits are never cleared. An index of layout
+//! version 1, which has no bitmap, is read without one and upgraded (the bitmap built
+//! from `track_hashes`) when opened for writing.
 //!
 //! # Consistency
 //! Every track write (put, replace, delete) is one `WriteBatch` holding the postings,
@@ -72,6 +84,7 @@ mod error;
 mod follower;
 mod layout;
 mod options;
+mod presence;
 mod store;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,8 @@ use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, MergeOperands, Options,
 };
 
-use crate::layout::{ALL_CFS, CF_POSTINGS};
+use crate::layout::{ALL_CFS, CF_META, CF_POSTINGS};
+use crate::presence;
 
 /// Shared by all column families. Lookups touch a few thousand random postings keys
 /// per query; data blocks, index and filter blocks of the hot part of the index stay
@@ -22,8 +23,9 @@ const BLOOM_BITS_PER_KEY: f64 = 10.0;
 /// faster and 8 % larger.
 const POSTINGS_RESTART_INTERVAL: i32 = 8;
 
-/// Name recorded in the OPTIONS file; the operator itself never changes meaning.
+/// Names recorded in the OPTIONS file; the operators never change meaning.
 const MERGE_OPERATOR_NAME: &str = "earmark.concat";
+const PRESENCE_MERGE_OPERATOR_NAME: &str = "earmark.presence_union";
 
 /// Database-wide options.
 pub(crate) fn db_options(create: bool) -> Options {
@@ -77,6 +79,9 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
         // catalog; level 0's stay pinned, as every lookup consults them.
         table.set_cache_index_and_filter_blocks(true);
         table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    }
+    if name == CF_META {
+        opts.set_merge_operator_associative(PRESENCE_MERGE_OPERATOR_NAME, presence::merge_union);
     }
     opts.set_block_based_table_factory(&table);
     opts

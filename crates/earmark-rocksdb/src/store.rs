@@ -16,9 +16,11 @@ use rocksdb::{
 use crate::error::{Error, Result};
 use crate::layout::{
     self, ALL_CFS, CF_CONTENT, CF_META, CF_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX, CF_TRACKS,
-    Counters, FORMAT_VERSION, META_FORMAT_VERSION, META_HASH_CONFIG_ID,
+    Counters, FORMAT_VERSION, FORMAT_VERSION_NO_PRESENCE, META_FORMAT_VERSION, META_HASH_CONFIG_ID,
+    META_PRESENCE,
 };
 use crate::options;
+use crate::presence::{self, Presence};
 
 /// How a [`RocksStore`] holds its database.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub struct RocksStore {
     hash_config_id: u16,
     mode: Mode,
     writer: Mutex<()>,
+    /// The hash values with postings; `None` for a read-only view of a layout-1 index.
+    presence: Option<Presence>,
     /// Kept to hand on to a replacing instance ([`Follower`](crate::Follower)).
     cache: Cache,
 }
@@ -53,6 +57,7 @@ impl std::fmt::Debug for RocksStore {
             .field("path", &self.path)
             .field("hash_config_id", &self.hash_config_id)
             .field("mode", &self.mode)
+            .field("presence", &self.presence)
             .finish_non_exhaustive()
     }
 }
@@ -169,6 +174,13 @@ impl RocksStore {
     pub fn catch_up(&self) -> Result<()> {
         if self.mode == Mode::Secondary {
             self.db.try_catch_up_with_primary()?;
+            // Bits only ever get set, so the union with the stored bitmap is current.
+            if let (Some(presence), Some(stored)) = (
+                &self.presence,
+                self.db.get_cf(self.cf(CF_META)?, META_PRESENCE)?,
+            ) {
+                presence.merge_stored(&stored)?;
+            }
         }
         Ok(())
     }
@@ -293,11 +305,12 @@ impl RocksStore {
             hash_config_id: 0,
             mode,
             writer: Mutex::new(()),
+            presence: None,
             cache,
         };
         store.hash_config_id = match (store.read_header()?, access) {
             (
-                Some(id),
+                Some((id, _)),
                 Access::Primary {
                     create: Some(requested),
                 },
@@ -307,11 +320,15 @@ impl RocksStore {
                     requested,
                 });
             }
-            (Some(id), _) => id,
+            (Some((id, version)), _) => {
+                store.presence = store.load_presence(version)?;
+                id
+            }
             // A new index, or one whose creation stopped between creating the column
             // families and writing the metadata (all of them still empty).
             (None, Access::Primary { create: Some(id) }) if store.is_blank()? => {
                 store.init(id)?;
+                store.presence = Some(Presence::empty());
                 id
             }
             (None, _) => {
@@ -324,24 +341,54 @@ impl RocksStore {
         Ok(store)
     }
 
-    /// The layout version check and hash configuration id; `None` without metadata.
-    fn read_header(&self) -> Result<Option<u16>> {
+    /// The hash configuration id and layout version, after checking the version;
+    /// `None` without metadata.
+    fn read_header(&self) -> Result<Option<(u16, u32)>> {
         let meta = self.cf(CF_META)?;
         let Some(version) = self.db.get_cf(meta, META_FORMAT_VERSION)? else {
             return Ok(None);
         };
         let found = u32::from_be_bytes(layout::fixed(Some(&version), "format_version")?);
-        if found != FORMAT_VERSION {
+        if found != FORMAT_VERSION && found != FORMAT_VERSION_NO_PRESENCE {
             return Err(Error::VersionMismatch {
                 found,
                 expected: FORMAT_VERSION,
             });
         }
         let id = self.db.get_cf(meta, META_HASH_CONFIG_ID)?;
-        Ok(Some(u16::from_be_bytes(layout::fixed(
-            id.as_deref(),
-            "hash_config_id",
-        )?)))
+        let id = u16::from_be_bytes(layout::fixed(id.as_deref(), "hash_config_id")?);
+        Ok(Some((id, found)))
+    }
+
+    /// The stored presence bitmap. A layout-1 index has none: a primary builds it from
+    /// every track's hash list and upgrades the index in one batch; other modes read
+    /// without one.
+    fn load_presence(&self, version: u32) -> Result<Option<Presence>> {
+        let meta = self.cf(CF_META)?;
+        let presence = Presence::empty();
+        if version == FORMAT_VERSION {
+            let stored = self
+                .db
+                .get_cf(meta, META_PRESENCE)?
+                .ok_or_else(|| Error::Corrupt("presence bitmap missing".into()))?;
+            presence.merge_stored(&stored)?;
+            return Ok(Some(presence));
+        }
+        if self.mode != Mode::Primary {
+            return Ok(None);
+        }
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_TRACK_HASHES)?, IteratorMode::Start)
+        {
+            let (_, packed) = item?;
+            presence.insert_hashes(&layout::unpack_hashes(&packed)?);
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(meta, META_PRESENCE, presence.encode_bitmap());
+        batch.put_cf(meta, META_FORMAT_VERSION, FORMAT_VERSION.to_be_bytes());
+        self.db.write(batch)?;
+        Ok(Some(presence))
     }
 
     fn is_blank(&self) -> Result<bool> {
@@ -364,6 +411,7 @@ impl RocksStore {
         let mut batch = WriteBatch::default();
         batch.put_cf(meta, META_FORMAT_VERSION, FORMAT_VERSION.to_be_bytes());
         batch.put_cf(meta, META_HASH_CONFIG_ID, hash_config_id.to_be_bytes());
+        batch.put_cf(meta, META_PRESENCE, Presence::empty().encode_bitmap());
         for (key, value) in Counters::default().encode() {
             batch.put_cf(meta, key, value);
         }
@@ -375,6 +423,12 @@ impl RocksStore {
     #[cfg(test)]
     pub(crate) fn db(&self) -> &DB {
         &self.db
+    }
+
+    /// The in-memory presence bitmap, for tests that check it against the postings.
+    #[cfg(test)]
+    pub(crate) fn presence(&self) -> Option<&Presence> {
+        self.presence.as_ref()
     }
 
     pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily> {
@@ -527,12 +581,29 @@ impl RocksStore {
         if let Some(content) = &track.content_hash {
             batch.put_cf(self.cf(CF_CONTENT)?, content.as_bytes(), id_bytes);
         }
+        // Only bits not set yet: once a catalog uses most hash values, a track adds
+        // next to nothing here.
+        let presence = self
+            .presence
+            .as_ref()
+            .ok_or_else(|| Error::Corrupt("writable index without a presence bitmap".into()))?;
+        let new_bits = presence.new_bits(groups.iter().map(|(h, _)| *h));
+        if !new_bits.is_empty() {
+            batch.merge_cf(
+                self.cf(CF_META)?,
+                META_PRESENCE,
+                presence::encode_bits(&new_bits),
+            );
+        }
         counters.tracks += 1;
         counters.postings += landmarks;
         counters.duration_us += layout::duration_us(track.duration_s);
         self.write_counters(&mut batch, &counters)?;
         // One batch, through the WAL: after a crash the track is all there or absent.
         self.db.write(batch)?;
+        // Set in memory only once written: a bit set for a failed write would keep a
+        // later track with the same hash from storing it.
+        presence.set_bits(&new_bits);
         Ok((outcome, record))
     }
 
@@ -569,14 +640,27 @@ impl RocksStore {
         // RocksDB counts per-thread perf statistics on every key by default; nothing
         // reads them, and a query probes thousands of keys (about 1 % of a check's CPU).
         rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable);
-        let keys: Vec<[u8; 4]> = hashes.iter().map(|&h| layout::hash_key(h)).collect();
+        // Tested once per hash: a writer may set bits meanwhile, and the second pass
+        // below must pair each asked hash with its answer.
+        let asked: Vec<bool> = match &self.presence {
+            Some(presence) => hashes.iter().map(|&h| presence.may_contain(h)).collect(),
+            None => vec![true; hashes.len()],
+        };
+        let keys: Vec<[u8; 4]> = hashes
+            .iter()
+            .zip(&asked)
+            .filter(|(_, asked)| **asked)
+            .map(|(&h, _)| layout::hash_key(h))
+            .collect();
         // Big-endian keys sort like the hashes: sorted input spares RocksDB its own sort.
         let sorted = hashes.is_sorted();
-        for value in self
+        let mut values = self
             .db
             .batched_multi_get_cf(self.cf(CF_POSTINGS)?, &keys, sorted)
-        {
-            match value? {
+            .into_iter();
+        for asked in asked {
+            let found = if asked { values.next() } else { None };
+            match found.transpose()?.flatten() {
                 Some(value) => out.push_decoded(&value, cap)?,
                 None => out.push([]),
             }

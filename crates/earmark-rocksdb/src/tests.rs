@@ -14,7 +14,8 @@ use earmark_index::{
 };
 use rocksdb::{DB, IteratorMode};
 
-use crate::layout::{self, ALL_CFS, CF_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX};
+use crate::layout::{self, ALL_CFS, CF_META, CF_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX};
+use crate::presence::Presence;
 use crate::{CatchUp, Error, Follower, Mode, RocksStore};
 
 fn tempdir() -> tempfile::TempDir {
@@ -63,10 +64,25 @@ fn check_consistent(store: &RocksStore) {
     let mut per_track: HashMap<u32, u64> = HashMap::new();
     let db = store.db();
     let postings = store.cf(CF_POSTINGS).expect("cf");
+    // The bitmap in memory and the one stored must both cover every stored hash.
+    let in_memory = store.presence().expect("a writable index has a bitmap");
+    let stored = Presence::empty();
+    stored
+        .merge_stored(
+            &db.get_cf(store.cf(CF_META).expect("cf"), layout::META_PRESENCE)
+                .expect("read")
+                .expect("stored bitmap"),
+        )
+        .expect("decodes");
     for item in db.iterator_cf(postings, IteratorMode::Start) {
         let (key, value) = item.expect("scan");
         assert!(!value.is_empty(), "empty value kept for a hash");
-        layout::hash_of_key(&key).expect("4-byte key");
+        let hash = layout::hash_of_key(&key).expect("4-byte key");
+        assert!(in_memory.may_contain(hash), "hash {hash} not in the bitmap");
+        assert!(
+            stored.may_contain(hash),
+            "hash {hash} not in the stored bitmap"
+        );
         posting::decode_blocks(&value, |track, _| {
             assert!(live.contains_key(&track), "posting of absent track {track}");
             *per_track.entry(track).or_default() += 1;
@@ -271,6 +287,85 @@ fn another_layout_version_is_refused() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn an_index_of_layout_1_is_read_as_is_and_upgraded_by_a_writer() {
+    let dir = tempdir();
+    let path = dir.path().join("index");
+    let tracks: Vec<NewTrack> = (0..3)
+        .map(|i| synthetic_track(&format!("t{i}"), i, 800))
+        .collect();
+    let mut idx = Vec::new();
+    {
+        let store = RocksStore::create_or_open(&path, 1).expect("creates");
+        for t in &tracks {
+            idx.push(store.put_track(t).expect("put").1.idx);
+        }
+        // What layout 1 wrote: no bitmap.
+        let meta = store.cf(CF_META).expect("cf");
+        store
+            .db()
+            .delete_cf(meta, layout::META_PRESENCE)
+            .expect("delete");
+        store
+            .db()
+            .put_cf(meta, layout::META_FORMAT_VERSION, 1u32.to_be_bytes())
+            .expect("put");
+    }
+    {
+        let view = RocksStore::open_read_only(&path).expect("opens layout 1");
+        assert!(view.presence().is_none());
+        for (t, &i) in tracks.iter().zip(&idx) {
+            assert_eq!(postings_found(&view, t, i), t.landmarks.len() as u64);
+        }
+    }
+    let store = RocksStore::open_existing(&path).expect("upgrades");
+    let version = store
+        .db()
+        .get_cf(store.cf(CF_META).expect("cf"), layout::META_FORMAT_VERSION)
+        .expect("read")
+        .expect("present");
+    assert_eq!(version, crate::FORMAT_VERSION.to_be_bytes());
+    check_consistent(&store);
+    let added = synthetic_track("t3", 3, 800);
+    let (_, record) = store.put_track(&added).expect("put after the upgrade");
+    check_consistent(&store);
+    drop(store);
+    let view = RocksStore::open_read_only(&path).expect("opens");
+    assert!(view.presence().is_some());
+    for (t, &i) in tracks.iter().zip(&idx).chain([(&added, &record.idx)]) {
+        assert_eq!(postings_found(&view, t, i), t.landmarks.len() as u64);
+    }
+}
+
+#[test]
+fn lookups_answer_absent_repeated_and_unsorted_hashes_in_order() {
+    let dir = tempdir();
+    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let track = synthetic_track("a", 5, 400);
+    let (_, record) = store.put_track(&track).expect("put");
+    let present = hashes_of(&track);
+    let absent: Vec<u32> = (0..u32::MAX)
+        .filter(|h| !store.presence().expect("bitmap").may_contain(*h))
+        .take(3)
+        .collect();
+    // Unsorted, repeated, absent and present interleaved.
+    let asked = [
+        present[7], absent[0], present[2], present[7], absent[1], absent[2],
+    ];
+    let found = store.lookup(&asked, usize::MAX).expect("lookup");
+    assert_eq!(found.len(), asked.len());
+    for (h, list) in asked.iter().zip(found.iter()) {
+        let expected = track.landmarks.iter().filter(|l| l.hash == *h).count();
+        assert_eq!(list.len(), expected, "hash {h}");
+        assert!(list.iter().all(|p| p.track == record.idx));
+    }
+    // A 32-bit hash folds onto a bit of a 23-bit one: it is asked, and found absent.
+    let folded = (1 << 23) | (present[0] ^ 1);
+    assert!(store.presence().expect("bitmap").may_contain(folded));
+    let found = store.lookup(&[folded], usize::MAX).expect("lookup");
+    assert!(found.iter().all(<[earmark_index::Posting]>::is_empty));
 }
 
 #[test]
