@@ -77,7 +77,8 @@
 //!
 //! # Left out
 //! Replication and sharding (one directory, one machine), backups and checkpoints,
-//! migrating an index of another layout version (it is refused; rebuild it), and
+//! migrating an index of another layout version than 1 or 2 (it is refused; rebuild
+//! it), and
 //! tuning knobs: the cache size and compression are fixed in `options.rs`.
 
 mod error;
