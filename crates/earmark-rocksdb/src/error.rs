@@ -23,11 +23,11 @@ pub enum Error {
         reason: String,
     },
     /// The index was written with another on-disk layout: rebuild it with this version.
-    #[error("index layout version {found}, this build reads version {expected}")]
+    #[error("index layout version {found}, this build reads versions 1 and {expected}")]
     VersionMismatch {
         /// The index's layout version.
         found: u32,
-        /// The version this build reads and writes.
+        /// The version this build writes (it also reads and upgrades version 1).
         expected: u32,
     },
     /// The index was built with another hash configuration than the one asked for.

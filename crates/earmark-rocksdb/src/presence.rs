@@ -12,7 +12,8 @@
 //!
 //! Stored in `meta` under [`META_PRESENCE`](crate::layout::META_PRESENCE): the primary
 //! adds each track's new bits to the track's write batch as a merge operand, so the
-//! stored bitmap covers exactly the tracks written, crash or not.
+//! stored bitmap covers every track written, crash or not (and, as bits are never
+//! cleared, the hashes of deleted tracks too).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -81,6 +82,14 @@ impl Presence {
     pub fn set_bits(&self, bits: &[u32]) {
         for &bit in bits {
             self.words[((bit & MASK) >> 6) as usize].fetch_or(1 << (bit & 63), Ordering::Release);
+        }
+    }
+
+    /// Clears `bits` again: only for bits the caller set and no stored track has.
+    pub fn clear_bits(&self, bits: &[u32]) {
+        for &bit in bits {
+            self.words[((bit & MASK) >> 6) as usize]
+                .fetch_and(!(1 << (bit & 63)), Ordering::Release);
         }
     }
 
@@ -205,6 +214,9 @@ mod tests {
         let p = Presence::empty();
         p.insert_hashes(&[10]);
         assert_eq!(p.new_bits([30, 10, 20, 30]), vec![20, 30]);
+        p.set_bits(&[20, 30]);
+        p.clear_bits(&[20, 30]);
+        assert!(p.may_contain(10) && !p.may_contain(20) && !p.may_contain(30));
     }
 
     #[test]

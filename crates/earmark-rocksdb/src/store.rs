@@ -1,6 +1,7 @@
 //! [`RocksStore`]: opening an index directory and the [`Store`] operations.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use earmark_index::posting;
@@ -47,6 +48,8 @@ pub struct RocksStore {
     writer: Mutex<()>,
     /// The hash values with postings; `None` for a read-only view of a layout-1 index.
     presence: Option<Presence>,
+    /// Whether `presence` covers what reads see; off while a secondary catches up.
+    presence_current: AtomicBool,
     /// Kept to hand on to a replacing instance ([`Follower`](crate::Follower)).
     cache: Cache,
 }
@@ -173,6 +176,9 @@ impl RocksStore {
     /// RocksDB failures reading the primary's manifest and logs.
     pub fn catch_up(&self) -> Result<()> {
         if self.mode == Mode::Secondary {
+            // Until the bits of what the catch-up brings are merged in, lookups ask
+            // RocksDB for every hash; after a failure they go on doing so.
+            self.presence_current.store(false, Ordering::SeqCst);
             self.db.try_catch_up_with_primary()?;
             // Bits only ever get set, so the union with the stored bitmap is current.
             if let (Some(presence), Some(stored)) = (
@@ -180,6 +186,7 @@ impl RocksStore {
                 self.db.get_cf(self.cf(CF_META)?, META_PRESENCE)?,
             ) {
                 presence.merge_stored(&stored)?;
+                self.presence_current.store(true, Ordering::SeqCst);
             }
         }
         Ok(())
@@ -306,6 +313,7 @@ impl RocksStore {
             mode,
             writer: Mutex::new(()),
             presence: None,
+            presence_current: AtomicBool::new(true),
             cache,
         };
         store.hash_config_id = match (store.read_header()?, access) {
@@ -587,7 +595,11 @@ impl RocksStore {
             .presence
             .as_ref()
             .ok_or_else(|| Error::Corrupt("writable index without a presence bitmap".into()))?;
+        // Computed and set under the writer lock, so these are exactly the bits this
+        // write adds. Set before the write: a reader whose snapshot holds the track
+        // then sees all of its bits (see `lookup_postings`).
         let new_bits = presence.new_bits(groups.iter().map(|(h, _)| *h));
+        presence.set_bits(&new_bits);
         if !new_bits.is_empty() {
             batch.merge_cf(
                 self.cf(CF_META)?,
@@ -600,10 +612,12 @@ impl RocksStore {
         counters.duration_us += layout::duration_us(track.duration_s);
         self.write_counters(&mut batch, &counters)?;
         // One batch, through the WAL: after a crash the track is all there or absent.
-        self.db.write(batch)?;
-        // Set in memory only once written: a bit set for a failed write would keep a
-        // later track with the same hash from storing it.
-        presence.set_bits(&new_bits);
+        if let Err(e) = self.db.write(batch) {
+            // A bit left set for a failed write would keep a later track with the same
+            // hash from storing it.
+            presence.clear_bits(&new_bits);
+            return Err(e.into());
+        }
         Ok((outcome, record))
     }
 
@@ -640,11 +654,19 @@ impl RocksStore {
         // RocksDB counts per-thread perf statistics on every key by default; nothing
         // reads them, and a query probes thousands of keys (about 1 % of a check's CPU).
         rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable);
+        // The snapshot comes first: a writer sets a track's bits before writing it, so
+        // every bit of a track this snapshot holds is already set, and the lookup sees
+        // each track whole or not at all.
+        let snapshot = self.db.snapshot();
+        let mut read = rocksdb::ReadOptions::default();
+        read.set_snapshot(&snapshot);
         // Tested once per hash: a writer may set bits meanwhile, and the second pass
         // below must pair each asked hash with its answer.
         let asked: Vec<bool> = match &self.presence {
-            Some(presence) => hashes.iter().map(|&h| presence.may_contain(h)).collect(),
-            None => vec![true; hashes.len()],
+            Some(presence) if self.presence_current.load(Ordering::SeqCst) => {
+                hashes.iter().map(|&h| presence.may_contain(h)).collect()
+            }
+            _ => vec![true; hashes.len()],
         };
         let keys: Vec<[u8; 4]> = hashes
             .iter()
@@ -656,7 +678,7 @@ impl RocksStore {
         let sorted = hashes.is_sorted();
         let mut values = self
             .db
-            .batched_multi_get_cf(self.cf(CF_POSTINGS)?, &keys, sorted)
+            .batched_multi_get_cf_opt(self.cf(CF_POSTINGS)?, &keys, sorted, &read)
             .into_iter();
         for asked in asked {
             let found = if asked { values.next() } else { None };

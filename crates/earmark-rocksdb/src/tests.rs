@@ -369,6 +369,68 @@ fn lookups_answer_absent_repeated_and_unsorted_hashes_in_order() {
 }
 
 #[test]
+fn a_lookup_racing_a_put_sees_the_track_whole_or_not_at_all() {
+    // Half of each track's hashes are already in the index (their bits set), half are
+    // new: a lookup that tested the bits before the put and read after it would find
+    // only the first half. The window is microseconds wide, so this checks the rule
+    // under real concurrency rather than forcing the interleaving.
+    let dir = tempdir();
+    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let with_hashes = |name: &str, hashes: Vec<u32>| {
+        let mut t = synthetic_track(name, 0, 0);
+        t.landmarks = hashes
+            .into_iter()
+            .enumerate()
+            .map(|(i, hash)| Landmark {
+                hash,
+                frame: i as u32,
+            })
+            .collect();
+        t
+    };
+    let shared: Vec<u32> = (0..400).map(|i| i * 7).collect();
+    let (_, seed) = store
+        .put_track(&with_hashes("seed", shared.clone()))
+        .expect("put");
+    let tracks: Vec<NewTrack> = (0..150u32)
+        .map(|k| {
+            let fresh = (0..400).map(|i| 0x10_0000 + k * 1000 + i);
+            with_hashes(
+                &format!("t{k}"),
+                shared.iter().copied().chain(fresh).collect(),
+            )
+        })
+        .collect();
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for t in &tracks {
+                store.put_track(t).expect("put");
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        let mut k = 0;
+        while k < tracks.len() {
+            // Read before the lookup: once every put returned, every track is found.
+            let all_written = done.load(Ordering::SeqCst);
+            let hashes = hashes_of(&tracks[k]);
+            let found = store.lookup(&hashes, usize::MAX).expect("lookup");
+            // Tracks get consecutive idx after the seed's.
+            let idx = seed.idx + 1 + k as u32;
+            let mine = found.iter().flatten().filter(|p| p.track == idx).count();
+            assert!(
+                mine == 0 || mine == 800,
+                "track {k}: {mine} of 800 postings"
+            );
+            assert!(mine == 800 || !all_written, "track {k} missing");
+            if mine == 800 {
+                k += 1;
+            }
+        }
+    });
+}
+
+#[test]
 fn replacing_keeps_the_counts_of_the_new_track() {
     let dir = tempdir();
     let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
