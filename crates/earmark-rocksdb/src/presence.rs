@@ -58,12 +58,18 @@ impl Presence {
         (hash ^ (hash >> BITS)) & MASK
     }
 
+    /// The word holding bit number `bit` (masked into range) and the bit's mask in it.
+    fn slot(&self, bit: u32) -> (&AtomicU64, u64) {
+        let bit = bit & MASK;
+        (&self.words[(bit >> 6) as usize], 1 << (bit & 63))
+    }
+
     /// Whether `hash` may have postings; `false` is certain.
     pub fn may_contain(&self, hash: u32) -> bool {
-        let bit = Self::bit(hash);
+        let (word, mask) = self.slot(Self::bit(hash));
         // Acquire pairs with the writer's release: a reader that sees the bit also
         // sees the write it follows.
-        self.words[(bit >> 6) as usize].load(Ordering::Acquire) & (1 << (bit & 63)) != 0
+        word.load(Ordering::Acquire) & mask != 0
     }
 
     /// The bits of `hashes` not set yet, ascending and distinct.
@@ -81,23 +87,24 @@ impl Presence {
     /// Sets `bits` (bit numbers, as from [`new_bits`](Self::new_bits)).
     pub fn set_bits(&self, bits: &[u32]) {
         for &bit in bits {
-            self.words[((bit & MASK) >> 6) as usize].fetch_or(1 << (bit & 63), Ordering::Release);
+            let (word, mask) = self.slot(bit);
+            word.fetch_or(mask, Ordering::Release);
         }
     }
 
     /// Clears `bits` again: only for bits the caller set and no stored track has.
     pub fn clear_bits(&self, bits: &[u32]) {
         for &bit in bits {
-            self.words[((bit & MASK) >> 6) as usize]
-                .fetch_and(!(1 << (bit & 63)), Ordering::Release);
+            let (word, mask) = self.slot(bit);
+            word.fetch_and(!mask, Ordering::Release);
         }
     }
 
     /// Sets the bits of every hash in `hashes`.
     pub fn insert_hashes(&self, hashes: &[u32]) {
         for &h in hashes {
-            let bit = Self::bit(h);
-            self.words[(bit >> 6) as usize].fetch_or(1 << (bit & 63), Ordering::Release);
+            let (word, mask) = self.slot(Self::bit(h));
+            word.fetch_or(mask, Ordering::Release);
         }
     }
 
@@ -118,7 +125,8 @@ impl Presence {
             Stored::Bits(bytes) => {
                 for chunk in bytes.chunks_exact(4) {
                     let bit = u32::from_le_bytes(chunk.try_into().expect("chunks of 4"));
-                    self.set_bits(&[bit]);
+                    let (word, mask) = self.slot(bit);
+                    word.fetch_or(mask, Ordering::Release);
                 }
             }
         }

@@ -372,6 +372,9 @@ impl RocksStore {
     /// every track's hash list and upgrades the index in one batch; other modes read
     /// without one.
     fn load_presence(&self, version: u32) -> Result<Option<Presence>> {
+        if version != FORMAT_VERSION && self.mode != Mode::Primary {
+            return Ok(None);
+        }
         let meta = self.cf(CF_META)?;
         let presence = Presence::empty();
         if version == FORMAT_VERSION {
@@ -381,9 +384,6 @@ impl RocksStore {
                 .ok_or_else(|| Error::Corrupt("presence bitmap missing".into()))?;
             presence.merge_stored(&stored)?;
             return Ok(Some(presence));
-        }
-        if self.mode != Mode::Primary {
-            return Ok(None);
         }
         for item in self
             .db
