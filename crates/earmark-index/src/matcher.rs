@@ -425,7 +425,25 @@ fn aligned_votes(
         .collect();
     by_track.sort_unstable();
     let mut aligned: Vec<Vec<(u32, u32)>> = vec![Vec::new(); candidates.len()];
+    // Most votes are chance votes for other tracks: one bit test skips them. Only for
+    // candidate tracks numbered within a few times the votes cast (a catalog's dense
+    // numbering), like the vote count's array; otherwise every vote takes the search.
+    let votes_cast = votes.lists.total_postings();
+    let highest = by_track.last().map_or(0, |&(track, _)| track as usize);
+    let candidate_bits: Option<Vec<u64>> = counts_by_track(highest as u32, votes_cast).then(|| {
+        let mut bits = vec![0u64; highest / 64 + 1];
+        for &(track, _) in &by_track {
+            bits[track as usize / 64] |= 1 << (track % 64);
+        }
+        bits
+    });
     votes.for_each(|v| {
+        if let Some(bits) = &candidate_bits {
+            let word = bits.get(v.track as usize / 64).copied().unwrap_or(0);
+            if word & (1 << (v.track % 64)) == 0 {
+                return;
+            }
+        }
         let start = by_track.partition_point(|&(track, _)| track < v.track);
         for &(_, i) in by_track[start..].iter().take_while(|&&(t, _)| t == v.track) {
             if (v.offset - candidates[i].1).abs() <= tol {
@@ -565,6 +583,50 @@ mod tests {
             let sorted = best_offsets(&keys, &config);
             assert!(!sorted.is_empty());
             assert_eq!(counted, sorted, "min_score {min_score}");
+        }
+    }
+
+    #[test]
+    fn aligned_votes_are_the_votes_near_each_candidate() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        let config = MatchConfig::default();
+        // Dense track numbers take the candidate bit test; a candidate numbered far
+        // beyond the votes cast (a damaged posting) takes the search for every vote.
+        for far in [None, Some(3_000_000_000u32)] {
+            let mut votes = Vec::new();
+            for hash in 0..3_000u32 {
+                let query_frame = 20 + next(300) as u32;
+                for _ in 0..1 + next(4) {
+                    let track = if next(10) == 0 {
+                        far.unwrap_or(7)
+                    } else {
+                        next(200) as u32
+                    };
+                    votes.push(vote(track, next(40) as i64 - 20, query_frame, hash));
+                }
+            }
+            let mut candidates = vec![(7, 3), (150, -2), (7, -15), (199, 0)];
+            if let Some(track) = far {
+                candidates.push((track, 5));
+            }
+            let aligned = aligned_of(&votes, &candidates, &config);
+            for (&(track, offset), got) in candidates.iter().zip(&aligned) {
+                let mut expected: Vec<(u32, u32)> = votes
+                    .iter()
+                    .filter(|v| v.track == track && (v.offset - offset).abs() <= 1)
+                    .map(|v| (v.hash, v.query_frame))
+                    .collect();
+                expected.sort_unstable();
+                expected.dedup();
+                assert!(!expected.is_empty());
+                assert_eq!(got, &expected, "track {track} at {offset}");
+            }
         }
     }
 

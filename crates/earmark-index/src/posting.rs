@@ -114,7 +114,27 @@ fn put_varint(out: &mut Vec<u8>, mut v: u32) {
     out.push(v as u8);
 }
 
+/// Reads one varint at `pos`. Postings are mostly one- and two-byte varints (frame
+/// deltas, track numbers); those take the inlined path, which was about a fifth of a
+/// query's lookup + alignment at 10k catalog tracks when every byte went through the
+/// general loop.
+#[inline]
 fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u32> {
+    match bytes.get(*pos..*pos + 2) {
+        Some(&[b0, _]) if b0 < 0x80 => {
+            *pos += 1;
+            Ok(u32::from(b0))
+        }
+        Some(&[b0, b1]) if b1 < 0x80 => {
+            *pos += 2;
+            Ok(u32::from(b0 & 0x7f) | (u32::from(b1) << 7))
+        }
+        _ => get_varint_slow(bytes, pos),
+    }
+}
+
+#[cold]
+fn get_varint_slow(bytes: &[u8], pos: &mut usize) -> Result<u32> {
     let mut v: u64 = 0;
     for shift in (0..35).step_by(7) {
         let b = *bytes
@@ -269,6 +289,38 @@ mod tests {
         let left = remove_track(&value, 1).expect("valid").expect("non-empty");
         assert_eq!(collect(&left), vec![(2, 6), (2, 7)]);
         assert_eq!(remove_track(&left, 2).expect("valid"), None);
+    }
+
+    #[test]
+    fn varints_of_every_length_round_trip() {
+        let values = [
+            0,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            2_097_151,
+            2_097_152,
+            u32::MAX,
+        ];
+        for &v in &values {
+            // Alone (the last bytes of a value) and followed by more bytes.
+            for tail in [&[][..], &[5, 0x81, 1][..]] {
+                let mut bytes = Vec::new();
+                put_varint(&mut bytes, v);
+                let len = bytes.len();
+                bytes.extend_from_slice(tail);
+                let mut pos = 0;
+                assert_eq!(get_varint(&bytes, &mut pos).expect("valid"), v);
+                assert_eq!(pos, len, "{v} took {len} bytes");
+            }
+        }
+        let mut pos = 0;
+        assert!(get_varint(&[0x80], &mut pos).is_err());
+        let mut pos = 1;
+        assert!(get_varint(&[0, 0x80, 0x80], &mut pos).is_err());
     }
 
     #[test]
