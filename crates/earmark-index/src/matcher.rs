@@ -461,11 +461,12 @@ fn aligned_votes(
     by_track.sort_unstable();
     let mut aligned: Vec<Vec<(u32, u32)>> = vec![Vec::new(); candidates.len()];
     // Most votes are chance votes for other tracks: one bit test skips them. Only for
-    // candidate tracks numbered within a few times the votes cast (a catalog's dense
+    // candidate tracks numbered within a few times the postings read (a catalog's dense
     // numbering), like the vote count's array; otherwise every vote takes the search.
-    let votes_cast = votes.lists.total_postings();
-    let highest = by_track.last().map_or(0, |&(track, _)| track as usize);
-    let candidate_bits: Option<Vec<u64>> = counts_by_track(highest as u32, votes_cast).then(|| {
+    let highest = by_track.last().map_or(0, |&(track, _)| track);
+    let dense = counts_by_track(highest, votes.lists.total_postings());
+    let candidate_bits: Option<Vec<u64>> = dense.then(|| {
+        let highest = highest as usize;
         let mut bits = vec![0u64; highest / 64 + 1];
         for &(track, _) in &by_track {
             bits[track as usize / 64] |= 1 << (track % 64);
