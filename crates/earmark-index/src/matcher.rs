@@ -542,6 +542,17 @@ fn verify(
 mod tests {
     use super::*;
 
+    /// A deterministic pseudo-random stream from `seed`: each call gives a number
+    /// below its argument.
+    fn below(mut state: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        }
+    }
+
     fn vote(track: u32, offset: i64, query_frame: u32, hash: u32) -> Vote {
         Vote {
             track,
@@ -588,13 +599,7 @@ mod tests {
     fn counting_by_track_finds_what_sorting_finds() {
         // Pseudo-random votes: clusters at one offset per track over a spray of chance
         // votes, negative offsets, tracks with few votes, ties between tracks.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = below(0x2545_f491_4f6c_dd1du64);
         for (round, min_score) in [0u32, 1, 5, 40].into_iter().enumerate() {
             let config = MatchConfig {
                 min_score,
@@ -624,13 +629,7 @@ mod tests {
 
     #[test]
     fn aligned_votes_are_the_votes_near_each_candidate() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = below(0x9e37_79b9_7f4a_7c15u64);
         let config = MatchConfig::default();
         // Dense track numbers take the candidate bit test; a candidate numbered far
         // beyond the votes cast (a damaged posting) takes the search for every vote.
@@ -668,13 +667,7 @@ mod tests {
 
     #[test]
     fn the_window_bound_is_never_below_the_densest_window() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut next = below(0x2545_f491_4f6c_dd1du64);
         let mut below_60 = 0;
         for round in 0..2_000 {
             let tol = [0, 1, 1, 2, 7][round % 5];
