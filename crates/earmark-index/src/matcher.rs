@@ -544,7 +544,8 @@ mod tests {
 
     /// A deterministic pseudo-random stream from `seed`: each call gives a number
     /// below its argument.
-    fn below(mut state: u64) -> impl FnMut(u64) -> u64 {
+    fn below(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut state = seed;
         move |n| {
             state ^= state << 13;
             state ^= state >> 7;
@@ -597,8 +598,9 @@ mod tests {
 
     #[test]
     fn counting_by_track_finds_what_sorting_finds() {
-        // Pseudo-random votes: clusters at one offset per track over a spray of chance
-        // votes, negative offsets, tracks with few votes, ties between tracks.
+        // Pseudo-random votes: clusters at one offset per even track over a spray of
+        // chance votes, negative offsets, tracks with few votes, ties between tracks;
+        // odd tracks of the last round pass the vote count, but not the window bound.
         let mut next = below(0x2545_f491_4f6c_dd1du64);
         for (round, min_score) in [0u32, 1, 5, 40].into_iter().enumerate() {
             let config = MatchConfig {
@@ -607,10 +609,14 @@ mod tests {
                 ..MatchConfig::default()
             };
             let mut keys = Vec::new();
-            let tracks = 1 + next(300) as u32;
+            let tracks = if min_score == 40 {
+                100
+            } else {
+                1 + next(300) as u32
+            };
             for _ in 0..20_000 {
                 let track = next(u64::from(tracks)) as u32;
-                let offset = if next(4) == 0 {
+                let offset = if track % 2 == 0 && next(4) == 0 {
                     i64::from(track % 97) * 3 - 50 + next(3) as i64
                 } else {
                     next(20_000) as i64 - 1_000
@@ -624,6 +630,20 @@ mod tests {
             let sorted = best_offsets(&keys, &config);
             assert!(!sorted.is_empty());
             assert_eq!(counted, sorted, "min_score {min_score}");
+            if min_score == 40 {
+                let bounded_out = keys
+                    .chunk_by(|a, b| key_track(*a) == key_track(*b))
+                    .filter(|run| run.len() >= 40)
+                    .filter(|run| {
+                        let offsets: Vec<u32> = run.iter().map(|&k| k as u32).collect();
+                        window_bound(&offsets, config.offset_tolerance_frames) < 40
+                    })
+                    .count();
+                assert!(
+                    bounded_out > 50,
+                    "the bound dropped only {bounded_out} tracks"
+                );
+            }
         }
     }
 
@@ -641,7 +661,8 @@ mod tests {
                     let track = if next(10) == 0 {
                         far.unwrap_or(7)
                     } else {
-                        next(200) as u32
+                        // Beyond the highest candidate too: past the bit set's end.
+                        next(300) as u32
                     };
                     votes.push(vote(track, next(40) as i64 - 20, query_frame, hash));
                 }
@@ -691,6 +712,26 @@ mod tests {
         }
         assert!(below_60 > 100, "the bound spared only {below_60} sorts");
         assert_eq!(window_bound(&[1, 2, 3], -1), 3, "no bound without a window");
+        // The ends of the offset range, and windows so wide that few bins remain.
+        for (run, tol) in [
+            (vec![0, 1, 2, 3, 200, 201, 4_000], 1),
+            (
+                vec![u32::MAX - 2, u32::MAX - 1, u32::MAX, u32::MAX - 700],
+                1,
+            ),
+            (vec![0, 1 << 28, 3 << 28, u32::MAX, 7, 5 << 28], 1 << 28),
+            (vec![0, 1 << 31, u32::MAX], 1 << 31),
+        ] {
+            let bound = window_bound(&run, tol);
+            let mut sorted = run.clone();
+            sorted.sort_unstable();
+            let (count, _) =
+                densest_window(sorted.len(), |i| key_offset(u64::from(sorted[i])), tol);
+            assert!(
+                bound >= count,
+                "{run:?} at tol {tol}: bound {bound} < {count}"
+            );
+        }
     }
 
     #[test]

@@ -133,6 +133,8 @@ fn get_varint(bytes: &[u8], pos: &mut usize) -> Result<u32> {
     }
 }
 
+/// [`get_varint`] for varints of three bytes or more, the last byte of a value, and
+/// damage.
 #[cold]
 fn get_varint_slow(bytes: &[u8], pos: &mut usize) -> Result<u32> {
     let mut v: u64 = 0;
@@ -315,6 +317,20 @@ mod tests {
                 let mut pos = 0;
                 assert_eq!(get_varint(&bytes, &mut pos).expect("valid"), v);
                 assert_eq!(pos, len, "{v} took {len} bytes");
+            }
+        }
+        // Every input of up to three bytes: the inlined path agrees with the general one
+        // on value, length and error (non-canonical forms such as 0x80 0x00 included).
+        for len in 1..=3usize {
+            for n in 0..1u32 << (8 * len) {
+                let bytes = &n.to_le_bytes()[..len];
+                let (mut fast_pos, mut slow_pos) = (0, 0);
+                let fast = get_varint(bytes, &mut fast_pos);
+                let slow = get_varint_slow(bytes, &mut slow_pos);
+                assert_eq!(fast.is_ok(), slow.is_ok(), "{bytes:?}");
+                if let (Ok(fast), Ok(slow)) = (fast, slow) {
+                    assert_eq!((fast, fast_pos), (slow, slow_pos), "{bytes:?}");
+                }
             }
         }
         let mut pos = 0;
