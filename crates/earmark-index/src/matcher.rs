@@ -616,7 +616,7 @@ mod tests {
             };
             for _ in 0..20_000 {
                 let track = next(u64::from(tracks)) as u32;
-                let offset = if track % 2 == 0 && next(4) == 0 {
+                let offset = if track.is_multiple_of(2) && next(4) == 0 {
                     i64::from(track % 97) * 3 - 50 + next(3) as i64
                 } else {
                     next(20_000) as i64 - 1_000
