@@ -12,18 +12,15 @@
 //! Needs `make demo` (the index in `$EARMARK_DATA/demo-index`, another with
 //! `EARMARK_BENCH_INDEX`). `cargo bench -p earmark --bench check_cost`.
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::data_dir;
 use criterion::Criterion;
 use earmark_core::{Fingerprint, Fingerprinter};
 use earmark_index::{MatchConfig, Store, identify};
 use earmark_rocksdb::Follower;
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("EARMARK_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/earmark-data"))
-}
 
 /// The evaluation set's 10 s queries, as the service receives them from a client.
 fn queries() -> Vec<Fingerprint> {

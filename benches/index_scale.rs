@@ -16,9 +16,12 @@
 //! the median and p95 of lookup + alignment over many different queries, with how many
 //! found their track. `cargo bench -p earmark --bench index_scale`.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
+use common::data_dir;
 use criterion::{BenchmarkId, Criterion};
 use earmark_core::{Fingerprint, Fingerprinter, HashConfig, Peak};
 use earmark_index::{MatchConfig, NewTrack, Store, TrackId, TrackMeta, identify};
@@ -43,12 +46,6 @@ impl Lcg {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
-}
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("EARMARK_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/earmark-data"))
 }
 
 /// Peaks of up to 48 real recordings.
