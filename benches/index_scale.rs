@@ -15,6 +15,11 @@
 //! hours, postings, bytes on disk after compaction, bytes per hour, ingest rate, and
 //! the median and p95 of lookup + alignment over many different queries, with how many
 //! found their track. `cargo bench -p earmark --bench index_scale`.
+//!
+//! With `EARMARK_SCALE_DIR` set, the index is kept in a folder of it named after the
+//! hash configuration and track length, and a later run reuses it for every size it
+//! already holds (no ingest rate is printed then): a 100k-track index takes most of an
+//! hour to build here, and profiling or comparing matcher changes needs only queries.
 
 mod common;
 
@@ -137,16 +142,41 @@ fn main() {
     let sources = real_peaks();
     assert!(sources.len() >= 4, "too few real recordings to sample");
 
-    let dir = tempfile::Builder::new()
-        .prefix("earmark-scale-")
-        .tempdir_in(std::env::temp_dir())
-        .expect("temp dir");
-    let store = RocksStore::create_or_open(dir.path().join("index"), hash.id).expect("index");
+    // A temporary folder is removed when the bench ends; a kept one is not.
+    let (index_path, _temporary) = match std::env::var_os("EARMARK_SCALE_DIR") {
+        Some(root) => (
+            PathBuf::from(root).join(format!("hc{}-{track_s}s", hash.id)),
+            None,
+        ),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("earmark-scale-")
+                .tempdir_in(std::env::temp_dir())
+                .expect("temp dir");
+            (dir.path().join("index"), Some(dir))
+        }
+    };
+    let store = RocksStore::create_or_open(&index_path, hash.id).expect("index");
+    // Tracks are added in parallel, so an interrupted build holds some subset of its
+    // size: a size counts as built only when the index holds exactly that many tracks,
+    // and otherwise its tracks are all put again (each put replaces the track).
+    let built = usize::try_from(store.stats().expect("stats").tracks).unwrap_or(usize::MAX);
     let mut criterion = Criterion::default().sample_size(20).configure_from_args();
     let mut rows = Vec::new();
     let mut filled = 0usize;
     let mut ingest_s = 0.0;
+    let mut ingested_postings = 0u64;
+    let mut postings_before = 0u64;
     for &size in &sizes {
+        assert!(
+            size >= built,
+            "{} holds {built} tracks, more than {size}: remove it or ask for larger sizes",
+            index_path.display()
+        );
+        let reused = built == size;
+        if reused {
+            filled = filled.max(size);
+        }
         let started = Instant::now();
         (filled..size).into_par_iter().for_each(|n| {
             let fp = synthetic_track(&sources, n as u64, track_s);
@@ -159,10 +189,18 @@ fn main() {
             };
             store.put_track(&track).expect("put");
         });
-        ingest_s += started.elapsed().as_secs_f64();
+        if !reused {
+            ingest_s += started.elapsed().as_secs_f64();
+        }
         filled = filled.max(size);
-        store.compact().expect("compact");
+        if !reused {
+            store.compact().expect("compact");
+        }
         let stats = store.stats().expect("stats");
+        if !reused {
+            ingested_postings += stats.postings - postings_before;
+        }
+        postings_before = stats.postings;
 
         // Excerpts of indexed tracks, each from its own track and offset.
         let mut rng = Lcg(size as u64);
@@ -195,14 +233,18 @@ fn main() {
         });
         group.finish();
         let hours = stats.hours;
+        let ingest = if reused {
+            "reused".to_string()
+        } else {
+            format!("{:.0}k/s", ingested_postings as f64 / ingest_s / 1e3)
+        };
         rows.push(format!(
-            "| {} | {:.0} | {} | {:.1} MB | {:.2} MB | {:.0}k/s | {:.1} | {:.1} | {}/{} |",
+            "| {} | {:.0} | {} | {:.1} MB | {:.2} MB | {ingest} | {:.1} | {:.1} | {}/{} |",
             stats.tracks,
             hours,
             stats.postings,
             stats.bytes as f64 / 1e6,
             stats.bytes as f64 / 1e6 / hours.max(1e-9),
-            stats.postings as f64 / ingest_s / 1e3,
             percentile(&times, 0.5),
             percentile(&times, 0.95),
             found,
