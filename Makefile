@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 export EARMARK_DATA ?= $(CURDIR)/target/earmark-data
 
-.PHONY: demo test deps fixtures music evalset lint bench eval
+.PHONY: demo test deps fixtures music evalset lint bench eval load
 
 deps:
 	datasets/install-deps.sh
@@ -41,6 +41,11 @@ lint:
 
 bench: fixtures
 	cargo bench -p earmark-core
+
+# The service under load on loopback (wrk from Debian), against the demo's index.
+load: demo
+	datasets/install-deps.sh wrk
+	benches/load/run.sh
 
 # Every condition on the wesnoth package, Earmark and the peer systems side by side
 # (tables and plots into docs/eval/eval-all). Needs a release build.
