@@ -73,12 +73,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .build()
         .context("cannot start the async runtime")?;
     let store: Arc<dyn Store> = match args.follow {
-        None => Arc::new(store::open_for_writing(&config.index, None)?),
+        None => Arc::new(
+            store::open_for_writing(&config.index, None)?
+                .with_postings_cache(config.postings_cache_bytes()),
+        ),
         Some(seconds) => {
             if !(seconds > 0.0 && seconds.is_finite()) {
                 bail!("--follow needs a positive number of seconds");
             }
-            let follower = Arc::new(open_follower(&config.index)?);
+            let follower = Arc::new(open_follower(&config.index, config.postings_cache_bytes())?);
             let catching_up = follower.clone();
             runtime.spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs_f64(seconds));
@@ -123,9 +126,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 /// A secondary instance with its own scratch directory (RocksDB keeps its info log
 /// there), one per process so that several followers can run.
-fn open_follower(index: &Path) -> Result<Follower> {
+fn open_follower(index: &Path, postings_cache_bytes: u64) -> Result<Follower> {
     let scratch = std::env::temp_dir().join(format!("earmark-follower-{}", std::process::id()));
-    Follower::open(index, &scratch)
+    Follower::open_with_postings_cache(index, &scratch, postings_cache_bytes)
         .with_context(|| format!("cannot follow index {}", index.display()))
 }
 

@@ -50,9 +50,23 @@ impl Follower {
     /// As [`RocksStore::open_secondary`], or [`Error::Io`] when `primary` cannot be
     /// listed.
     pub fn open(primary: impl AsRef<Path>, scratch: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_postings_cache(primary, scratch, 0)
+    }
+
+    /// As [`open`](Self::open), each instance with a postings cache of about
+    /// `cache_bytes` (see [`RocksStore::with_postings_cache`]); a reopened instance
+    /// starts with an empty one.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open).
+    pub fn open_with_postings_cache(
+        primary: impl AsRef<Path>,
+        scratch: impl AsRef<Path>,
+        cache_bytes: u64,
+    ) -> Result<Self> {
         let (primary, scratch) = (primary.as_ref(), scratch.as_ref());
         let seen = database_files(primary)?;
-        let store = RocksStore::open_secondary(primary, scratch)?;
+        let store = RocksStore::open_secondary(primary, scratch)?.with_postings_cache(cache_bytes);
         Ok(Self {
             primary: primary.to_path_buf(),
             scratch: scratch.to_path_buf(),

@@ -85,6 +85,7 @@ mod error;
 mod follower;
 mod layout;
 mod options;
+mod postings_cache;
 mod presence;
 mod store;
 #[cfg(test)]

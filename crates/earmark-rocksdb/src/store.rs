@@ -21,6 +21,7 @@ use crate::layout::{
     META_PRESENCE,
 };
 use crate::options;
+use crate::postings_cache::{Cached, PostingsCache};
 use crate::presence::{self, Presence};
 
 /// How a [`RocksStore`] holds its database.
@@ -52,6 +53,8 @@ pub struct RocksStore {
     presence_current: AtomicBool,
     /// Kept to hand on to a replacing instance ([`Follower`](crate::Follower)).
     cache: Cache,
+    /// Hot postings values in memory; see [`with_postings_cache`](Self::with_postings_cache).
+    postings_cache: Option<PostingsCache>,
 }
 
 impl std::fmt::Debug for RocksStore {
@@ -153,14 +156,35 @@ impl RocksStore {
     /// RocksDB names cached blocks by table file, so blocks of files both instances
     /// read stay cached across the swap, and the two together stay within one cache's
     /// budget.
+    /// The new instance starts with an empty postings cache of the same budget.
     pub(crate) fn reopen_secondary(&self, secondary_path: &Path) -> Result<Self> {
-        Self::open(
+        let fresh = Self::open(
             &self.path,
             Access::Secondary {
                 secondary_path,
                 cache: Some(&self.cache),
             },
-        )
+        )?;
+        Ok(fresh.with_postings_cache(self.postings_cache_bytes()))
+    }
+
+    /// Keeps up to about `bytes` of stored postings values in memory, by hash, so that
+    /// a hash asked for often costs a hash-map probe instead of RocksDB's search of
+    /// its blocks; 0 keeps none (the default). Lookups stay consistent with writes:
+    /// each sees a track whole or not at all, as without the cache. Worth it where
+    /// queries repeat hashes (a service checking what a network shares); a one-off
+    /// batch of queries gains little.
+    #[must_use]
+    pub fn with_postings_cache(mut self, bytes: u64) -> Self {
+        self.postings_cache = (bytes > 0).then(|| PostingsCache::new(bytes));
+        self
+    }
+
+    /// The postings cache's budget in bytes; 0 without one.
+    pub fn postings_cache_bytes(&self) -> u64 {
+        self.postings_cache
+            .as_ref()
+            .map_or(0, PostingsCache::capacity_bytes)
     }
 
     /// Makes a secondary see what the primary has written since it opened or last
@@ -179,6 +203,7 @@ impl RocksStore {
             // Until the bits of what the catch-up brings are merged in, lookups ask
             // RocksDB for every hash; after a failure they go on doing so.
             self.presence_current.store(false, Ordering::SeqCst);
+            let _cache_write = self.postings_cache.as_ref().map(PostingsCache::write);
             self.db.try_catch_up_with_primary()?;
             // Bits only ever get set, so the union with the stored bitmap is current.
             if let (Some(presence), Some(stored)) = (
@@ -315,6 +340,7 @@ impl RocksStore {
             presence: None,
             presence_current: AtomicBool::new(true),
             cache,
+            postings_cache: None,
         };
         store.hash_config_id = match (store.read_header()?, access) {
             (
@@ -612,7 +638,10 @@ impl RocksStore {
         counters.duration_us += layout::duration_us(track.duration_s);
         self.write_counters(&mut batch, &counters)?;
         // One batch, through the WAL: after a crash the track is all there or absent.
-        if let Err(e) = self.db.write(batch) {
+        let cache_write = self.postings_cache.as_ref().map(PostingsCache::write);
+        let written = self.db.write(batch);
+        drop(cache_write);
+        if let Err(e) = written {
             // A bit left set for a failed write would keep a later track with the same
             // hash from storing it.
             presence.clear_bits(&new_bits);
@@ -631,6 +660,7 @@ impl RocksStore {
         let mut batch = WriteBatch::default();
         self.remove_into(&mut batch, &record, &mut counters)?;
         self.write_counters(&mut batch, &counters)?;
+        let _cache_write = self.postings_cache.as_ref().map(PostingsCache::write);
         self.db.write(batch)?;
         Ok(true)
     }
@@ -654,37 +684,65 @@ impl RocksStore {
         // RocksDB counts per-thread perf statistics on every key by default; nothing
         // reads them, and a query probes thousands of keys (about 1 % of a check's CPU).
         rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable);
+        let cache = self.postings_cache.as_ref();
+        let generation = cache.and_then(PostingsCache::begin_read);
         // The snapshot comes first: a writer sets a track's bits before writing it, so
         // every bit of a track this snapshot holds is already set, and the lookup sees
         // each track whole or not at all.
         let snapshot = self.db.snapshot();
         let mut read = rocksdb::ReadOptions::default();
         read.set_snapshot(&snapshot);
+        // Cached entries of this generation show what the snapshot shows (see
+        // `postings_cache`); after a write in between, the snapshot alone answers.
+        let cached = match (cache, generation) {
+            (Some(cache), Some(g)) if cache.still(g) => Some((cache, g)),
+            _ => None,
+        };
         // Tested once per hash: a writer may set bits meanwhile, and the second pass
         // below must pair each asked hash with its answer.
-        let asked: Vec<bool> = match &self.presence {
-            Some(presence) if self.presence_current.load(Ordering::SeqCst) => {
-                hashes.iter().map(|&h| presence.may_contain(h)).collect()
-            }
-            _ => vec![true; hashes.len()],
+        let presence = match &self.presence {
+            Some(presence) if self.presence_current.load(Ordering::SeqCst) => Some(presence),
+            _ => None,
         };
-        let keys: Vec<[u8; 4]> = hashes
+        let known: Vec<Cached> = hashes
             .iter()
-            .zip(&asked)
-            .filter(|(_, asked)| **asked)
-            .map(|(&h, _)| layout::hash_key(h))
+            .map(|&h| match (presence, cached) {
+                (Some(presence), _) if !presence.may_contain(h) => Cached::Absent,
+                (_, Some((cache, g))) => cache.get(h, g),
+                _ => Cached::Unknown,
+            })
             .collect();
+        let asked: Vec<u32> = hashes
+            .iter()
+            .zip(&known)
+            .filter(|(_, known)| matches!(known, Cached::Unknown))
+            .map(|(&h, _)| h)
+            .collect();
+        let keys: Vec<[u8; 4]> = asked.iter().map(|&h| layout::hash_key(h)).collect();
         // Big-endian keys sort like the hashes: sorted input spares RocksDB its own sort.
         let sorted = hashes.is_sorted();
         let mut values = self
             .db
             .batched_multi_get_cf_opt(self.cf(CF_POSTINGS)?, &keys, sorted, &read)
-            .into_iter();
-        for asked in asked {
-            let found = if asked { values.next() } else { None };
-            match found.transpose()?.flatten() {
-                Some(value) => out.push_decoded(&value, cap)?,
-                None => out.push([]),
+            .into_iter()
+            .zip(asked);
+        for known in known {
+            match known {
+                Cached::Absent => out.push([]),
+                Cached::Value(value) => out.push_decoded(&value, cap)?,
+                Cached::Unknown => {
+                    let (value, hash) = values
+                        .next()
+                        .ok_or_else(|| Error::Corrupt("RocksDB answered fewer keys".into()))?;
+                    let value = value?;
+                    if let Some((cache, g)) = cached {
+                        cache.insert(hash, g, value.as_deref());
+                    }
+                    match value {
+                        Some(value) => out.push_decoded(&value, cap)?,
+                        None => out.push([]),
+                    }
+                }
             }
         }
         Ok(())

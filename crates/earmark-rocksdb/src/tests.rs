@@ -111,17 +111,68 @@ fn check_consistent(store: &RocksStore) {
     );
 }
 
+/// A postings cache small enough that the tests' tracks also exercise eviction.
+const TEST_CACHE_BYTES: u64 = 256 << 10;
+
 #[test]
 fn passes_the_conformance_suite() {
     let parent = tempdir();
     let n = AtomicUsize::new(0);
-    earmark_index::conformance::run_all(&|| {
-        let dir = parent
-            .path()
-            .join(n.fetch_add(1, Ordering::Relaxed).to_string());
-        let store = RocksStore::create_or_open(dir, 1).expect("opens");
-        Box::new(store) as Box<dyn Store>
-    });
+    for cache_bytes in [0, TEST_CACHE_BYTES] {
+        earmark_index::conformance::run_all(&|| {
+            let dir = parent
+                .path()
+                .join(n.fetch_add(1, Ordering::Relaxed).to_string());
+            let store = RocksStore::create_or_open(dir, 1)
+                .expect("opens")
+                .with_postings_cache(cache_bytes);
+            Box::new(store) as Box<dyn Store>
+        });
+    }
+}
+
+#[test]
+fn cached_lookups_see_every_write() {
+    let dir = tempdir();
+    let path = dir.path().join("index");
+    let primary = RocksStore::create_or_open(&path, 1)
+        .expect("creates")
+        .with_postings_cache(TEST_CACHE_BYTES);
+    assert_eq!(primary.postings_cache_bytes(), TEST_CACHE_BYTES);
+    let a = synthetic_track("a", 1, 300);
+    let (_, ra) = primary.put_track(&a).expect("put");
+    // Twice: the first fills the cache, the second answers from it.
+    for _ in 0..2 {
+        assert_eq!(postings_found(&primary, &a, ra.idx), ra.landmarks);
+    }
+    let secondary = RocksStore::open_secondary(&path, dir.path().join("secondary"))
+        .expect("secondary")
+        .with_postings_cache(TEST_CACHE_BYTES);
+    assert_eq!(postings_found(&secondary, &a, ra.idx), ra.landmarks);
+
+    // The same audio under another id: every hash of `a` gains a posting.
+    let mut b = a.clone();
+    b.id = id("b");
+    let (_, rb) = primary.put_track(&b).expect("put");
+    assert_eq!(postings_found(&primary, &a, rb.idx), rb.landmarks);
+    primary.delete_track(&a.id).expect("delete");
+    assert_eq!(postings_found(&primary, &a, ra.idx), 0);
+    assert_eq!(postings_found(&primary, &b, rb.idx), rb.landmarks);
+    let (_, replaced) = primary.put_track(&b).expect("replace");
+    assert_eq!(postings_found(&primary, &b, rb.idx), 0);
+    assert_eq!(
+        postings_found(&primary, &b, replaced.idx),
+        replaced.landmarks
+    );
+
+    // A secondary's cache holds until it catches up, then shows the primary's writes.
+    assert_eq!(postings_found(&secondary, &a, ra.idx), ra.landmarks);
+    secondary.catch_up().expect("catches up");
+    assert_eq!(postings_found(&secondary, &a, ra.idx), 0);
+    assert_eq!(
+        postings_found(&secondary, &b, replaced.idx),
+        replaced.landmarks
+    );
 }
 
 #[test]
@@ -370,12 +421,25 @@ fn lookups_answer_absent_repeated_and_unsorted_hashes_in_order() {
 
 #[test]
 fn a_lookup_racing_a_put_sees_the_track_whole_or_not_at_all() {
+    lookup_racing_a_put(0);
+}
+
+#[test]
+fn a_cached_lookup_racing_a_put_sees_the_track_whole_or_not_at_all() {
+    // The shared half of the hashes is cached by earlier lookups: a lookup that served
+    // them from an entry older than its snapshot would find only the other half.
+    lookup_racing_a_put(TEST_CACHE_BYTES);
+}
+
+fn lookup_racing_a_put(cache_bytes: u64) {
     // Half of each track's hashes are already in the index (their bits set), half are
     // new: a lookup that tested the bits before the put and read after it would find
     // only the first half. The window is microseconds wide, so this checks the rule
     // under real concurrency rather than forcing the interleaving.
     let dir = tempdir();
-    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let store = RocksStore::create_or_open(dir.path().join("index"), 1)
+        .expect("creates")
+        .with_postings_cache(cache_bytes);
     let with_hashes = |name: &str, hashes: Vec<u32>| {
         let mut t = synthetic_track(name, 0, 0);
         t.landmarks = hashes
@@ -782,7 +846,9 @@ fn a_follower_keeps_up_with_a_writer_that_reopens_and_compacts() {
     let path = dir.path().join("index");
     drop(RocksStore::create_or_open(&path, 1).expect("creates"));
     let scratch = dir.path().join("follower");
-    let follower = Arc::new(Follower::open(&path, &scratch).expect("follows"));
+    let follower = Arc::new(
+        Follower::open_with_postings_cache(&path, &scratch, TEST_CACHE_BYTES).expect("follows"),
+    );
     let stop = Arc::new(AtomicBool::new(false));
     let reopened = Arc::new(AtomicUsize::new(0));
     let tailing = {
@@ -806,8 +872,12 @@ fn a_follower_keeps_up_with_a_writer_that_reopens_and_compacts() {
         assert!(caught_up, "track {i}: every catch-up failed");
         let seen = follower.track(&track.id).expect("read");
         assert_eq!(seen.map(|r| r.idx), Some(record.idx), "track {i}");
-        let found = postings_found(follower.as_ref(), &track, record.idx);
-        assert_eq!(found, record.landmarks, "track {i}");
+        // Twice: the second answers from the postings cache.
+        for _ in 0..2 {
+            let found = postings_found(follower.as_ref(), &track, record.idx);
+            assert_eq!(found, record.landmarks, "track {i}");
+        }
+        assert_eq!(follower.store().postings_cache_bytes(), TEST_CACHE_BYTES);
     }
     stop.store(true, Ordering::Relaxed);
     tailing.join().expect("tailing thread");
