@@ -49,6 +49,15 @@
 //! version 1, which has no bitmap, is read without one and upgraded (the bitmap built
 //! from `track_hashes`) when opened for writing.
 //!
+//! # Postings cache
+//! [`RocksStore::with_postings_cache`] keeps the stored postings of hashes looked up
+//! before in a concurrent hash map, so that a hot hash costs a probe instead of
+//! RocksDB's block searches (the service turns it on; it is off by default). Entries
+//! are tagged with the write generation they were read at and used only by lookups
+//! whose snapshot shows that same generation, so a lookup still sees each track whole
+//! or not at all; each write empties the cache, and a [`Follower`]'s reopened instance
+//! starts with an empty one.
+//!
 //! # Consistency
 //! Every track write (put, replace, delete) is one `WriteBatch` holding the postings,
 //! the records, the content entry and the counters in `meta`, written through the
@@ -79,7 +88,8 @@
 //! Replication and sharding (one directory, one machine), backups and checkpoints,
 //! migrating an index of another layout version than 1 or 2 (it is refused; rebuild
 //! it), and
-//! tuning knobs: the cache size and compression are fixed in `options.rs`.
+//! tuning knobs: the block cache size and compression are fixed in `options.rs` (only
+//! the postings cache's budget is chosen at open).
 
 mod error;
 mod follower;
