@@ -38,6 +38,15 @@ pub(crate) fn db_options(create: bool) -> Options {
     // RocksDB's own text log: a little history for diagnosis, not an archive.
     opts.set_keep_log_file_num(2);
     opts.set_max_log_file_size(4 << 20);
+    // Table files are read through a memory map rather than pread: a data block that
+    // the block cache lacks but the page cache holds is then decompressed straight
+    // from the mapping, without a system call and a copy. Measured on the scale bench
+    // at 100k tracks (16 GB): 12.2-12.5 -> 8.0-8.9 ms for repeated queries, 15-16 ->
+    // 13 ms median for first-time ones; at 1k tracks 8.5 -> 5.7 ms first-time. The
+    // price: mapped pages count in the process's resident memory (they are the page
+    // cache's, and the kernel reclaims them), and an I/O error while reading a table
+    // stops the process (SIGBUS) instead of failing the one lookup.
+    opts.set_allow_mmap_reads(true);
     opts
 }
 
