@@ -155,8 +155,8 @@ impl RocksStore {
     /// A new secondary instance of the same index sharing this instance's block cache:
     /// RocksDB names cached blocks by table file, so blocks of files both instances
     /// read stay cached across the swap, and the two together stay within one cache's
+    /// budget. The new instance starts with an empty postings cache of the same
     /// budget.
-    /// The new instance starts with an empty postings cache of the same budget.
     pub(crate) fn reopen_secondary(&self, secondary_path: &Path) -> Result<Self> {
         let fresh = Self::open(
             &self.path,
