@@ -2,17 +2,33 @@
 //!
 //! Changing anything here (or the posting block format) bumps [`FORMAT_VERSION`].
 
+use earmark_index::posting::BlockFormat;
 use earmark_index::{TrackId, TrackRecord};
 
 use crate::error::{Error, Result};
 
-/// Version of the layout below; an index of another version is refused, except
-/// [`FORMAT_VERSION_NO_PRESENCE`].
-pub const FORMAT_VERSION: u32 = 2;
+/// Version of the layout below, given to new indexes; an index of another version is
+/// refused, except [`FORMAT_VERSION_COUNTED_BLOCKS`] and [`FORMAT_VERSION_NO_PRESENCE`].
+pub const FORMAT_VERSION: u32 = 3;
 
-/// The layout before the presence bitmap: read as is, and upgraded (the bitmap built
-/// from `track_hashes`) when opened for writing.
+/// The layout before [`BlockFormat::Flagged`]: every block states its count. Read
+/// and written as is (rewriting every value would take as long as a fresh ingest).
+pub(crate) const FORMAT_VERSION_COUNTED_BLOCKS: u32 = 2;
+
+/// The layout before the presence bitmap, with counted blocks: read as is, and
+/// upgraded to [`FORMAT_VERSION_COUNTED_BLOCKS`] (the bitmap built from
+/// `track_hashes`) when opened for writing.
 pub(crate) const FORMAT_VERSION_NO_PRESENCE: u32 = 1;
+
+/// The block format of the postings of a layout version, or `None` for a version this
+/// code does not read.
+pub(crate) fn block_format(version: u32) -> Option<BlockFormat> {
+    match version {
+        FORMAT_VERSION => Some(BlockFormat::Flagged),
+        FORMAT_VERSION_COUNTED_BLOCKS | FORMAT_VERSION_NO_PRESENCE => Some(BlockFormat::Counted),
+        _ => None,
+    }
+}
 
 /// Format version, hash configuration id, counters and the presence bitmap, under the
 /// `META_*` keys.

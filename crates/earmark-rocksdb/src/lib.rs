@@ -27,7 +27,7 @@
 //! |---|---|---|
 //! | `meta` | `format_version`, `hash_config_id`, `next_idx`, `tracks`, `postings`, `duration_us` | big-endian integers |
 //! | `meta` | `presence` | a bitmap of the hash values with postings (see below) |
-//! | `postings` | hash, u32 big-endian | posting blocks of [`earmark_index::posting`], concatenated |
+//! | `postings` | hash, u32 big-endian | posting blocks of [`earmark_index::posting`] ([`BlockFormat::Flagged`](earmark_index::posting::BlockFormat::Flagged); `Counted` in indexes of layout 1 and 2, which are read and written as they are), concatenated |
 //! | `tracks` | track id | [`TrackRecord`](earmark_index::TrackRecord) as JSON |
 //! | `track_idx` | track idx, u32 big-endian | track id |
 //! | `track_hashes` | track idx, u32 big-endian | the track's distinct hashes, ascending, varint deltas |

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-use earmark_index::posting;
+use earmark_index::posting::{self, BlockFormat};
 use earmark_index::{
     MAX_FRAMES_PER_HASH, NewTrack, PostingLists, PutOutcome, Store, StoreStats, TrackId, TrackMeta,
     TrackRecord,
@@ -17,8 +17,8 @@ use rocksdb::{
 use crate::error::{Error, Result};
 use crate::layout::{
     self, ALL_CFS, CF_CONTENT, CF_META, CF_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX, CF_TRACKS,
-    Counters, FORMAT_VERSION, FORMAT_VERSION_NO_PRESENCE, META_FORMAT_VERSION, META_HASH_CONFIG_ID,
-    META_PRESENCE,
+    Counters, FORMAT_VERSION, FORMAT_VERSION_COUNTED_BLOCKS, FORMAT_VERSION_NO_PRESENCE,
+    META_FORMAT_VERSION, META_HASH_CONFIG_ID, META_PRESENCE,
 };
 use crate::options;
 use crate::postings_cache::{Cached, PostingsCache};
@@ -45,6 +45,8 @@ pub struct RocksStore {
     db: DB,
     path: PathBuf,
     hash_config_id: u16,
+    /// How this index's postings blocks are written; its layout version decides.
+    block_format: BlockFormat,
     mode: Mode,
     writer: Mutex<()>,
     /// The hash values with postings; `None` for a read-only view of a layout-1 index.
@@ -335,6 +337,7 @@ impl RocksStore {
             db,
             path: path.to_path_buf(),
             hash_config_id: 0,
+            block_format: BlockFormat::Flagged,
             mode,
             writer: Mutex::new(()),
             presence: None,
@@ -344,7 +347,7 @@ impl RocksStore {
         };
         store.hash_config_id = match (store.read_header()?, access) {
             (
-                Some((id, _)),
+                Some((id, ..)),
                 Access::Primary {
                     create: Some(requested),
                 },
@@ -354,8 +357,9 @@ impl RocksStore {
                     requested,
                 });
             }
-            (Some((id, version)), _) => {
+            (Some((id, version, block_format)), _) => {
                 store.presence = store.load_presence(version)?;
+                store.block_format = block_format;
                 id
             }
             // A new index, or one whose creation stopped between creating the column
@@ -375,35 +379,34 @@ impl RocksStore {
         Ok(store)
     }
 
-    /// The hash configuration id and layout version, after checking the version;
-    /// `None` without metadata.
-    fn read_header(&self) -> Result<Option<(u16, u32)>> {
+    /// The hash configuration id, the layout version and its block format, after
+    /// checking the version; `None` without metadata.
+    fn read_header(&self) -> Result<Option<(u16, u32, BlockFormat)>> {
         let meta = self.cf(CF_META)?;
         let Some(version) = self.db.get_cf(meta, META_FORMAT_VERSION)? else {
             return Ok(None);
         };
         let found = u32::from_be_bytes(layout::fixed(Some(&version), "format_version")?);
-        if found != FORMAT_VERSION && found != FORMAT_VERSION_NO_PRESENCE {
-            return Err(Error::VersionMismatch {
-                found,
-                expected: FORMAT_VERSION,
-            });
-        }
+        let block_format = layout::block_format(found).ok_or(Error::VersionMismatch {
+            found,
+            expected: FORMAT_VERSION,
+        })?;
         let id = self.db.get_cf(meta, META_HASH_CONFIG_ID)?;
         let id = u16::from_be_bytes(layout::fixed(id.as_deref(), "hash_config_id")?);
-        Ok(Some((id, found)))
+        Ok(Some((id, found, block_format)))
     }
 
     /// The stored presence bitmap. A layout-1 index has none: a primary builds it from
-    /// every track's hash list and upgrades the index in one batch; other modes read
-    /// without one.
+    /// every track's hash list and upgrades the index to layout 2 in one batch; other
+    /// modes read without one.
     fn load_presence(&self, version: u32) -> Result<Option<Presence>> {
-        if version != FORMAT_VERSION && self.mode != Mode::Primary {
+        let stored = version != FORMAT_VERSION_NO_PRESENCE;
+        if !stored && self.mode != Mode::Primary {
             return Ok(None);
         }
         let meta = self.cf(CF_META)?;
         let presence = Presence::empty();
-        if version == FORMAT_VERSION {
+        if stored {
             let stored = self
                 .db
                 .get_cf(meta, META_PRESENCE)?
@@ -420,7 +423,12 @@ impl RocksStore {
         }
         let mut batch = WriteBatch::default();
         batch.put_cf(meta, META_PRESENCE, presence.encode_bitmap());
-        batch.put_cf(meta, META_FORMAT_VERSION, FORMAT_VERSION.to_be_bytes());
+        // Its blocks keep their counts.
+        batch.put_cf(
+            meta,
+            META_FORMAT_VERSION,
+            FORMAT_VERSION_COUNTED_BLOCKS.to_be_bytes(),
+        );
         self.db.write(batch)?;
         Ok(Some(presence))
     }
@@ -463,6 +471,12 @@ impl RocksStore {
     #[cfg(test)]
     pub(crate) fn presence(&self) -> Option<&Presence> {
         self.presence.as_ref()
+    }
+
+    /// How this index writes its postings blocks.
+    #[cfg(test)]
+    pub(crate) fn block_format(&self) -> BlockFormat {
+        self.block_format
     }
 
     pub(crate) fn cf(&self, name: &str) -> Result<&ColumnFamily> {
@@ -527,7 +541,7 @@ impl RocksStore {
         let values = self.db.batched_multi_get_cf(postings, &keys, true);
         for (key, value) in keys.iter().zip(values) {
             let Some(value) = value? else { continue };
-            match posting::remove_track(&value, record.idx)? {
+            match posting::remove_track(&value, self.block_format, record.idx)? {
                 Some(rest) => batch.put_cf(postings, key, rest),
                 None => batch.delete_cf(postings, key),
             }
@@ -596,7 +610,7 @@ impl RocksStore {
         for (hash, frames) in &groups {
             landmarks += frames.len() as u64;
             block.clear();
-            posting::encode_block(&mut block, idx, frames);
+            posting::encode_block(&mut block, self.block_format, idx, frames)?;
             batch.merge_cf(postings, layout::hash_key(*hash), &block);
         }
         let record = track.record(idx, self.hash_config_id, landmarks);
@@ -729,7 +743,7 @@ impl RocksStore {
         for known in known {
             match known {
                 Cached::Absent => out.push([]),
-                Cached::Value(value) => out.push_decoded(&value, cap)?,
+                Cached::Value(value) => out.push_decoded(&value, self.block_format, cap)?,
                 Cached::Unknown => {
                     let (value, hash) = values
                         .next()
@@ -739,7 +753,7 @@ impl RocksStore {
                         cache.insert(hash, g, value.as_deref());
                     }
                     match value {
-                        Some(value) => out.push_decoded(&value, cap)?,
+                        Some(value) => out.push_decoded(&value, self.block_format, cap)?,
                         None => out.push([]),
                     }
                 }

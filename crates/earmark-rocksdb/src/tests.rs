@@ -83,7 +83,7 @@ fn check_consistent(store: &RocksStore) {
             stored.may_contain(hash),
             "hash {hash} not in the stored bitmap"
         );
-        posting::decode_blocks(&value, |track, _| {
+        posting::decode_blocks(&value, store.block_format(), |track, _| {
             assert!(live.contains_key(&track), "posting of absent track {track}");
             *per_track.entry(track).or_default() += 1;
         })
@@ -111,6 +111,22 @@ fn check_consistent(store: &RocksStore) {
     );
 }
 
+/// A new, empty index marked with layout 2, as indexes made before the flagged
+/// block format are: its blocks state their counts.
+fn create_layout_2(path: &Path) -> RocksStore {
+    {
+        let store = RocksStore::create_or_open(path, 1).expect("creates");
+        let meta = store.cf(CF_META).expect("cf");
+        store
+            .db()
+            .put_cf(meta, layout::META_FORMAT_VERSION, 2u32.to_be_bytes())
+            .expect("put");
+    }
+    let store = RocksStore::open_existing(path).expect("opens layout 2");
+    assert_eq!(store.block_format(), posting::BlockFormat::Counted);
+    store
+}
+
 /// A postings cache small enough that the tests' tracks also exercise eviction.
 const TEST_CACHE_BYTES: u64 = 256 << 10;
 
@@ -126,9 +142,17 @@ fn passes_the_conformance_suite() {
             let store = RocksStore::create_or_open(dir, 1)
                 .expect("opens")
                 .with_postings_cache(cache_bytes);
+            assert_eq!(store.block_format(), posting::BlockFormat::Flagged);
             Box::new(store) as Box<dyn Store>
         });
     }
+    // An index of the previous layout keeps working, counted blocks and all.
+    earmark_index::conformance::run_all(&|| {
+        let dir = parent
+            .path()
+            .join(n.fetch_add(1, Ordering::Relaxed).to_string());
+        Box::new(create_layout_2(&dir)) as Box<dyn Store>
+    });
 }
 
 #[test]
@@ -349,7 +373,7 @@ fn an_index_of_layout_1_is_read_as_is_and_upgraded_by_a_writer() {
         .collect();
     let mut idx = Vec::new();
     {
-        let store = RocksStore::create_or_open(&path, 1).expect("creates");
+        let store = create_layout_2(&path);
         for t in &tracks {
             idx.push(store.put_track(t).expect("put").1.idx);
         }
@@ -377,7 +401,8 @@ fn an_index_of_layout_1_is_read_as_is_and_upgraded_by_a_writer() {
         .get_cf(store.cf(CF_META).expect("cf"), layout::META_FORMAT_VERSION)
         .expect("read")
         .expect("present");
-    assert_eq!(version, crate::FORMAT_VERSION.to_be_bytes());
+    assert_eq!(version, 2u32.to_be_bytes(), "upgraded to layout 2 only");
+    assert_eq!(store.block_format(), posting::BlockFormat::Counted);
     check_consistent(&store);
     let added = synthetic_track("t3", 3, 800);
     let (_, record) = store.put_track(&added).expect("put after the upgrade");
