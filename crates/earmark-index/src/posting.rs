@@ -161,7 +161,8 @@ pub enum BlockFormat {
     /// `track idx * 2 + (count != 1) (varint) | count (varint, only when not 1)`.
     /// Most blocks hold one posting (26.9 M of 27.9 M in a 1,000-track index of hash
     /// configuration 1), and for them the count byte goes: about one byte per
-    /// posting less. The bit costs a longer varint only for track idx 8,192-16,383.
+    /// posting less. The bit lengthens the varint only where doubling the track idx
+    /// crosses a 7-bit boundary (idx 8,192-16,383, 1,048,576-2,097,151, ...).
     Flagged,
 }
 
