@@ -8,11 +8,16 @@ use earmark_index::{TrackId, TrackRecord};
 use crate::error::{Error, Result};
 
 /// Version of the layout below, given to new indexes; an index of another version is
-/// refused, except [`FORMAT_VERSION_COUNTED_BLOCKS`] and [`FORMAT_VERSION_NO_PRESENCE`].
-pub const FORMAT_VERSION: u32 = 3;
+/// refused, except the earlier ones named here, which are read and written as they
+/// are.
+pub const FORMAT_VERSION: u32 = 4;
 
-/// The layout before [`BlockFormat::Flagged`]: every block states its count. Read
-/// and written as is (rewriting every value would take as long as a fresh ingest).
+/// The layout before [`BlockFormat::Sorted`]: postings blocks in
+/// [`BlockFormat::Flagged`], concatenated in `postings`. Read and written as is
+/// (rewriting every value would take as long as a fresh ingest).
+pub(crate) const FORMAT_VERSION_FLAGGED_BLOCKS: u32 = 3;
+
+/// The layout before [`BlockFormat::Flagged`]: every block states its count.
 pub(crate) const FORMAT_VERSION_COUNTED_BLOCKS: u32 = 2;
 
 /// The layout before the presence bitmap, with counted blocks: read as is, and
@@ -24,17 +29,32 @@ pub(crate) const FORMAT_VERSION_NO_PRESENCE: u32 = 1;
 /// code does not read.
 pub(crate) fn block_format(version: u32) -> Option<BlockFormat> {
     match version {
-        FORMAT_VERSION => Some(BlockFormat::Flagged),
+        FORMAT_VERSION => Some(BlockFormat::Sorted),
+        FORMAT_VERSION_FLAGGED_BLOCKS => Some(BlockFormat::Flagged),
         FORMAT_VERSION_COUNTED_BLOCKS | FORMAT_VERSION_NO_PRESENCE => Some(BlockFormat::Counted),
         _ => None,
+    }
+}
+
+/// The column family holding the postings in `format`. Each postings column family
+/// has its own merge operator for good (RocksDB applies it before the index's
+/// metadata can be read), so the format decides the family.
+pub(crate) fn postings_cf(format: BlockFormat) -> &'static str {
+    match format {
+        BlockFormat::Sorted => CF_SORTED_POSTINGS,
+        BlockFormat::Counted | BlockFormat::Flagged => CF_POSTINGS,
     }
 }
 
 /// Format version, hash configuration id, counters and the presence bitmap, under the
 /// `META_*` keys.
 pub(crate) const CF_META: &str = "meta";
-/// Hash (u32 big-endian) -> concatenated posting blocks, grown by a concatenating merge.
+/// Layouts 1 to 3: hash (u32 big-endian) -> concatenated posting blocks, grown by a
+/// concatenating merge.
 pub(crate) const CF_POSTINGS: &str = "postings";
+/// Layout 4: hash (u32 big-endian) -> posting blocks in [`BlockFormat::Sorted`], grown
+/// by a merge that folds new blocks in ([`earmark_index::posting::merge_sorted`]).
+pub(crate) const CF_SORTED_POSTINGS: &str = "sorted_postings";
 /// Track id -> [`TrackRecord`] as JSON.
 pub(crate) const CF_TRACKS: &str = "tracks";
 /// Track idx (u32 big-endian) -> track id.
@@ -44,15 +64,20 @@ pub(crate) const CF_TRACK_HASHES: &str = "track_hashes";
 /// Content hash (SHA-256 hex) -> track id.
 pub(crate) const CF_CONTENT: &str = "content";
 
-/// Every column family of the layout.
-pub(crate) const ALL_CFS: [&str; 6] = [
+/// The column families of every layout besides the postings.
+pub(crate) const RECORD_CFS: [&str; 5] = [
     CF_META,
-    CF_POSTINGS,
     CF_TRACKS,
     CF_TRACK_IDX,
     CF_TRACK_HASHES,
     CF_CONTENT,
 ];
+
+/// Every column family of a layout whose postings are in `postings`.
+pub(crate) fn all_cfs(postings: &'static str) -> [&'static str; 6] {
+    let [meta, tracks, track_idx, track_hashes, content] = RECORD_CFS;
+    [meta, postings, tracks, track_idx, track_hashes, content]
+}
 
 /// u32 big-endian.
 pub(crate) const META_FORMAT_VERSION: &[u8] = b"format_version";

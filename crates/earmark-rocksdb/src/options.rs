@@ -1,10 +1,12 @@
-//! RocksDB tuning and the concatenating merge operator.
+//! RocksDB tuning and the postings merge operators.
 
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, MergeOperands, Options,
 };
 
-use crate::layout::{ALL_CFS, CF_META, CF_POSTINGS};
+use earmark_index::posting;
+
+use crate::layout::{self, CF_META, CF_POSTINGS, CF_SORTED_POSTINGS};
 use crate::presence;
 
 /// Shared by all column families. Lookups touch a few thousand random postings keys
@@ -25,6 +27,7 @@ const POSTINGS_RESTART_INTERVAL: i32 = 8;
 
 /// Names recorded in the OPTIONS file; the operators never change meaning.
 const MERGE_OPERATOR_NAME: &str = "earmark.concat";
+const SORTED_MERGE_OPERATOR_NAME: &str = "earmark.merge_sorted";
 const PRESENCE_MERGE_OPERATOR_NAME: &str = "earmark.presence_union";
 
 /// Database-wide options.
@@ -50,9 +53,10 @@ pub(crate) fn db_options(create: bool) -> Options {
     opts
 }
 
-/// One descriptor per column family of the layout, each with its options.
-pub(crate) fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
-    ALL_CFS
+/// One descriptor per column family of a layout whose postings are in `postings`,
+/// each with its options.
+pub(crate) fn descriptors(cache: &Cache, postings: &'static str) -> Vec<ColumnFamilyDescriptor> {
+    layout::all_cfs(postings)
         .iter()
         .map(|&name| ColumnFamilyDescriptor::new(name, cf_options(name, cache)))
         .collect()
@@ -73,7 +77,7 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
     opts.set_bottommost_compression_type(DBCompressionType::Lz4);
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
-    if name == CF_POSTINGS {
+    if name == CF_POSTINGS || name == CF_SORTED_POSTINGS {
         // Full (not block-based) filters: one probe per lookup and SST file.
         table.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
         table.set_block_restart_interval(POSTINGS_RESTART_INTERVAL);
@@ -82,7 +86,13 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
         // is bounded by the hash space: one key per hash value (2^23 in configuration 1,
         // ~10 MB of filter) and one index entry per data block.
         table.set_cache_index_and_filter_blocks(false);
-        opts.set_merge_operator_associative(MERGE_OPERATOR_NAME, concat);
+        if name == CF_POSTINGS {
+            opts.set_merge_operator_associative(MERGE_OPERATOR_NAME, concat);
+        } else {
+            // Operands (new tracks' blocks) concatenate among themselves; folding
+            // them into a stored value sorts them in and renames their tracks.
+            opts.set_merge_operator(SORTED_MERGE_OPERATOR_NAME, merge_sorted, concat);
+        }
     } else {
         // Index and filter blocks count against the cache instead of growing with the
         // catalog; level 0's stay pinned, as every lookup consults them.
@@ -108,4 +118,12 @@ fn concat(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Opt
         out.extend_from_slice(op);
     }
     Some(out)
+}
+
+/// The full merge of `sorted_postings`: the stored value (or nothing) and the new
+/// blocks, as one value in track order. Damaged bytes fail the merge, which RocksDB
+/// reports as corruption to the read or compaction that needed it, rather than
+/// storing a value that decodes to wrong postings.
+fn merge_sorted(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    posting::merge_sorted(existing, operands.iter()).ok()
 }

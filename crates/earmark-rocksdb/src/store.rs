@@ -16,9 +16,10 @@ use rocksdb::{
 
 use crate::error::{Error, Result};
 use crate::layout::{
-    self, ALL_CFS, CF_CONTENT, CF_META, CF_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX, CF_TRACKS,
-    Counters, FORMAT_VERSION, FORMAT_VERSION_COUNTED_BLOCKS, FORMAT_VERSION_NO_PRESENCE,
-    META_FORMAT_VERSION, META_HASH_CONFIG_ID, META_PRESENCE,
+    self, CF_CONTENT, CF_META, CF_POSTINGS, CF_SORTED_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX,
+    CF_TRACKS, Counters, FORMAT_VERSION, FORMAT_VERSION_COUNTED_BLOCKS,
+    FORMAT_VERSION_FLAGGED_BLOCKS, FORMAT_VERSION_NO_PRESENCE, META_FORMAT_VERSION,
+    META_HASH_CONFIG_ID, META_PRESENCE,
 };
 use crate::options;
 use crate::postings_cache::{Cached, PostingsCache};
@@ -47,6 +48,8 @@ pub struct RocksStore {
     hash_config_id: u16,
     /// How this index's postings blocks are written; its layout version decides.
     block_format: BlockFormat,
+    /// The column family of the postings, which goes with `block_format`.
+    postings_cf: &'static str,
     mode: Mode,
     writer: Mutex<()>,
     /// The hash values with postings; `None` for a read-only view of a layout-1 index.
@@ -244,7 +247,7 @@ impl RocksStore {
         // Rewrite the last level too, so its values and key counts are final; files
         // this compaction just wrote are not rewritten again.
         opts.set_bottommost_level_compaction(BottommostLevelCompaction::ForceOptimized);
-        for name in ALL_CFS {
+        for name in layout::all_cfs(self.postings_cf) {
             self.db
                 .compact_range_cf_opt(self.cf(name)?, None::<&[u8]>, None::<&[u8]>, &opts);
         }
@@ -260,7 +263,7 @@ impl RocksStore {
         let mut n = 0;
         for item in self
             .db
-            .iterator_cf(self.cf(CF_POSTINGS)?, IteratorMode::Start)
+            .iterator_cf(self.cf(self.postings_cf)?, IteratorMode::Start)
         {
             item?;
             n += 1;
@@ -268,7 +271,29 @@ impl RocksStore {
         Ok(n)
     }
 
+    /// A new index of an earlier layout `version`, for tests of how those are read
+    /// and written.
+    #[cfg(test)]
+    pub(crate) fn create_with_layout(
+        path: &Path,
+        hash_config_id: u16,
+        version: u32,
+    ) -> Result<Self> {
+        Self::open_as(
+            path,
+            Access::Primary {
+                create: Some(hash_config_id),
+            },
+            version,
+        )
+    }
+
     fn open(path: &Path, access: Access<'_>) -> Result<Self> {
+        Self::open_as(path, access, FORMAT_VERSION)
+    }
+
+    /// Opens as [`open`](Self::open); a new index gets layout `new_version`.
+    fn open_as(path: &Path, access: Access<'_>, new_version: u32) -> Result<Self> {
         let found = inspect(path)?;
         let create = match (access, found) {
             (Access::Primary { create: Some(id) }, Found::Nothing | Found::EmptyDir) => Some(id),
@@ -279,30 +304,49 @@ impl RocksStore {
             }
             (_, Found::Database) => None,
         };
-        if create.is_some() {
+        let postings_cf = if create.is_some() {
             std::fs::create_dir_all(path).map_err(|source| Error::Io {
                 path: path.to_path_buf(),
                 source,
             })?;
+            let format = layout::block_format(new_version).ok_or(Error::VersionMismatch {
+                found: new_version,
+                expected: FORMAT_VERSION,
+            })?;
+            layout::postings_cf(format)
         } else {
             // Checked before opening, so that a foreign database is never opened for
             // writing (which alone may rewrite its manifest and logs).
             let names = DB::list_cf(&rocksdb::Options::default(), path)?;
-            if let Some(missing) = ALL_CFS.iter().find(|n| !names.iter().any(|m| m == *n)) {
+            let has = |name: &str| names.iter().any(|n| n == name);
+            let postings_cf = match (has(CF_SORTED_POSTINGS), has(CF_POSTINGS)) {
+                (true, false) => CF_SORTED_POSTINGS,
+                (false, _) => CF_POSTINGS,
+                (true, true) => {
+                    return Err(Error::NotAnIndex {
+                        path: path.to_path_buf(),
+                        reason: "postings column families of two layouts".into(),
+                    });
+                }
+            };
+            let cfs = layout::all_cfs(postings_cf);
+            if let Some(missing) = cfs.iter().find(|n| !has(n)) {
                 return Err(Error::NotAnIndex {
                     path: path.to_path_buf(),
                     reason: format!("a RocksDB database without the {missing:?} column family"),
                 });
             }
-            if let Some(extra) = names.iter().find(|n| {
-                *n != rocksdb::DEFAULT_COLUMN_FAMILY_NAME && !ALL_CFS.contains(&n.as_str())
-            }) {
+            if let Some(extra) = names
+                .iter()
+                .find(|n| *n != rocksdb::DEFAULT_COLUMN_FAMILY_NAME && !cfs.contains(&n.as_str()))
+            {
                 return Err(Error::NotAnIndex {
                     path: path.to_path_buf(),
                     reason: format!("unexpected column family {extra:?}"),
                 });
             }
-        }
+            postings_cf
+        };
 
         let cache = match access {
             Access::Secondary {
@@ -310,7 +354,7 @@ impl RocksStore {
             } => cache.clone(),
             _ => options::block_cache(),
         };
-        let cfs = options::descriptors(&cache);
+        let cfs = options::descriptors(&cache, postings_cf);
         let db = match access {
             Access::Primary { .. } => {
                 let opts = options::db_options(create.is_some());
@@ -337,7 +381,8 @@ impl RocksStore {
             db,
             path: path.to_path_buf(),
             hash_config_id: 0,
-            block_format: BlockFormat::Flagged,
+            block_format: BlockFormat::Sorted,
+            postings_cf,
             mode,
             writer: Mutex::new(()),
             presence: None,
@@ -358,6 +403,11 @@ impl RocksStore {
                 });
             }
             (Some((id, version, block_format)), _) => {
+                if layout::postings_cf(block_format) != postings_cf {
+                    return Err(Error::Corrupt(format!(
+                        "layout {version} with its postings in {postings_cf:?}"
+                    )));
+                }
                 store.presence = store.load_presence(version)?;
                 store.block_format = block_format;
                 id
@@ -365,7 +415,23 @@ impl RocksStore {
             // A new index, or one whose creation stopped between creating the column
             // families and writing the metadata (all of them still empty).
             (None, Access::Primary { create: Some(id) }) if store.is_blank()? => {
-                store.init(id)?;
+                // A blank database left by an earlier release keeps its postings
+                // family, so it gets the newest layout that uses it.
+                let version = if layout::block_format(new_version).map(layout::postings_cf)
+                    == Some(postings_cf)
+                {
+                    new_version
+                } else if postings_cf == CF_SORTED_POSTINGS {
+                    FORMAT_VERSION
+                } else {
+                    FORMAT_VERSION_FLAGGED_BLOCKS
+                };
+                store.block_format =
+                    layout::block_format(version).ok_or(Error::VersionMismatch {
+                        found: version,
+                        expected: FORMAT_VERSION,
+                    })?;
+                store.init(id, version)?;
                 store.presence = Some(Presence::empty());
                 id
             }
@@ -434,7 +500,7 @@ impl RocksStore {
     }
 
     fn is_blank(&self) -> Result<bool> {
-        for name in ALL_CFS {
+        for name in layout::all_cfs(self.postings_cf) {
             if let Some(item) = self
                 .db
                 .iterator_cf(self.cf(name)?, IteratorMode::Start)
@@ -447,11 +513,11 @@ impl RocksStore {
         Ok(true)
     }
 
-    /// Writes the metadata of a new index in one batch.
-    fn init(&self, hash_config_id: u16) -> Result<()> {
+    /// Writes the metadata of a new index of layout `version` in one batch.
+    fn init(&self, hash_config_id: u16, version: u32) -> Result<()> {
         let meta = self.cf(CF_META)?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(meta, META_FORMAT_VERSION, FORMAT_VERSION.to_be_bytes());
+        batch.put_cf(meta, META_FORMAT_VERSION, version.to_be_bytes());
         batch.put_cf(meta, META_HASH_CONFIG_ID, hash_config_id.to_be_bytes());
         batch.put_cf(meta, META_PRESENCE, Presence::empty().encode_bitmap());
         for (key, value) in Counters::default().encode() {
@@ -471,6 +537,12 @@ impl RocksStore {
     #[cfg(test)]
     pub(crate) fn presence(&self) -> Option<&Presence> {
         self.presence.as_ref()
+    }
+
+    /// The column family of this index's postings.
+    #[cfg(test)]
+    pub(crate) fn postings_cf(&self) -> &'static str {
+        self.postings_cf
     }
 
     /// How this index writes its postings blocks.
@@ -526,7 +598,7 @@ impl RocksStore {
         record: &TrackRecord,
         counters: &mut Counters,
     ) -> Result<()> {
-        let postings = self.cf(CF_POSTINGS)?;
+        let postings = self.cf(self.postings_cf)?;
         let hashes_cf = self.cf(CF_TRACK_HASHES)?;
         let idx_key = layout::idx_key(record.idx);
         let packed = self
@@ -586,7 +658,7 @@ impl RocksStore {
             });
         }
         let groups = posting::group_by_hash(&track.landmarks, MAX_FRAMES_PER_HASH);
-        let postings = self.cf(CF_POSTINGS)?;
+        let postings = self.cf(self.postings_cf)?;
 
         let _writer = self.lock_writer();
         let mut counters = self.read_counters()?;
@@ -610,7 +682,7 @@ impl RocksStore {
         for (hash, frames) in &groups {
             landmarks += frames.len() as u64;
             block.clear();
-            posting::encode_block(&mut block, self.block_format, idx, frames)?;
+            posting::encode_block(&mut block, self.block_format.operand_format(), idx, frames)?;
             batch.merge_cf(postings, layout::hash_key(*hash), &block);
         }
         let record = track.record(idx, self.hash_config_id, landmarks);
@@ -737,7 +809,7 @@ impl RocksStore {
         let sorted = hashes.is_sorted();
         let mut values = self
             .db
-            .batched_multi_get_cf_opt(self.cf(CF_POSTINGS)?, &keys, sorted, &read)
+            .batched_multi_get_cf_opt(self.cf(self.postings_cf)?, &keys, sorted, &read)
             .into_iter()
             .zip(asked);
         for known in known {
@@ -851,7 +923,7 @@ impl RocksStore {
         let hashes = self
             .db
             .property_int_value_cf(
-                self.cf(CF_POSTINGS)?,
+                self.cf(self.postings_cf)?,
                 rocksdb::properties::ESTIMATE_NUM_KEYS,
             )?
             .unwrap_or(0);

@@ -14,7 +14,9 @@ use earmark_index::{
 };
 use rocksdb::{DB, IteratorMode};
 
-use crate::layout::{self, ALL_CFS, CF_META, CF_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX};
+use crate::layout::{
+    self, CF_META, CF_POSTINGS, CF_SORTED_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX,
+};
 use crate::presence::Presence;
 use crate::{CatchUp, Error, Follower, Mode, RocksStore};
 
@@ -63,7 +65,7 @@ fn check_consistent(store: &RocksStore) {
     assert_eq!(live.len(), records.len(), "two tracks share an idx");
     let mut per_track: HashMap<u32, u64> = HashMap::new();
     let db = store.db();
-    let postings = store.cf(CF_POSTINGS).expect("cf");
+    let postings = store.cf(store.postings_cf()).expect("cf");
     // The bitmap in memory and the one stored must both cover every stored hash.
     let in_memory = store.presence().expect("a writable index has a bitmap");
     let stored = Presence::empty();
@@ -111,20 +113,36 @@ fn check_consistent(store: &RocksStore) {
     );
 }
 
-/// A new, empty index marked with layout 2, as indexes made before the flagged
-/// block format are: its blocks state their counts.
+/// A new, empty index of layout 2, as indexes made before the flagged block format
+/// are: its blocks state their counts.
 fn create_layout_2(path: &Path) -> RocksStore {
-    {
-        let store = RocksStore::create_or_open(path, 1).expect("creates");
-        let meta = store.cf(CF_META).expect("cf");
-        store
-            .db()
-            .put_cf(meta, layout::META_FORMAT_VERSION, 2u32.to_be_bytes())
-            .expect("put");
-    }
+    drop(RocksStore::create_with_layout(path, 1, 2).expect("creates"));
     let store = RocksStore::open_existing(path).expect("opens layout 2");
     assert_eq!(store.block_format(), posting::BlockFormat::Counted);
+    assert_eq!(store.postings_cf(), CF_POSTINGS);
     store
+}
+
+/// A new, empty index of layout 3, as indexes made before the sorted block format
+/// are: flagged blocks, concatenated.
+fn create_layout_3(path: &Path) -> RocksStore {
+    drop(RocksStore::create_with_layout(path, 1, 3).expect("creates"));
+    let store = RocksStore::open_existing(path).expect("opens layout 3");
+    assert_eq!(store.block_format(), posting::BlockFormat::Flagged);
+    assert_eq!(store.postings_cf(), CF_POSTINGS);
+    store
+}
+
+/// A new index of each layout this code writes: the current one, then 3 and 2.
+fn create_each_layout(path: &Path) -> [RocksStore; 3] {
+    let current = RocksStore::create_or_open(path.join("4"), 1).expect("creates");
+    assert_eq!(current.block_format(), posting::BlockFormat::Sorted);
+    assert_eq!(current.postings_cf(), CF_SORTED_POSTINGS);
+    [
+        current,
+        create_layout_3(&path.join("3")),
+        create_layout_2(&path.join("2")),
+    ]
 }
 
 /// A postings cache small enough that the tests' tracks also exercise eviction.
@@ -142,17 +160,19 @@ fn passes_the_conformance_suite() {
             let store = RocksStore::create_or_open(dir, 1)
                 .expect("opens")
                 .with_postings_cache(cache_bytes);
-            assert_eq!(store.block_format(), posting::BlockFormat::Flagged);
+            assert_eq!(store.block_format(), posting::BlockFormat::Sorted);
             Box::new(store) as Box<dyn Store>
         });
     }
-    // An index of the previous layout keeps working, counted blocks and all.
-    earmark_index::conformance::run_all(&|| {
-        let dir = parent
-            .path()
-            .join(n.fetch_add(1, Ordering::Relaxed).to_string());
-        Box::new(create_layout_2(&dir)) as Box<dyn Store>
-    });
+    // Indexes of the previous layouts keep working, their blocks as they were.
+    for create in [create_layout_3, create_layout_2] {
+        earmark_index::conformance::run_all(&|| {
+            let dir = parent
+                .path()
+                .join(n.fetch_add(1, Ordering::Relaxed).to_string());
+            Box::new(create(&dir)) as Box<dyn Store>
+        });
+    }
 }
 
 #[test]
@@ -297,7 +317,7 @@ fn a_database_with_our_column_families_but_no_metadata() {
         let mut opts = rocksdb::Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
-        DB::open_cf(&opts, &path, ALL_CFS).expect("creates");
+        DB::open_cf(&opts, &path, layout::all_cfs(CF_SORTED_POSTINGS)).expect("creates");
     }
     let err = RocksStore::open_existing(&path).expect_err("no metadata");
     assert!(
@@ -307,8 +327,36 @@ fn a_database_with_our_column_families_but_no_metadata() {
     // Creation that stopped before writing metadata is finished on the next create.
     let store = RocksStore::create_or_open(&path, 5).expect("adopts the blank index");
     assert_eq!(store.hash_config_id(), 5);
+    assert_eq!(store.block_format(), posting::BlockFormat::Sorted);
     store.put_track(&synthetic_track("a", 1, 10)).expect("put");
     check_consistent(&store);
+
+    // One left by a release before layout 4 keeps its postings family and gets the
+    // layout that goes with it.
+    let path = dir.path().join("half-3");
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        DB::open_cf(&opts, &path, layout::all_cfs(CF_POSTINGS)).expect("creates");
+    }
+    let store = RocksStore::create_or_open(&path, 1).expect("adopts the blank index");
+    assert_eq!(store.block_format(), posting::BlockFormat::Flagged);
+    store.put_track(&synthetic_track("a", 1, 10)).expect("put");
+    check_consistent(&store);
+
+    // Both postings families: not a layout of ours.
+    let path = dir.path().join("both");
+    {
+        let mut opts = rocksdb::Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let mut names = layout::all_cfs(CF_POSTINGS).to_vec();
+        names.push(CF_SORTED_POSTINGS);
+        DB::open_cf(&opts, &path, names).expect("creates");
+    }
+    let err = RocksStore::open_existing(&path).expect_err("two postings families");
+    assert!(matches!(err, Error::NotAnIndex { .. }), "{err}");
 }
 
 #[test]
@@ -567,8 +615,13 @@ fn replacing_keeps_the_counts_of_the_new_track() {
 #[test]
 fn merged_postings_read_the_same_after_compaction() {
     let dir = tempdir();
-    let path = dir.path().join("index");
-    let store = RocksStore::create_or_open(&path, 1).expect("creates");
+    for store in create_each_layout(dir.path()) {
+        merged_postings_read_the_same_after_compaction_in(store);
+    }
+}
+
+fn merged_postings_read_the_same_after_compaction_in(store: RocksStore) {
+    let path = store.path().to_path_buf();
     let mut all_hashes = Vec::new();
     for i in 0..30u32 {
         let mut t = synthetic_track(&format!("t{i:02}"), i, 200);
