@@ -190,13 +190,13 @@ fn main() {
                 .into_par_iter()
                 .map(|n| {
                     let fp = synthetic_track(&sources, n as u64, track_s);
-                    let track = NewTrack {
-                        id: track_id(n),
-                        meta: TrackMeta::default(),
-                        duration_s: fp.duration_s(),
-                        content_hash: None,
-                        landmarks: fp.catalog_landmarks(&hash),
-                    };
+                    let track = NewTrack::from_fingerprint(
+                        track_id(n),
+                        TrackMeta::default(),
+                        None,
+                        fp,
+                        &hash,
+                    );
                     store.put_track(&track).expect("put").1.landmarks
                 })
                 .sum::<u64>();

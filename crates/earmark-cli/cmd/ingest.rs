@@ -197,13 +197,13 @@ fn ingest_one(
     {
         return Ok(Outcome::Duplicate(of));
     }
-    let (outcome, _) = store.put_track(&NewTrack {
-        id: item.id.clone(),
-        meta: item.meta.clone(),
-        duration_s: fp.duration_s(),
-        content_hash: Some(content_hash),
-        landmarks: fp.catalog_landmarks(hash_config),
-    })?;
+    let (outcome, _) = store.put_track(&NewTrack::from_fingerprint(
+        item.id.clone(),
+        item.meta.clone(),
+        Some(content_hash),
+        fp,
+        hash_config,
+    ))?;
     Ok(match outcome {
         PutOutcome::Inserted => Outcome::Inserted,
         PutOutcome::Replaced => Outcome::Replaced,

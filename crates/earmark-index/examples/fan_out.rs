@@ -176,6 +176,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 duration_s: fp.duration_s(),
                 content_hash: None,
                 landmarks: fp.catalog_landmarks(&hash),
+                fingerprint: None,
             })?;
         }
         let postings_per_hour = store.stats()?.postings as f64 / hours;

@@ -34,6 +34,7 @@ pub fn synthetic_track(id: &str, seed: u32, n: usize) -> NewTrack {
         duration_s: n as f64 / 100.0,
         content_hash: Some(format!("{seed:064x}")),
         landmarks,
+        fingerprint: None,
     }
 }
 

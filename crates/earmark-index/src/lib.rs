@@ -30,13 +30,13 @@
 //! let hash_config = HashConfig::default();
 //! let store = MemoryStore::new(hash_config.id);
 //! let fp = fingerprinter.fingerprint_samples(&audio, rate as u32, 1)?;
-//! store.put_track(&NewTrack {
-//!     id: TrackId::new("chords")?,
-//!     meta: TrackMeta::default(),
-//!     duration_s: fp.duration_s(),
-//!     content_hash: None,
-//!     landmarks: fp.catalog_landmarks(&hash_config),
-//! })?;
+//! store.put_track(&NewTrack::from_fingerprint(
+//!     TrackId::new("chords")?,
+//!     TrackMeta::default(),
+//!     None,
+//!     fp,
+//!     &hash_config,
+//! ))?;
 //!
 //! // Query with 5 s from second 8 on.
 //! let excerpt = fingerprinter.fingerprint_samples(&audio[8 * rate..13 * rate], rate as u32, 1)?;

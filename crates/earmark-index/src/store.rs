@@ -1,6 +1,6 @@
 //! The storage interface the matcher, the CLI and the service call.
 
-use earmark_core::{HashConfig, Landmark};
+use earmark_core::{Fingerprint, HashConfig, Landmark};
 
 use crate::error::{Error, Result};
 use crate::posting::PostingLists;
@@ -19,9 +19,34 @@ pub struct NewTrack {
     pub content_hash: Option<String>,
     /// The track's catalog landmarks under the store's hash configuration.
     pub landmarks: Vec<Landmark>,
+    /// The fingerprint `landmarks` were computed from, when there is one. A store may
+    /// keep it instead of the list of the track's hashes that a delete needs (it is
+    /// about a third of the size) and recompute them from it; when `landmarks` are
+    /// not its catalog landmarks under the store's configuration, the store keeps the
+    /// list.
+    pub fingerprint: Option<Fingerprint>,
 }
 
 impl NewTrack {
+    /// A track indexed from its fingerprint under `config`, the store's hash
+    /// configuration.
+    pub fn from_fingerprint(
+        id: TrackId,
+        meta: TrackMeta,
+        content_hash: Option<String>,
+        fingerprint: Fingerprint,
+        config: &HashConfig,
+    ) -> Self {
+        Self {
+            id,
+            meta,
+            duration_s: fingerprint.duration_s(),
+            content_hash,
+            landmarks: fingerprint.catalog_landmarks(config),
+            fingerprint: Some(fingerprint),
+        }
+    }
+
     /// The record a store keeps for this track once it has its internal number and
     /// has stored `landmarks` postings (after the per-hash cap).
     pub fn record(&self, idx: u32, hash_config_id: u16, landmarks: u64) -> TrackRecord {

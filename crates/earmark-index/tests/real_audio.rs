@@ -36,13 +36,13 @@ fn catalog(hash_config: &HashConfig) -> MemoryStore {
         .fingerprint_file(fixture("clip.flac"))
         .expect("clip");
     store
-        .put_track(&NewTrack {
-            id: TrackId::new("clip").expect("id"),
-            meta: TrackMeta::default(),
-            duration_s: fp.duration_s(),
-            content_hash: None,
-            landmarks: fp.catalog_landmarks(hash_config),
-        })
+        .put_track(&NewTrack::from_fingerprint(
+            TrackId::new("clip").expect("id"),
+            TrackMeta::default(),
+            None,
+            fp,
+            hash_config,
+        ))
         .expect("put");
     store
 }

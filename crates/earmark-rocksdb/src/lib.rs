@@ -27,16 +27,21 @@
 //! |---|---|---|
 //! | `meta` | `format_version`, `hash_config_id`, `next_idx`, `tracks`, `postings`, `duration_us` | big-endian integers |
 //! | `meta` | `presence` | a bitmap of the hash values with postings (see below) |
-//! | `postings` | hash, u32 big-endian | posting blocks of [`earmark_index::posting`] ([`BlockFormat::Flagged`](earmark_index::posting::BlockFormat::Flagged); `Counted` in indexes of layout 1 and 2, which are read and written as they are), concatenated |
+//! | `sorted_postings` | hash, u32 big-endian | posting blocks of [`earmark_index::posting`] in [`BlockFormat::Sorted`](earmark_index::posting::BlockFormat::Sorted): ascending by track, each naming its track by the difference from the previous block's |
+//! | `postings` | hash, u32 big-endian | in indexes of layouts 1 to 3 instead, read and written as they are: blocks concatenated, [`Flagged`](earmark_index::posting::BlockFormat::Flagged) (layout 3) or `Counted` (1 and 2) |
 //! | `tracks` | track id | [`TrackRecord`](earmark_index::TrackRecord) as JSON |
 //! | `track_idx` | track idx, u32 big-endian | track id |
 //! | `track_hashes` | track idx, u32 big-endian | the track's distinct hashes, ascending, varint deltas |
 //! | `content` | SHA-256 of the source file, hex | track id |
 //!
-//! Adding a track appends one block to each of its hashes' values with a merge operator
-//! that concatenates, so ingest never reads postings; RocksDB folds the operands into
-//! one value per hash as it compacts. Replacing or deleting a track reads the values of
-//! its hashes (listed in `track_hashes`) and rewrites them without its block.
+//! Adding a track adds one block to each of its hashes' values as a merge operand, so
+//! ingest never reads postings. Operands concatenate; RocksDB folds them into one value
+//! per hash as it compacts (or when a read needs the value), and in `sorted_postings`
+//! that fold sorts the blocks in by track and renames their tracks as differences,
+//! copying the frames as they are. Each postings family keeps its merge operator for
+//! good, since RocksDB applies it before the metadata can be read; so the layout
+//! version goes with the family the index has. Replacing or deleting a track reads the
+//! values of its hashes (listed in `track_hashes`) and rewrites them without its block.
 //!
 //! # Presence bitmap
 //! A lookup first tests each hash against a bitmap of the hash values that have
@@ -86,8 +91,9 @@
 //!
 //! # Left out
 //! Replication and sharding (one directory, one machine), backups and checkpoints,
-//! migrating an index of another layout version than 1 or 2 (it is refused; rebuild
-//! it), and
+//! rewriting an index of layout 1 to 3 in the current layout (it keeps working as it
+//! is; a fresh ingest gives the smaller values), indexes of other layouts (refused),
+//! and
 //! tuning knobs: the block cache size and compression are fixed in `options.rs` (only
 //! the postings cache's budget is chosen at open).
 

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use earmark_core::{Fingerprint, HashConfig};
 use earmark_index::posting::{self, BlockFormat};
 use earmark_index::{
     MAX_FRAMES_PER_HASH, NewTrack, PostingLists, PutOutcome, Store, StoreStats, TrackId, TrackMeta,
@@ -50,6 +51,8 @@ pub struct RocksStore {
     block_format: BlockFormat,
     /// The column family of the postings, which goes with `block_format`.
     postings_cf: &'static str,
+    /// The layout version.
+    version: u32,
     mode: Mode,
     writer: Mutex<()>,
     /// The hash values with postings; `None` for a read-only view of a layout-1 index.
@@ -383,6 +386,7 @@ impl RocksStore {
             hash_config_id: 0,
             block_format: BlockFormat::Sorted,
             postings_cf,
+            version: FORMAT_VERSION,
             mode,
             writer: Mutex::new(()),
             presence: None,
@@ -410,6 +414,8 @@ impl RocksStore {
                 }
                 store.presence = store.load_presence(version)?;
                 store.block_format = block_format;
+                // After the upgrade `load_presence` may have made.
+                store.version = version.max(FORMAT_VERSION_COUNTED_BLOCKS);
                 id
             }
             // A new index, or one whose creation stopped between creating the column
@@ -431,6 +437,7 @@ impl RocksStore {
                         found: version,
                         expected: FORMAT_VERSION,
                     })?;
+                store.version = version;
                 store.init(id, version)?;
                 store.presence = Some(Presence::empty());
                 id
@@ -601,11 +608,12 @@ impl RocksStore {
         let postings = self.cf(self.postings_cf)?;
         let hashes_cf = self.cf(CF_TRACK_HASHES)?;
         let idx_key = layout::idx_key(record.idx);
-        let packed = self
+        let stored = self
             .db
             .get_cf(hashes_cf, idx_key)?
             .ok_or_else(|| Error::Corrupt(format!("hash list of track {} missing", record.id)))?;
-        let keys: Vec<[u8; 4]> = layout::unpack_hashes(&packed)?
+        let keys: Vec<[u8; 4]> = self
+            .stored_hashes(&stored)?
             .into_iter()
             .map(layout::hash_key)
             .collect();
@@ -640,6 +648,57 @@ impl RocksStore {
                 .saturating_sub(layout::duration_us(record.duration_s))
         };
         Ok(())
+    }
+
+    /// What `track_hashes` keeps for `track`, whose landmarks grouped by hash are
+    /// `groups`: its fingerprint when the landmarks are that fingerprint's under this
+    /// index's configuration, so that a delete recomputes exactly them; otherwise its
+    /// hashes.
+    fn track_hashes_value(&self, track: &NewTrack, groups: &[(u32, Vec<u32>)]) -> Vec<u8> {
+        let packed = layout::pack_hashes(groups.iter().map(|(h, _)| *h));
+        if !layout::tags_track_hashes(self.version) {
+            return packed;
+        }
+        let fingerprint = track
+            .fingerprint
+            .as_ref()
+            .zip(HashConfig::by_id(self.hash_config_id))
+            .filter(|(fp, config)| fp.catalog_landmarks(config) == track.landmarks);
+        let (tag, body) = match fingerprint {
+            Some((fp, _)) => (layout::TRACK_HASHES_FINGERPRINT, fp.to_bytes()),
+            None => (layout::TRACK_HASHES_PACKED, packed),
+        };
+        let mut value = Vec::with_capacity(body.len() + 1);
+        value.push(tag);
+        value.extend_from_slice(&body);
+        value
+    }
+
+    /// The distinct hashes, ascending, of a track whose `track_hashes` value is
+    /// `stored`.
+    fn stored_hashes(&self, stored: &[u8]) -> Result<Vec<u32>> {
+        if !layout::tags_track_hashes(self.version) {
+            return layout::unpack_hashes(stored);
+        }
+        match stored.split_first() {
+            Some((&layout::TRACK_HASHES_PACKED, packed)) => layout::unpack_hashes(packed),
+            Some((&layout::TRACK_HASHES_FINGERPRINT, wire)) => {
+                let fp = Fingerprint::from_bytes(wire)
+                    .map_err(|e| Error::Corrupt(format!("stored fingerprint: {e}")))?;
+                let config = HashConfig::by_id(self.hash_config_id).ok_or(Error::Index(
+                    earmark_index::Error::UnknownHashConfig(self.hash_config_id),
+                ))?;
+                let mut hashes: Vec<u32> = fp
+                    .catalog_landmarks(config)
+                    .iter()
+                    .map(|l| l.hash)
+                    .collect();
+                hashes.sort_unstable();
+                hashes.dedup();
+                Ok(hashes)
+            }
+            _ => Err(Error::Corrupt("track hash list of an unknown kind".into())),
+        }
     }
 
     fn write_counters(&self, batch: &mut WriteBatch, counters: &Counters) -> Result<()> {
@@ -696,7 +755,7 @@ impl RocksStore {
         batch.put_cf(
             self.cf(CF_TRACK_HASHES)?,
             layout::idx_key(idx),
-            layout::pack_hashes(groups.iter().map(|(h, _)| *h)),
+            self.track_hashes_value(track, &groups),
         );
         if let Some(content) = &track.content_hash {
             batch.put_cf(self.cf(CF_CONTENT)?, content.as_bytes(), id_bytes);

@@ -870,6 +870,7 @@ fn measure_ingest_and_lookup() {
                 duration_s: 180.0,
                 content_hash: None,
                 landmarks,
+                fingerprint: None,
             })
             .expect("put");
         postings += r.landmarks;
@@ -970,4 +971,130 @@ fn a_follower_keeps_up_with_a_writer_that_reopens_and_compacts() {
         !scratch.exists(),
         "the scratch directory outlives the follower"
     );
+}
+
+/// A track indexed from a synthetic fingerprint: `frames` frames of peaks at bins a
+/// seeded generator picks, as many per frame as real music gives about.
+fn fingerprinted_track(text: &str, seed: u32, frames: u32) -> NewTrack {
+    use earmark_core::{AnalysisConfig, Fingerprint, HashConfig, Peak};
+    let analysis = AnalysisConfig::default();
+    let mut state = seed.wrapping_mul(2_654_435_761) | 1;
+    let mut peaks = Vec::new();
+    for frame in 0..frames {
+        let mut bins: Vec<u16> = (0..3)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                analysis.min_bin + (state % u32::from(analysis.max_bin - analysis.min_bin)) as u16
+            })
+            .collect();
+        bins.sort_unstable();
+        bins.dedup();
+        peaks.extend(bins.into_iter().map(|bin| Peak { frame, bin }));
+    }
+    let duration_ms = (f64::from(frames) * analysis.frame_duration_s() * 1000.0) as u32 + 1;
+    let fp = Fingerprint::new(analysis.id, duration_ms, peaks).expect("valid peaks");
+    NewTrack::from_fingerprint(
+        id(text),
+        TrackMeta::default(),
+        None,
+        fp,
+        HashConfig::by_id(1).expect("configuration 1"),
+    )
+}
+
+/// The tag of a track's `track_hashes` value, and its length.
+fn stored_hash_list(store: &RocksStore, idx: u32) -> (u8, usize) {
+    let value = store
+        .db()
+        .get_cf(store.cf(CF_TRACK_HASHES).expect("cf"), layout::idx_key(idx))
+        .expect("read")
+        .expect("present");
+    (value[0], value.len())
+}
+
+#[test]
+fn deletes_find_a_tracks_hashes_from_its_stored_fingerprint() {
+    let dir = tempdir();
+    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let tracks: Vec<NewTrack> = (0..4)
+        .map(|i| fingerprinted_track(&format!("fp{i}"), i, 2_000))
+        .collect();
+    let mut idx = Vec::new();
+    for t in &tracks {
+        idx.push(store.put_track(t).expect("put").1.idx);
+    }
+    // Kept as a fingerprint, and smaller than the hash list it stands for.
+    let packed = layout::pack_hashes(hashes_of(&tracks[0]).into_iter()).len();
+    let (tag, len) = stored_hash_list(&store, idx[0]);
+    assert_eq!(tag, layout::TRACK_HASHES_FINGERPRINT);
+    assert!(len * 2 < packed, "{len} bytes against {packed}");
+    check_consistent(&store);
+
+    // Landmarks that are not the fingerprint's: the hashes are kept instead.
+    let mut altered = fingerprinted_track("altered", 9, 2_000);
+    altered.landmarks.push(Landmark {
+        hash: 0x7f_fff0,
+        frame: 3,
+    });
+    let (_, altered_record) = store.put_track(&altered).expect("put");
+    assert_eq!(
+        stored_hash_list(&store, altered_record.idx).0,
+        layout::TRACK_HASHES_PACKED
+    );
+
+    // Deleting and replacing find every posting of each kind.
+    assert!(store.delete_track(&tracks[1].id).expect("delete"));
+    assert!(store.delete_track(&altered.id).expect("delete"));
+    store.put_track(&tracks[2]).expect("replace");
+    store.compact().expect("compacts");
+    assert!(store.delete_track(&tracks[3].id).expect("delete"));
+    check_consistent(&store);
+    assert_eq!(postings_found(&store, &tracks[1], idx[1]), 0);
+    assert_eq!(postings_found(&store, &tracks[3], idx[3]), 0);
+    assert_eq!(
+        postings_found(&store, &tracks[0], idx[0]),
+        tracks[0].landmarks.len() as u64
+    );
+
+    // A damaged fingerprint is an error, and the track stays.
+    let mut damaged = store
+        .db()
+        .get_cf(
+            store.cf(CF_TRACK_HASHES).expect("cf"),
+            layout::idx_key(idx[0]),
+        )
+        .expect("read")
+        .expect("present");
+    let last = damaged.len() - 1;
+    damaged[last] ^= 0xff;
+    store
+        .db()
+        .put_cf(
+            store.cf(CF_TRACK_HASHES).expect("cf"),
+            layout::idx_key(idx[0]),
+            damaged,
+        )
+        .expect("put");
+    assert!(store.delete_track(&tracks[0].id).is_err());
+    assert!(store.track(&tracks[0].id).expect("read").is_some());
+
+    // An index of layout 3 keeps the hashes themselves, untagged.
+    let old = create_layout_3(&dir.path().join("layout-3"));
+    let (_, record) = old.put_track(&tracks[0]).expect("put");
+    let value = old
+        .db()
+        .get_cf(
+            old.cf(CF_TRACK_HASHES).expect("cf"),
+            layout::idx_key(record.idx),
+        )
+        .expect("read")
+        .expect("present");
+    assert_eq!(
+        value,
+        layout::pack_hashes(hashes_of(&tracks[0]).into_iter())
+    );
+    assert!(old.delete_track(&tracks[0].id).expect("delete"));
+    check_consistent(&old);
 }

@@ -144,14 +144,14 @@ async fn store_track(
     }
     let store = state.store.clone();
     let (outcome, record) = blocking(state, move || {
-        let landmarks = fp.catalog_landmarks(store.hash_config()?);
-        Ok(store.put_track(&NewTrack {
+        let config = store.hash_config()?;
+        Ok(store.put_track(&NewTrack::from_fingerprint(
             id,
             meta,
-            duration_s: fp.duration_s(),
             content_hash,
-            landmarks,
-        })?)
+            fp,
+            config,
+        ))?)
     })
     .await?;
     let status = match outcome {
