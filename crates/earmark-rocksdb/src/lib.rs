@@ -31,7 +31,7 @@
 //! | `postings` | hash, u32 big-endian | in indexes of layouts 1 to 3 instead, read and written as they are: blocks concatenated, [`Flagged`](earmark_index::posting::BlockFormat::Flagged) (layout 3) or `Counted` (1 and 2) |
 //! | `tracks` | track id | [`TrackRecord`](earmark_index::TrackRecord) as JSON |
 //! | `track_idx` | track idx, u32 big-endian | track id |
-//! | `track_hashes` | track idx, u32 big-endian | the track's distinct hashes, ascending, varint deltas |
+//! | `track_hashes` | track idx, u32 big-endian | a tag, then the track's fingerprint in its wire form (when its landmarks are that fingerprint's) or its distinct hashes, ascending, varint deltas; before layout 4 the hashes alone |
 //! | `content` | SHA-256 of the source file, hex | track id |
 //!
 //! Adding a track adds one block to each of its hashes' values as a merge operand, so
@@ -41,7 +41,8 @@
 //! copying the frames as they are. Each postings family keeps its merge operator for
 //! good, since RocksDB applies it before the metadata can be read; so the layout
 //! version goes with the family the index has. Replacing or deleting a track reads the
-//! values of its hashes (listed in `track_hashes`) and rewrites them without its block.
+//! values of its hashes (from `track_hashes`: listed there, or recomputed from the
+//! fingerprint kept there) and rewrites them without its block.
 //!
 //! # Presence bitmap
 //! A lookup first tests each hash against a bitmap of the hash values that have
