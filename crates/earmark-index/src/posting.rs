@@ -300,7 +300,8 @@ fn next_track(format: BlockFormat, track: u32, named: u32) -> Result<u32> {
     match format {
         BlockFormat::Sorted => track
             .checked_add(named)
-            .ok_or_else(|| Error::Corrupt("posting track number overflow".into())),
+            .filter(|&t| t <= BlockFormat::Sorted.max_track())
+            .ok_or_else(|| Error::Corrupt("posting track number out of range".into())),
         BlockFormat::Counted | BlockFormat::Flagged => Ok(named),
     }
 }
@@ -652,11 +653,13 @@ mod tests {
 
     #[test]
     fn damaged_sorted_values_are_errors() {
-        // Track numbers that add up past u32::MAX.
+        // Track numbers that add up past the largest a header can name, and past
+        // u32::MAX.
         let max = BlockFormat::Sorted.max_track();
         let huge = encode(BlockFormat::Flagged, &[(max, &[1])]);
+        let past_max = [huge.as_slice(); 2].concat();
         let overflowing = [huge.as_slice(); 3].concat();
-        for bytes in [&[0x80][..], &[3, 200, 1], &overflowing] {
+        for bytes in [&[0x80][..], &[3, 200, 1], &past_max, &overflowing] {
             assert!(decode_blocks(bytes, BlockFormat::Sorted, |_, _| {}).is_err());
             assert!(remove_track(bytes, BlockFormat::Sorted, 0).is_err());
             assert!(merge_sorted(Some(bytes), []).is_err());

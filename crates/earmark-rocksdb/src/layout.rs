@@ -10,7 +10,11 @@ use crate::error::{Error, Result};
 /// Version of the layout below, given to new indexes; an index of another version is
 /// refused, except the earlier ones named here, which are read and written as they
 /// are.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = FORMAT_VERSION_SORTED_BLOCKS;
+
+/// The layout with postings blocks in [`BlockFormat::Sorted`] in `sorted_postings`,
+/// and tagged `track_hashes` values.
+pub(crate) const FORMAT_VERSION_SORTED_BLOCKS: u32 = 4;
 
 /// The layout before [`BlockFormat::Sorted`]: postings blocks in
 /// [`BlockFormat::Flagged`], concatenated in `postings`. Read and written as is
@@ -29,7 +33,7 @@ pub(crate) const FORMAT_VERSION_NO_PRESENCE: u32 = 1;
 /// code does not read.
 pub(crate) fn block_format(version: u32) -> Option<BlockFormat> {
     match version {
-        FORMAT_VERSION => Some(BlockFormat::Sorted),
+        FORMAT_VERSION_SORTED_BLOCKS => Some(BlockFormat::Sorted),
         FORMAT_VERSION_FLAGGED_BLOCKS => Some(BlockFormat::Flagged),
         FORMAT_VERSION_COUNTED_BLOCKS | FORMAT_VERSION_NO_PRESENCE => Some(BlockFormat::Counted),
         _ => None,
@@ -69,12 +73,14 @@ pub(crate) const CF_TRACK_HASHES: &str = "track_hashes";
 pub(crate) const TRACK_HASHES_PACKED: u8 = 0;
 /// Tag of a `track_hashes` value holding the fingerprint the track's landmarks come
 /// from: about a third of the bytes of its hashes (0.21 against 0.63 MB per hour of
-/// audio in hash configuration 1), and a delete recomputes them.
+/// audio in hash configuration 1), and a delete recomputes them. The tag is followed
+/// by the CRC-32 (little-endian) of the hashes packed as [`pack_hashes`] does, which
+/// a delete checks the recomputed hashes against, then the fingerprint's wire form.
 pub(crate) const TRACK_HASHES_FINGERPRINT: u8 = 1;
 
 /// Whether `track_hashes` values of a layout version start with a tag.
 pub(crate) fn tags_track_hashes(version: u32) -> bool {
-    version >= FORMAT_VERSION
+    version >= FORMAT_VERSION_SORTED_BLOCKS
 }
 /// Content hash (SHA-256 hex) -> track id.
 pub(crate) const CF_CONTENT: &str = "content";

@@ -121,9 +121,11 @@ fn concat(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Opt
 }
 
 /// The full merge of `sorted_postings`: the stored value (or nothing) and the new
-/// blocks, as one value in track order. Damaged bytes fail the merge, which RocksDB
-/// reports as corruption to the read or compaction that needed it, rather than
-/// storing a value that decodes to wrong postings.
+/// blocks, as one value in track order. Damaged bytes fail the merge rather than
+/// store a value that decodes to wrong postings: a read that needs it gets a
+/// corruption error, and a flush or compaction that needs it fails, which stops
+/// RocksDB taking writes until the index is reopened (the concatenating operator of
+/// older layouts never fails, and leaves damage to the reads of that hash).
 fn merge_sorted(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
     posting::merge_sorted(existing, operands.iter()).ok()
 }

@@ -19,8 +19,8 @@ use crate::error::{Error, Result};
 use crate::layout::{
     self, CF_CONTENT, CF_META, CF_POSTINGS, CF_SORTED_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX,
     CF_TRACKS, Counters, FORMAT_VERSION, FORMAT_VERSION_COUNTED_BLOCKS,
-    FORMAT_VERSION_FLAGGED_BLOCKS, FORMAT_VERSION_NO_PRESENCE, META_FORMAT_VERSION,
-    META_HASH_CONFIG_ID, META_PRESENCE,
+    FORMAT_VERSION_FLAGGED_BLOCKS, FORMAT_VERSION_NO_PRESENCE, FORMAT_VERSION_SORTED_BLOCKS,
+    META_FORMAT_VERSION, META_HASH_CONFIG_ID, META_PRESENCE,
 };
 use crate::options;
 use crate::postings_cache::{Cached, PostingsCache};
@@ -428,7 +428,7 @@ impl RocksStore {
                 {
                     new_version
                 } else if postings_cf == CF_SORTED_POSTINGS {
-                    FORMAT_VERSION
+                    FORMAT_VERSION_SORTED_BLOCKS
                 } else {
                     FORMAT_VERSION_FLAGGED_BLOCKS
                 };
@@ -659,19 +659,30 @@ impl RocksStore {
         if !layout::tags_track_hashes(self.version) {
             return packed;
         }
-        let fingerprint = track
+        let wire = track
             .fingerprint
             .as_ref()
             .zip(HashConfig::by_id(self.hash_config_id))
-            .filter(|(fp, config)| fp.catalog_landmarks(config) == track.landmarks);
-        let (tag, body) = match fingerprint {
-            Some((fp, _)) => (layout::TRACK_HASHES_FINGERPRINT, fp.to_bytes()),
-            None => (layout::TRACK_HASHES_PACKED, packed),
-        };
-        let mut value = Vec::with_capacity(body.len() + 1);
-        value.push(tag);
-        value.extend_from_slice(&body);
-        value
+            .filter(|(fp, config)| fp.catalog_landmarks(config) == track.landmarks)
+            .map(|(fp, _)| fp.to_bytes())
+            // One a delete could not read back (beyond the wire form's limit, which
+            // only a fingerprint no audio yields reaches) is not kept.
+            .filter(|wire| wire.len() <= earmark_core::wire::MAX_WIRE_BYTES);
+        match wire {
+            Some(wire) => {
+                let mut value = Vec::with_capacity(wire.len() + 5);
+                value.push(layout::TRACK_HASHES_FINGERPRINT);
+                value.extend_from_slice(&crc32fast::hash(&packed).to_le_bytes());
+                value.extend_from_slice(&wire);
+                value
+            }
+            None => {
+                let mut value = Vec::with_capacity(packed.len() + 1);
+                value.push(layout::TRACK_HASHES_PACKED);
+                value.extend_from_slice(&packed);
+                value
+            }
+        }
     }
 
     /// The distinct hashes, ascending, of a track whose `track_hashes` value is
@@ -682,7 +693,8 @@ impl RocksStore {
         }
         match stored.split_first() {
             Some((&layout::TRACK_HASHES_PACKED, packed)) => layout::unpack_hashes(packed),
-            Some((&layout::TRACK_HASHES_FINGERPRINT, wire)) => {
+            Some((&layout::TRACK_HASHES_FINGERPRINT, rest)) if rest.len() >= 4 => {
+                let (crc, wire) = rest.split_at(4);
                 let fp = Fingerprint::from_bytes(wire)
                     .map_err(|e| Error::Corrupt(format!("stored fingerprint: {e}")))?;
                 let config = HashConfig::by_id(self.hash_config_id).ok_or(Error::Index(
@@ -695,6 +707,16 @@ impl RocksStore {
                     .collect();
                 hashes.sort_unstable();
                 hashes.dedup();
+                // Hashing must give what it gave at ingest, or the delete would leave
+                // postings behind; a changed configuration is refused, not guessed.
+                let recomputed = crc32fast::hash(&layout::pack_hashes(hashes.iter().copied()));
+                if crc != recomputed.to_le_bytes() {
+                    return Err(Error::Corrupt(
+                        "the hashes recomputed from the stored fingerprint are not those \
+                         indexed (the hash configuration's code changed)"
+                            .into(),
+                    ));
+                }
                 Ok(hashes)
             }
             _ => Err(Error::Corrupt("track hash list of an unknown kind".into())),
@@ -718,6 +740,8 @@ impl RocksStore {
         }
         let groups = posting::group_by_hash(&track.landmarks, MAX_FRAMES_PER_HASH);
         let postings = self.cf(self.postings_cf)?;
+        // Outside the writer lock: it hashes the fingerprint again.
+        let hashes_value = self.track_hashes_value(track, &groups);
 
         let _writer = self.lock_writer();
         let mut counters = self.read_counters()?;
@@ -755,7 +779,7 @@ impl RocksStore {
         batch.put_cf(
             self.cf(CF_TRACK_HASHES)?,
             layout::idx_key(idx),
-            self.track_hashes_value(track, &groups),
+            hashes_value,
         );
         if let Some(content) = &track.content_hash {
             batch.put_cf(self.cf(CF_CONTENT)?, content.as_bytes(), id_bytes);
