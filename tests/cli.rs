@@ -298,6 +298,11 @@ fn an_index_keeps_the_hash_configuration_it_was_built_with() {
         let o = run(&["stats", "--db", s(&db), "--json"]);
         let stats: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stats JSON");
         assert_eq!(stats["hash_config_id"], id, "{stats}");
+        assert_eq!(
+            stats["layout_version"],
+            earmark_rocksdb::FORMAT_VERSION,
+            "{stats}"
+        );
         // ... and queries are hashed and judged by it.
         let answers = query_json(&db, &[&fixture("clip-128k.mp3"), &fixture("silence.wav")]);
         assert_eq!(

@@ -25,6 +25,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         let mut value = serde_json::to_value(&stats)?;
         value["bytes_per_hour"] = serde_json::json!(stats.bytes_per_hour().round());
         value["hash_config_id"] = serde_json::json!(store.hash_config_id());
+        value["layout_version"] = serde_json::json!(store.layout_version());
         println!("{value}");
     } else {
         println!("tracks          {}", stats.tracks);
@@ -34,6 +35,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("bytes           {}", stats.bytes);
         println!("bytes per hour  {:.0}", stats.bytes_per_hour());
         println!("hash config     {}", store.hash_config_id());
+        println!("layout          {}", store.layout_version());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -225,6 +225,14 @@ impl RocksStore {
         Ok(())
     }
 
+    /// The index's layout version: [`FORMAT_VERSION`] for an index made by this
+    /// release, lower for an older one that is read and written as it is (its postings
+    /// take more bytes; ingesting the catalog into a new index gives the current
+    /// layout).
+    pub fn layout_version(&self) -> u32 {
+        self.version
+    }
+
     /// The directory of the index.
     pub fn path(&self) -> &Path {
         &self.path
