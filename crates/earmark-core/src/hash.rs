@@ -102,6 +102,49 @@ mod tests {
         Peak { frame, bin }
     }
 
+    /// What each configuration's catalog landmarks of a fixed set of peaks were when
+    /// the configuration was made: `(id, landmarks, CRC-32 of their hashes and
+    /// frames)`. Indexes store fingerprints and recompute a track's hashes from them
+    /// to delete it, so hashing under an existing id must never change; a change
+    /// that fails this test needs a new configuration id instead.
+    const PINNED: [(u16, usize, u32); 3] = [
+        (1, 9_527, 1_191_726_844),
+        (2, 4_773, 515_608_287),
+        (3, 4_770, 2_213_109_676),
+    ];
+
+    #[test]
+    fn hashing_under_an_existing_configuration_never_changes() {
+        let mut state = 0x1234_5678u32;
+        let mut peaks = Vec::new();
+        for frame in 0..400u32 {
+            let mut bins: Vec<u16> = (0..4)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    32 + (state % 464) as u16
+                })
+                .collect();
+            bins.sort_unstable();
+            bins.dedup();
+            peaks.extend(bins.into_iter().map(|bin| p(frame, bin)));
+        }
+        let found: Vec<(u16, usize, u32)> = HashConfig::ALL
+            .iter()
+            .map(|config| {
+                let lms = landmarks(&peaks, config, config.fan_out);
+                let mut crc = crc32fast::Hasher::new();
+                for l in &lms {
+                    crc.update(&l.hash.to_le_bytes());
+                    crc.update(&l.frame.to_le_bytes());
+                }
+                (config.id, lms.len(), crc.finalize())
+            })
+            .collect();
+        assert_eq!(found, PINNED);
+    }
+
     #[test]
     fn pairs_respect_the_target_zone() {
         let cfg = HashConfig::V1;
