@@ -708,13 +708,12 @@ impl RocksStore {
                 let config = HashConfig::by_id(self.hash_config_id).ok_or(Error::Index(
                     earmark_index::Error::UnknownHashConfig(self.hash_config_id),
                 ))?;
-                let mut hashes: Vec<u32> = fp
-                    .catalog_landmarks(config)
-                    .iter()
-                    .map(|l| l.hash)
-                    .collect();
-                hashes.sort_unstable();
-                hashes.dedup();
+                // Grouped as the put grouped them, so the hashes are the ones it packed.
+                let hashes: Vec<u32> =
+                    posting::group_by_hash(&fp.catalog_landmarks(config), MAX_FRAMES_PER_HASH)
+                        .into_iter()
+                        .map(|(hash, _)| hash)
+                        .collect();
                 // Hashing must give what it gave at ingest, or the delete would leave
                 // postings behind; a changed configuration is refused, not guessed.
                 let recomputed = crc32fast::hash(&layout::pack_hashes(hashes.iter().copied()));

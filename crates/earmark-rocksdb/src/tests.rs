@@ -309,16 +309,20 @@ fn foreign_directories_are_refused() {
     assert_eq!(names, ["default"]);
 }
 
+/// A bare RocksDB database at `path` with the column families `names` and nothing
+/// in them, as an interrupted creation leaves it.
+fn create_blank_database(path: &Path, names: &[&str]) {
+    let mut opts = rocksdb::Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    DB::open_cf(&opts, path, names).expect("creates");
+}
+
 #[test]
 fn a_database_with_our_column_families_but_no_metadata() {
     let dir = tempdir();
     let path = dir.path().join("half");
-    {
-        let mut opts = rocksdb::Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        DB::open_cf(&opts, &path, layout::all_cfs(CF_SORTED_POSTINGS)).expect("creates");
-    }
+    create_blank_database(&path, &layout::all_cfs(CF_SORTED_POSTINGS));
     let err = RocksStore::open_existing(&path).expect_err("no metadata");
     assert!(
         matches!(&err, Error::NotAnIndex { reason, .. } if reason.contains("metadata")),
@@ -334,12 +338,7 @@ fn a_database_with_our_column_families_but_no_metadata() {
     // One left by a release before layout 4 keeps its postings family and gets the
     // layout that goes with it.
     let path = dir.path().join("half-3");
-    {
-        let mut opts = rocksdb::Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        DB::open_cf(&opts, &path, layout::all_cfs(CF_POSTINGS)).expect("creates");
-    }
+    create_blank_database(&path, &layout::all_cfs(CF_POSTINGS));
     let store = RocksStore::create_or_open(&path, 1).expect("adopts the blank index");
     assert_eq!(store.block_format(), posting::BlockFormat::Flagged);
     store.put_track(&synthetic_track("a", 1, 10)).expect("put");
@@ -347,14 +346,9 @@ fn a_database_with_our_column_families_but_no_metadata() {
 
     // Both postings families: not a layout of ours.
     let path = dir.path().join("both");
-    {
-        let mut opts = rocksdb::Options::default();
-        opts.create_if_missing(true);
-        opts.create_missing_column_families(true);
-        let mut names = layout::all_cfs(CF_POSTINGS).to_vec();
-        names.push(CF_SORTED_POSTINGS);
-        DB::open_cf(&opts, &path, names).expect("creates");
-    }
+    let mut names = layout::all_cfs(CF_POSTINGS).to_vec();
+    names.push(CF_SORTED_POSTINGS);
+    create_blank_database(&path, &names);
     let err = RocksStore::open_existing(&path).expect_err("two postings families");
     assert!(matches!(err, Error::NotAnIndex { .. }), "{err}");
 }
@@ -1026,7 +1020,7 @@ fn deletes_find_a_tracks_hashes_from_its_stored_fingerprint() {
         idx.push(store.put_track(t).expect("put").1.idx);
     }
     // Kept as a fingerprint, and smaller than the hash list it stands for.
-    let packed = layout::pack_hashes(hashes_of(&tracks[0]).into_iter()).len();
+    let packed = layout::pack_hashes(hashes_of(&tracks[0])).len();
     let (tag, len) = stored_hash_list(&store, idx[0]);
     assert_eq!(tag, layout::TRACK_HASHES_FINGERPRINT);
     assert!(len * 2 < packed, "{len} bytes against {packed}");
@@ -1093,10 +1087,7 @@ fn deletes_find_a_tracks_hashes_from_its_stored_fingerprint() {
         )
         .expect("read")
         .expect("present");
-    assert_eq!(
-        value,
-        layout::pack_hashes(hashes_of(&tracks[0]).into_iter())
-    );
+    assert_eq!(value, layout::pack_hashes(hashes_of(&tracks[0])));
     assert!(old.delete_track(&tracks[0].id).expect("delete"));
     check_consistent(&old);
 }
