@@ -8,7 +8,11 @@
 //! ascend by track and each header names the difference from the previous block's
 //! track, which saves most of a byte per posting in long lists; adding a track then
 //! takes [`merge_sorted`], which only rewrites headers. A block is self-delimiting, so
-//! removing a track rewrites one value without decoding other tracks' frames.
+//! removing a track rewrites one value without decoding other tracks' frames. The
+//! `Packed` format codes the same blocks in bits rather than bytes (see
+//! [`BlockFormat::Packed`]); [`merge_packed`] builds its values.
+
+mod packed;
 
 use crate::error::{Error, Result};
 
@@ -174,6 +178,14 @@ pub enum BlockFormat {
     /// format is built by [`merge_sorted`] from blocks written in
     /// [`operand_format`](Self::operand_format); a single block is the same in both.
     Sorted,
+    /// The blocks of `Sorted`, coded in bits: track differences Rice-coded with a
+    /// parameter chosen per value, one bit for "one posting", and every frame in the
+    /// fewest bits that hold the value's largest. In a 1,000-track index of hash
+    /// configuration 1 a posting takes about 2.6 bytes instead of 3.2. A value is
+    /// built whole by [`merge_packed`] from blocks written in
+    /// [`operand_format`](Self::operand_format), and every merge or removal decodes
+    /// and codes it again.
+    Packed,
 }
 
 impl BlockFormat {
@@ -181,28 +193,33 @@ impl BlockFormat {
     pub const fn max_track(self) -> u32 {
         match self {
             Self::Counted => u32::MAX,
-            Self::Flagged | Self::Sorted => u32::MAX >> 1,
+            Self::Flagged | Self::Sorted | Self::Packed => u32::MAX >> 1,
         }
     }
 
     /// The format of a new track's block, appended to a value by merging: blocks of
-    /// this format concatenate. `Flagged` for `Sorted`, which [`merge_sorted`] folds
-    /// them into; the format itself otherwise.
+    /// this format concatenate. `Flagged` for `Sorted` and `Packed`, which
+    /// [`merge_sorted`] and [`merge_packed`] fold them into; the format itself
+    /// otherwise.
     pub const fn operand_format(self) -> Self {
         match self {
-            Self::Sorted => Self::Flagged,
+            Self::Sorted | Self::Packed => Self::Flagged,
             other => other,
         }
     }
 
+    /// The header of a block of a byte format; `Packed` values are coded whole, and
+    /// their operands are `Flagged`.
     fn put_header(self, out: &mut Vec<u8>, track: u32, count: u32) {
-        match self {
+        match self.operand_format() {
             Self::Counted => {
                 put_varint(out, track);
                 put_varint(out, count);
             }
-            Self::Flagged | Self::Sorted if count == 1 => put_varint(out, track << 1),
-            Self::Flagged | Self::Sorted => {
+            Self::Flagged | Self::Sorted | Self::Packed if count == 1 => {
+                put_varint(out, track << 1);
+            }
+            Self::Flagged | Self::Sorted | Self::Packed => {
                 put_varint(out, (track << 1) | 1);
                 put_varint(out, count);
             }
@@ -215,7 +232,7 @@ impl BlockFormat {
     fn get_header(self, value: &[u8], pos: &mut usize) -> Result<(u32, u32)> {
         match self {
             Self::Counted => Ok((get_varint(value, pos)?, get_varint(value, pos)?)),
-            Self::Flagged | Self::Sorted => {
+            Self::Flagged | Self::Sorted | Self::Packed => {
                 let head = get_varint(value, pos)?;
                 let count = if head & 1 == 1 {
                     get_varint(value, pos)?
@@ -230,7 +247,7 @@ impl BlockFormat {
 
 /// Appends the block of `track` with `frames` (sorted ascending) to `out`. Its header
 /// names `track` itself: in the `Sorted` format that is a whole value of one block, or
-/// the first block of one.
+/// the first block of one. In the `Packed` format it is a whole value of one block.
 ///
 /// # Errors
 /// [`Error::Exhausted`] when `track` is above [`BlockFormat::max_track`]; nothing is
@@ -243,6 +260,14 @@ pub fn encode_block(
 ) -> Result<()> {
     if track > format.max_track() {
         return Err(Error::Exhausted);
+    }
+    if format == BlockFormat::Packed {
+        let postings: Vec<Posting> = frames
+            .iter()
+            .map(|&frame| Posting { track, frame })
+            .collect();
+        out.extend_from_slice(&packed::encode(&postings));
+        return Ok(());
     }
     // At most MAX_FRAMES_PER_HASH frames reach a block; saturating keeps any caller's
     // mistake a short count (decoded as damage) rather than a wrapped one.
@@ -265,6 +290,9 @@ pub fn decode_blocks(
     format: BlockFormat,
     mut visit: impl FnMut(u32, u32),
 ) -> Result<()> {
+    if format == BlockFormat::Packed {
+        return packed::decode(value, format.max_track(), visit);
+    }
     let mut pos = 0;
     let mut track = 0u32;
     while pos < value.len() {
@@ -302,7 +330,7 @@ fn next_track(format: BlockFormat, track: u32, named: u32) -> Result<u32> {
             .checked_add(named)
             .filter(|&t| t <= BlockFormat::Sorted.max_track())
             .ok_or_else(|| Error::Corrupt("posting track number out of range".into())),
-        BlockFormat::Counted | BlockFormat::Flagged => Ok(named),
+        BlockFormat::Counted | BlockFormat::Flagged | BlockFormat::Packed => Ok(named),
     }
 }
 
@@ -346,7 +374,7 @@ fn join_blocks(format: BlockFormat, blocks: &[RawBlock<'_>]) -> Vec<u8> {
     for b in blocks {
         let named = match format {
             BlockFormat::Sorted => b.track - prev,
-            BlockFormat::Counted | BlockFormat::Flagged => b.track,
+            BlockFormat::Counted | BlockFormat::Flagged | BlockFormat::Packed => b.track,
         };
         format.put_header(&mut out, named, b.count);
         out.extend_from_slice(b.frames);
@@ -360,6 +388,15 @@ fn join_blocks(format: BlockFormat, blocks: &[RawBlock<'_>]) -> Vec<u8> {
 /// # Errors
 /// As [`decode_blocks`].
 pub fn remove_track(value: &[u8], format: BlockFormat, track: u32) -> Result<Option<Vec<u8>>> {
+    if format == BlockFormat::Packed {
+        let mut kept = Vec::new();
+        decode_blocks(value, format, |t, frame| {
+            if t != track {
+                kept.push(Posting { track: t, frame });
+            }
+        })?;
+        return Ok((!kept.is_empty()).then(|| packed::encode(&kept)));
+    }
     let mut blocks = Vec::new();
     split_blocks(value, format, &mut blocks)?;
     blocks.retain(|b| b.track != track);
@@ -389,6 +426,31 @@ pub fn merge_sorted<'a>(
         blocks.sort_by_key(|b| b.track);
     }
     Ok(join_blocks(BlockFormat::Sorted, &blocks))
+}
+
+/// A value of the `Packed` format holding the postings of `existing` (a `Packed`
+/// value) and of `operands` (blocks in [`BlockFormat::operand_format`],
+/// concatenated), in order of track; postings of equal tracks keep their order. The
+/// merge of a backend, as [`merge_sorted`] is, but it decodes and codes every posting.
+///
+/// # Errors
+/// As [`decode_blocks`], for either input; nothing is merged then.
+pub fn merge_packed<'a>(
+    existing: Option<&[u8]>,
+    operands: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Vec<u8>> {
+    let mut postings = Vec::new();
+    let mut push = |track, frame| postings.push(Posting { track, frame });
+    if let Some(value) = existing {
+        decode_blocks(value, BlockFormat::Packed, &mut push)?;
+    }
+    for operand in operands {
+        decode_blocks(operand, BlockFormat::Packed.operand_format(), &mut push)?;
+    }
+    if !postings.is_sorted_by_key(|p| p.track) {
+        postings.sort_by_key(|p| p.track);
+    }
+    Ok(packed::encode(&postings))
 }
 
 /// Groups one track's landmarks by hash: `(hash, sorted frames)`, hashes ascending,
@@ -665,6 +727,107 @@ mod tests {
             assert!(merge_sorted(Some(bytes), []).is_err());
         }
         assert!(merge_sorted(None, [&[0x80][..]]).is_err());
+    }
+
+    /// A `Packed` value of `blocks`, each merged in as its own operand.
+    fn packed_value(blocks: &[(u32, &[u32])]) -> Vec<u8> {
+        let operands: Vec<Vec<u8>> = blocks
+            .iter()
+            .map(|&(track, frames)| encode(BlockFormat::Flagged, &[(track, frames)]))
+            .collect();
+        merge_packed(None, operands.iter().map(Vec::as_slice)).expect("valid operands")
+    }
+
+    #[test]
+    fn packed_values_merge_remove_and_decode_like_sorted_ones() {
+        // A long list: tracks 37 apart, frames up to 6,000. 21 bits a posting against 24
+        // in `Sorted`.
+        let frames: Vec<[u32; 1]> = (0..500u32).map(|i| [(i * 7_919) % 6_000]).collect();
+        let blocks: Vec<(u32, &[u32])> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, f)| (u32::try_from(i).expect("small") * 37 + 5, &f[..]))
+            .collect();
+        let packed = packed_value(&blocks);
+        let sorted = sorted_value(&blocks);
+        assert_eq!(
+            collect(&packed, BlockFormat::Packed),
+            collect(&sorted, BlockFormat::Sorted)
+        );
+        assert!(
+            packed.len() * 10 < sorted.len() * 9,
+            "{} bytes packed, {} sorted",
+            packed.len(),
+            sorted.len()
+        );
+        let single = encode(BlockFormat::Packed, &[(1_000, &[7, 9])]);
+        assert_eq!(
+            collect(&single, BlockFormat::Packed),
+            vec![(1_000, 7), (1_000, 9)]
+        );
+
+        // Out-of-order operands, and a value merged again with more of them: postings
+        // end up ascending by track, equal tracks in arrival order.
+        let first = packed_value(&[(9, &[1]), (2, &[5, 6])]);
+        let more = encode(BlockFormat::Flagged, &[(4, &[2]), (2, &[8]), (50, &[0])]);
+        let merged = merge_packed(Some(&first), [more.as_slice()]).expect("valid");
+        let expected = vec![(2, 5), (2, 6), (2, 8), (4, 2), (9, 1), (50, 0)];
+        assert_eq!(collect(&merged, BlockFormat::Packed), expected);
+        assert_eq!(
+            count_postings(&merged, BlockFormat::Packed).expect("counts"),
+            6
+        );
+        let max = BlockFormat::Packed.max_track();
+        let value = packed_value(&[(3, &[1]), (max, &[u32::MAX])]);
+        assert_eq!(
+            collect(&value, BlockFormat::Packed),
+            vec![(3, 1), (max, u32::MAX)]
+        );
+
+        // Removal re-codes the rest; an absent track changes nothing.
+        let left = remove_track(&merged, BlockFormat::Packed, 2)
+            .expect("valid")
+            .expect("non-empty");
+        assert_eq!(
+            collect(&left, BlockFormat::Packed),
+            vec![(4, 2), (9, 1), (50, 0)]
+        );
+        let same = remove_track(&left, BlockFormat::Packed, 3)
+            .expect("valid")
+            .expect("non-empty");
+        assert_eq!(
+            collect(&same, BlockFormat::Packed),
+            collect(&left, BlockFormat::Packed)
+        );
+        let single = packed_value(&[(4, &[2])]);
+        assert_eq!(
+            remove_track(&single, BlockFormat::Packed, 4).expect("valid"),
+            None
+        );
+
+        let mut lists = PostingLists::new();
+        lists
+            .push_decoded(&merged, BlockFormat::Packed, 6)
+            .expect("valid");
+        lists
+            .push_decoded(&merged, BlockFormat::Packed, 5)
+            .expect("valid");
+        assert_eq!(
+            lists[0][5],
+            Posting {
+                track: 50,
+                frame: 0
+            }
+        );
+        assert!(lists[1].is_empty(), "capped");
+
+        // Damage in the stored value or in an operand fails the merge.
+        for bytes in [&[][..], &[0], &[0xff; 12]] {
+            assert!(decode_blocks(bytes, BlockFormat::Packed, |_, _| {}).is_err());
+            assert!(remove_track(bytes, BlockFormat::Packed, 0).is_err());
+            assert!(merge_packed(Some(bytes), []).is_err());
+        }
+        assert!(merge_packed(None, [&[0x80][..]]).is_err());
     }
 
     #[test]

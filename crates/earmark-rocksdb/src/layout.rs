@@ -10,10 +10,15 @@ use crate::error::{Error, Result};
 /// Version of the layout below, given to new indexes; an index of another version is
 /// refused, except the earlier ones named here, which are read and written as they
 /// are.
-pub const FORMAT_VERSION: u32 = FORMAT_VERSION_SORTED_BLOCKS;
+pub const FORMAT_VERSION: u32 = FORMAT_VERSION_PACKED_BLOCKS;
 
-/// The layout with postings blocks in [`BlockFormat::Sorted`] in `sorted_postings`,
+/// The layout with postings values in [`BlockFormat::Packed`] in `packed_postings`,
 /// and tagged `track_hashes` values.
+pub(crate) const FORMAT_VERSION_PACKED_BLOCKS: u32 = 5;
+
+/// The layout before [`BlockFormat::Packed`]: postings blocks in
+/// [`BlockFormat::Sorted`] in `sorted_postings`, and tagged `track_hashes` values.
+/// Read and written as is.
 pub(crate) const FORMAT_VERSION_SORTED_BLOCKS: u32 = 4;
 
 /// The layout before [`BlockFormat::Sorted`]: postings blocks in
@@ -33,6 +38,7 @@ pub(crate) const FORMAT_VERSION_NO_PRESENCE: u32 = 1;
 /// code does not read.
 pub(crate) fn block_format(version: u32) -> Option<BlockFormat> {
     match version {
+        FORMAT_VERSION_PACKED_BLOCKS => Some(BlockFormat::Packed),
         FORMAT_VERSION_SORTED_BLOCKS => Some(BlockFormat::Sorted),
         FORMAT_VERSION_FLAGGED_BLOCKS => Some(BlockFormat::Flagged),
         FORMAT_VERSION_COUNTED_BLOCKS | FORMAT_VERSION_NO_PRESENCE => Some(BlockFormat::Counted),
@@ -45,8 +51,22 @@ pub(crate) fn block_format(version: u32) -> Option<BlockFormat> {
 /// metadata can be read), so the format decides the family.
 pub(crate) fn postings_cf(format: BlockFormat) -> &'static str {
     match format {
+        BlockFormat::Packed => CF_PACKED_POSTINGS,
         BlockFormat::Sorted => CF_SORTED_POSTINGS,
         BlockFormat::Counted | BlockFormat::Flagged => CF_POSTINGS,
+    }
+}
+
+/// Every postings column family, newest layout's first.
+pub(crate) const POSTINGS_CFS: [&str; 3] = [CF_PACKED_POSTINGS, CF_SORTED_POSTINGS, CF_POSTINGS];
+
+/// The newest layout that keeps its postings in `postings_cf`, one of
+/// [`POSTINGS_CFS`]: what a blank database with that family becomes.
+pub(crate) fn newest_version_in(postings_cf: &str) -> u32 {
+    match postings_cf {
+        CF_PACKED_POSTINGS => FORMAT_VERSION_PACKED_BLOCKS,
+        CF_SORTED_POSTINGS => FORMAT_VERSION_SORTED_BLOCKS,
+        _ => FORMAT_VERSION_FLAGGED_BLOCKS,
     }
 }
 
@@ -59,6 +79,10 @@ pub(crate) const CF_POSTINGS: &str = "postings";
 /// Layout 4: hash (u32 big-endian) -> posting blocks in [`BlockFormat::Sorted`], grown
 /// by a merge that folds new blocks in ([`earmark_index::posting::merge_sorted`]).
 pub(crate) const CF_SORTED_POSTINGS: &str = "sorted_postings";
+/// Layout 5: hash (u32 big-endian) -> postings in [`BlockFormat::Packed`], grown by a
+/// merge that codes the value again with the new blocks in
+/// ([`earmark_index::posting::merge_packed`]).
+pub(crate) const CF_PACKED_POSTINGS: &str = "packed_postings";
 /// Track id -> [`TrackRecord`] as JSON.
 pub(crate) const CF_TRACKS: &str = "tracks";
 /// Track idx (u32 big-endian) -> track id.

@@ -6,7 +6,7 @@ use rocksdb::{
 
 use earmark_index::posting;
 
-use crate::layout::{self, CF_META, CF_POSTINGS, CF_SORTED_POSTINGS};
+use crate::layout::{self, CF_META, CF_PACKED_POSTINGS, CF_SORTED_POSTINGS};
 use crate::presence;
 
 /// Shared by all column families. Lookups touch a few thousand random postings keys
@@ -28,6 +28,7 @@ const POSTINGS_RESTART_INTERVAL: i32 = 8;
 /// Names recorded in the OPTIONS file; the operators never change meaning.
 const MERGE_OPERATOR_NAME: &str = "earmark.concat";
 const SORTED_MERGE_OPERATOR_NAME: &str = "earmark.merge_sorted";
+const PACKED_MERGE_OPERATOR_NAME: &str = "earmark.merge_packed";
 const PRESENCE_MERGE_OPERATOR_NAME: &str = "earmark.presence_union";
 
 /// Database-wide options.
@@ -77,7 +78,7 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
     opts.set_bottommost_compression_type(DBCompressionType::Lz4);
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
-    if name == CF_POSTINGS || name == CF_SORTED_POSTINGS {
+    if layout::POSTINGS_CFS.contains(&name) {
         // Full (not block-based) filters: one probe per lookup and SST file.
         table.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
         table.set_block_restart_interval(POSTINGS_RESTART_INTERVAL);
@@ -86,12 +87,16 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
         // is bounded by the hash space: one key per hash value (2^23 in configuration 1,
         // ~10 MB of filter) and one index entry per data block.
         table.set_cache_index_and_filter_blocks(false);
-        if name == CF_POSTINGS {
-            opts.set_merge_operator_associative(MERGE_OPERATOR_NAME, concat);
-        } else {
-            // Operands (new tracks' blocks) concatenate among themselves; folding
-            // them into a stored value sorts them in and renames their tracks.
-            opts.set_merge_operator(SORTED_MERGE_OPERATOR_NAME, merge_sorted, concat);
+        // In the sorted and packed families operands (new tracks' blocks) concatenate
+        // among themselves; folding them into a stored value sorts them in.
+        match name {
+            CF_PACKED_POSTINGS => {
+                opts.set_merge_operator(PACKED_MERGE_OPERATOR_NAME, merge_packed, concat);
+            }
+            CF_SORTED_POSTINGS => {
+                opts.set_merge_operator(SORTED_MERGE_OPERATOR_NAME, merge_sorted, concat);
+            }
+            _ => opts.set_merge_operator_associative(MERGE_OPERATOR_NAME, concat),
         }
     } else {
         // Index and filter blocks count against the cache instead of growing with the
@@ -128,4 +133,9 @@ fn concat(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Opt
 /// older layouts never fails, and leaves damage to the reads of that hash).
 fn merge_sorted(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
     posting::merge_sorted(existing, operands.iter()).ok()
+}
+
+/// The full merge of `packed_postings`, failing on damage as [`merge_sorted`] does.
+fn merge_packed(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
+    posting::merge_packed(existing, operands.iter()).ok()
 }

@@ -17,10 +17,10 @@ use rocksdb::{
 
 use crate::error::{Error, Result};
 use crate::layout::{
-    self, CF_CONTENT, CF_META, CF_POSTINGS, CF_SORTED_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX,
-    CF_TRACKS, Counters, FORMAT_VERSION, FORMAT_VERSION_COUNTED_BLOCKS,
-    FORMAT_VERSION_FLAGGED_BLOCKS, FORMAT_VERSION_NO_PRESENCE, FORMAT_VERSION_SORTED_BLOCKS,
-    META_FORMAT_VERSION, META_HASH_CONFIG_ID, META_PRESENCE,
+    self, CF_CONTENT, CF_META, CF_PACKED_POSTINGS, CF_POSTINGS, CF_SORTED_POSTINGS,
+    CF_TRACK_HASHES, CF_TRACK_IDX, CF_TRACKS, Counters, FORMAT_VERSION,
+    FORMAT_VERSION_COUNTED_BLOCKS, FORMAT_VERSION_NO_PRESENCE, META_FORMAT_VERSION,
+    META_HASH_CONFIG_ID, META_PRESENCE,
 };
 use crate::options;
 use crate::postings_cache::{Cached, PostingsCache};
@@ -330,10 +330,12 @@ impl RocksStore {
             // writing (which alone may rewrite its manifest and logs).
             let names = DB::list_cf(&rocksdb::Options::default(), path)?;
             let has = |name: &str| names.iter().any(|n| n == name);
-            let postings_cf = match (has(CF_SORTED_POSTINGS), has(CF_POSTINGS)) {
-                (true, false) => CF_SORTED_POSTINGS,
-                (false, _) => CF_POSTINGS,
-                (true, true) => {
+            // A database of none is refused below, as lacking the oldest.
+            let postings_cf = match layout::POSTINGS_CFS.map(has) {
+                [true, false, false] => CF_PACKED_POSTINGS,
+                [false, true, false] => CF_SORTED_POSTINGS,
+                [false, false, _] => CF_POSTINGS,
+                _ => {
                     return Err(Error::NotAnIndex {
                         path: path.to_path_buf(),
                         reason: "postings column families of two layouts".into(),
@@ -392,7 +394,7 @@ impl RocksStore {
             db,
             path: path.to_path_buf(),
             hash_config_id: 0,
-            block_format: BlockFormat::Sorted,
+            block_format: BlockFormat::Packed,
             postings_cf,
             version: FORMAT_VERSION,
             mode,
@@ -435,10 +437,8 @@ impl RocksStore {
                     == Some(postings_cf)
                 {
                     new_version
-                } else if postings_cf == CF_SORTED_POSTINGS {
-                    FORMAT_VERSION_SORTED_BLOCKS
                 } else {
-                    FORMAT_VERSION_FLAGGED_BLOCKS
+                    layout::newest_version_in(postings_cf)
                 };
                 store.block_format =
                     layout::block_format(version).ok_or(Error::VersionMismatch {

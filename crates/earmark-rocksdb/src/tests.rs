@@ -15,7 +15,8 @@ use earmark_index::{
 use rocksdb::{DB, IteratorMode};
 
 use crate::layout::{
-    self, CF_META, CF_POSTINGS, CF_SORTED_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX,
+    self, CF_META, CF_PACKED_POSTINGS, CF_POSTINGS, CF_SORTED_POSTINGS, CF_TRACK_HASHES,
+    CF_TRACK_IDX,
 };
 use crate::presence::Presence;
 use crate::{CatchUp, Error, Follower, Mode, RocksStore};
@@ -133,13 +134,24 @@ fn create_layout_3(path: &Path) -> RocksStore {
     store
 }
 
-/// A new index of each layout this code writes: the current one, then 3 and 2.
-fn create_each_layout(path: &Path) -> [RocksStore; 3] {
-    let current = RocksStore::create_or_open(path.join("4"), 1).expect("creates");
-    assert_eq!(current.block_format(), posting::BlockFormat::Sorted);
-    assert_eq!(current.postings_cf(), CF_SORTED_POSTINGS);
+/// A new, empty index of layout 4, as indexes made before the packed format are:
+/// sorted blocks.
+fn create_layout_4(path: &Path) -> RocksStore {
+    drop(RocksStore::create_with_layout(path, 1, 4).expect("creates"));
+    let store = RocksStore::open_existing(path).expect("opens layout 4");
+    assert_eq!(store.block_format(), posting::BlockFormat::Sorted);
+    assert_eq!(store.postings_cf(), CF_SORTED_POSTINGS);
+    store
+}
+
+/// A new index of each layout this code writes: the current one, then 4, 3 and 2.
+fn create_each_layout(path: &Path) -> [RocksStore; 4] {
+    let current = RocksStore::create_or_open(path.join("5"), 1).expect("creates");
+    assert_eq!(current.block_format(), posting::BlockFormat::Packed);
+    assert_eq!(current.postings_cf(), CF_PACKED_POSTINGS);
     [
         current,
+        create_layout_4(&path.join("4")),
         create_layout_3(&path.join("3")),
         create_layout_2(&path.join("2")),
     ]
@@ -160,12 +172,12 @@ fn passes_the_conformance_suite() {
             let store = RocksStore::create_or_open(dir, 1)
                 .expect("opens")
                 .with_postings_cache(cache_bytes);
-            assert_eq!(store.block_format(), posting::BlockFormat::Sorted);
+            assert_eq!(store.block_format(), posting::BlockFormat::Packed);
             Box::new(store) as Box<dyn Store>
         });
     }
     // Indexes of the previous layouts keep working, their blocks as they were.
-    for create in [create_layout_3, create_layout_2] {
+    for create in [create_layout_4, create_layout_3, create_layout_2] {
         earmark_index::conformance::run_all(&|| {
             let dir = parent
                 .path()
@@ -322,7 +334,7 @@ fn create_blank_database(path: &Path, names: &[&str]) {
 fn a_database_with_our_column_families_but_no_metadata() {
     let dir = tempdir();
     let path = dir.path().join("half");
-    create_blank_database(&path, &layout::all_cfs(CF_SORTED_POSTINGS));
+    create_blank_database(&path, &layout::all_cfs(CF_PACKED_POSTINGS));
     let err = RocksStore::open_existing(&path).expect_err("no metadata");
     assert!(
         matches!(&err, Error::NotAnIndex { reason, .. } if reason.contains("metadata")),
@@ -331,26 +343,37 @@ fn a_database_with_our_column_families_but_no_metadata() {
     // Creation that stopped before writing metadata is finished on the next create.
     let store = RocksStore::create_or_open(&path, 5).expect("adopts the blank index");
     assert_eq!(store.hash_config_id(), 5);
-    assert_eq!(store.block_format(), posting::BlockFormat::Sorted);
+    assert_eq!(store.block_format(), posting::BlockFormat::Packed);
     store.put_track(&synthetic_track("a", 1, 10)).expect("put");
     check_consistent(&store);
 
-    // One left by a release before layout 4 keeps its postings family and gets the
-    // layout that goes with it.
-    let path = dir.path().join("half-3");
-    create_blank_database(&path, &layout::all_cfs(CF_POSTINGS));
-    let store = RocksStore::create_or_open(&path, 1).expect("adopts the blank index");
-    assert_eq!(store.block_format(), posting::BlockFormat::Flagged);
-    store.put_track(&synthetic_track("a", 1, 10)).expect("put");
-    check_consistent(&store);
+    // One left by a release before layout 5 keeps its postings family and gets the
+    // newest layout that goes with it.
+    for (family, format) in [
+        (CF_SORTED_POSTINGS, posting::BlockFormat::Sorted),
+        (CF_POSTINGS, posting::BlockFormat::Flagged),
+    ] {
+        let path = dir.path().join(format!("half-{family}"));
+        create_blank_database(&path, &layout::all_cfs(family));
+        let store = RocksStore::create_or_open(&path, 1).expect("adopts the blank index");
+        assert_eq!(store.block_format(), format);
+        store.put_track(&synthetic_track("a", 1, 10)).expect("put");
+        check_consistent(&store);
+    }
 
-    // Both postings families: not a layout of ours.
-    let path = dir.path().join("both");
-    let mut names = layout::all_cfs(CF_POSTINGS).to_vec();
-    names.push(CF_SORTED_POSTINGS);
-    create_blank_database(&path, &names);
-    let err = RocksStore::open_existing(&path).expect_err("two postings families");
-    assert!(matches!(err, Error::NotAnIndex { .. }), "{err}");
+    // Two postings families: not a layout of ours.
+    for (one, other) in [
+        (CF_POSTINGS, CF_SORTED_POSTINGS),
+        (CF_SORTED_POSTINGS, CF_PACKED_POSTINGS),
+        (CF_PACKED_POSTINGS, CF_POSTINGS),
+    ] {
+        let path = dir.path().join(format!("both-{one}-{other}"));
+        let mut names = layout::all_cfs(one).to_vec();
+        names.push(other);
+        create_blank_database(&path, &names);
+        let err = RocksStore::open_existing(&path).expect_err("two postings families");
+        assert!(matches!(err, Error::NotAnIndex { .. }), "{err}");
+    }
 }
 
 #[test]
