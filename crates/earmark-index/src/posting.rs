@@ -9,8 +9,10 @@
 //! track, which saves most of a byte per posting in long lists; adding a track then
 //! takes [`merge_sorted`], which only rewrites headers. A block is self-delimiting, so
 //! removing a track rewrites one value without decoding other tracks' frames. The
-//! `Packed` format codes the same blocks in bits rather than bytes (see
-//! [`BlockFormat::Packed`]); [`merge_packed`] builds its values.
+//! `Packed` format codes the same blocks in bits rather than bytes, frames at one
+//! width per value rather than as varint deltas (see [`BlockFormat::Packed`]); adding
+//! a track takes [`merge_packed`], and adding or removing one decodes and codes the
+//! whole value.
 
 mod packed;
 
@@ -208,8 +210,9 @@ impl BlockFormat {
         }
     }
 
-    /// The header of a block of a byte format; `Packed` values are coded whole, and
-    /// their operands are `Flagged`.
+    /// The header of a block of a byte format. `Packed` values are coded whole, never
+    /// through headers; as an operand format it stands for `Flagged`, and the `Packed`
+    /// arms of the matches on byte formats only keep them exhaustive.
     fn put_header(self, out: &mut Vec<u8>, track: u32, count: u32) {
         match self.operand_format() {
             Self::Counted => {
@@ -247,7 +250,9 @@ impl BlockFormat {
 
 /// Appends the block of `track` with `frames` (sorted ascending) to `out`. Its header
 /// names `track` itself: in the `Sorted` format that is a whole value of one block, or
-/// the first block of one. In the `Packed` format it is a whole value of one block.
+/// the first block of one. In the `Packed` format it is a whole value of one block,
+/// so `out` should be empty then (a new track's blocks are written in
+/// [`BlockFormat::operand_format`]).
 ///
 /// # Errors
 /// [`Error::Exhausted`] when `track` is above [`BlockFormat::max_track`]; nothing is
@@ -262,6 +267,7 @@ pub fn encode_block(
         return Err(Error::Exhausted);
     }
     if format == BlockFormat::Packed {
+        debug_assert!(out.is_empty(), "one packed value per buffer");
         let postings: Vec<Posting> = frames
             .iter()
             .map(|&frame| Posting { track, frame })

@@ -27,7 +27,8 @@
 //! |---|---|---|
 //! | `meta` | `format_version`, `hash_config_id`, `next_idx`, `tracks`, `postings`, `duration_us` | big-endian integers |
 //! | `meta` | `presence` | a bitmap of the hash values with postings (see below) |
-//! | `sorted_postings` | hash, u32 big-endian | posting blocks of [`earmark_index::posting`] in [`BlockFormat::Sorted`](earmark_index::posting::BlockFormat::Sorted): ascending by track, each naming its track by the difference from the previous block's |
+//! | `packed_postings` | hash, u32 big-endian | the postings of [`earmark_index::posting`] in [`BlockFormat::Packed`](earmark_index::posting::BlockFormat::Packed): blocks ascending by track, coded in bits (Rice-coded track differences, frames at one width per value) |
+//! | `sorted_postings` | hash, u32 big-endian | in indexes of layout 4 instead, read and written as they are: posting blocks in [`BlockFormat::Sorted`](earmark_index::posting::BlockFormat::Sorted), ascending by track, each naming its track by the difference from the previous block's |
 //! | `postings` | hash, u32 big-endian | in indexes of layouts 1 to 3 instead, read and written as they are: blocks concatenated, [`Flagged`](earmark_index::posting::BlockFormat::Flagged) (layout 3) or `Counted` (1 and 2) |
 //! | `tracks` | track id | [`TrackRecord`](earmark_index::TrackRecord) as JSON |
 //! | `track_idx` | track idx, u32 big-endian | track id |
@@ -36,9 +37,10 @@
 //!
 //! Adding a track adds one block to each of its hashes' values as a merge operand, so
 //! ingest never reads postings. Operands concatenate; RocksDB folds them into one value
-//! per hash as it compacts (or when a read needs the value), and in `sorted_postings`
-//! that fold sorts the blocks in by track and renames their tracks as differences,
-//! copying the frames as they are. Each postings family keeps its merge operator for
+//! per hash as it compacts (or when a read needs the value). In `packed_postings` that
+//! fold decodes the stored value and the new blocks and codes them again, in track
+//! order (in layout 4's `sorted_postings` it sorts the blocks in and renames their
+//! tracks as differences, copying the frames as they are). Each postings family keeps its merge operator for
 //! good, since RocksDB applies it before the metadata can be read; so the layout
 //! version goes with the family the index has. Replacing or deleting a track reads the
 //! values of its hashes (from `track_hashes`: listed there, or recomputed from the

@@ -338,7 +338,7 @@ impl RocksStore {
                 _ => {
                     return Err(Error::NotAnIndex {
                         path: path.to_path_buf(),
-                        reason: "postings column families of two layouts".into(),
+                        reason: "postings column families of more than one layout".into(),
                     });
                 }
             };
