@@ -214,7 +214,7 @@ impl BlockFormat {
     /// through headers; as an operand format it stands for `Flagged`, and the `Packed`
     /// arms of the matches on byte formats only keep them exhaustive.
     fn put_header(self, out: &mut Vec<u8>, track: u32, count: u32) {
-        match self.operand_format() {
+        match self {
             Self::Counted => {
                 put_varint(out, track);
                 put_varint(out, count);
@@ -332,12 +332,19 @@ pub fn count_postings(value: &[u8], format: BlockFormat) -> Result<u64> {
 #[inline]
 fn next_track(format: BlockFormat, track: u32, named: u32) -> Result<u32> {
     match format {
-        BlockFormat::Sorted => track
-            .checked_add(named)
-            .filter(|&t| t <= BlockFormat::Sorted.max_track())
-            .ok_or_else(|| Error::Corrupt("posting track number out of range".into())),
+        BlockFormat::Sorted => add_difference(track, named, BlockFormat::Sorted.max_track()),
         BlockFormat::Counted | BlockFormat::Flagged | BlockFormat::Packed => Ok(named),
     }
+}
+
+/// `track + difference`, which must not pass `max_track`: the next track of a format
+/// that names tracks by differences.
+#[inline]
+fn add_difference(track: u32, difference: u32, max_track: u32) -> Result<u32> {
+    track
+        .checked_add(difference)
+        .filter(|&t| t <= max_track)
+        .ok_or_else(|| Error::Corrupt("posting track number out of range".into()))
 }
 
 /// One block of a value, its frames still encoded.
@@ -635,13 +642,23 @@ mod tests {
         }
     }
 
-    /// A `Sorted` value of `blocks`, each merged in as its own operand.
-    fn sorted_value(blocks: &[(u32, &[u32])]) -> Vec<u8> {
+    /// A value of `format` (`Sorted` or `Packed`) made of `blocks`, each merged in as
+    /// its own operand.
+    fn merged_value(format: BlockFormat, blocks: &[(u32, &[u32])]) -> Vec<u8> {
         let operands: Vec<Vec<u8>> = blocks
             .iter()
-            .map(|&(track, frames)| encode(BlockFormat::Flagged, &[(track, frames)]))
+            .map(|&(track, frames)| encode(format.operand_format(), &[(track, frames)]))
             .collect();
-        merge_sorted(None, operands.iter().map(Vec::as_slice)).expect("valid operands")
+        let operands = operands.iter().map(Vec::as_slice);
+        match format {
+            BlockFormat::Packed => merge_packed(None, operands),
+            _ => merge_sorted(None, operands),
+        }
+        .expect("valid operands")
+    }
+
+    fn sorted_value(blocks: &[(u32, &[u32])]) -> Vec<u8> {
+        merged_value(BlockFormat::Sorted, blocks)
     }
 
     #[test]
@@ -735,13 +752,8 @@ mod tests {
         assert!(merge_sorted(None, [&[0x80][..]]).is_err());
     }
 
-    /// A `Packed` value of `blocks`, each merged in as its own operand.
     fn packed_value(blocks: &[(u32, &[u32])]) -> Vec<u8> {
-        let operands: Vec<Vec<u8>> = blocks
-            .iter()
-            .map(|&(track, frames)| encode(BlockFormat::Flagged, &[(track, frames)]))
-            .collect();
-        merge_packed(None, operands.iter().map(Vec::as_slice)).expect("valid operands")
+        merged_value(BlockFormat::Packed, blocks)
     }
 
     #[test]

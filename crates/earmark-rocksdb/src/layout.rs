@@ -60,14 +60,12 @@ pub(crate) fn postings_cf(format: BlockFormat) -> &'static str {
 /// Every postings column family, newest layout's first.
 pub(crate) const POSTINGS_CFS: [&str; 3] = [CF_PACKED_POSTINGS, CF_SORTED_POSTINGS, CF_POSTINGS];
 
-/// The newest layout that keeps its postings in `postings_cf`, one of
-/// [`POSTINGS_CFS`]: what a blank database with that family becomes.
-pub(crate) fn newest_version_in(postings_cf: &str) -> u32 {
-    match postings_cf {
-        CF_PACKED_POSTINGS => FORMAT_VERSION_PACKED_BLOCKS,
-        CF_SORTED_POSTINGS => FORMAT_VERSION_SORTED_BLOCKS,
-        _ => FORMAT_VERSION_FLAGGED_BLOCKS,
-    }
+/// The newest layout that keeps its postings in `family`: what a blank database with
+/// that family becomes. `None` for a name that is no postings family.
+pub(crate) fn newest_version_in(family: &str) -> Option<u32> {
+    (FORMAT_VERSION_NO_PRESENCE..=FORMAT_VERSION)
+        .rev()
+        .find(|&version| block_format(version).map(postings_cf) == Some(family))
 }
 
 /// Format version, hash configuration id, counters and the presence bitmap, under the

@@ -438,7 +438,9 @@ impl RocksStore {
                 {
                     new_version
                 } else {
-                    layout::newest_version_in(postings_cf)
+                    layout::newest_version_in(postings_cf).ok_or_else(|| {
+                        Error::Corrupt(format!("no layout keeps postings in {postings_cf:?}"))
+                    })?
                 };
                 store.block_format =
                     layout::block_format(version).ok_or(Error::VersionMismatch {

@@ -114,33 +114,26 @@ fn check_consistent(store: &RocksStore) {
     );
 }
 
-/// A new, empty index of layout 2, as indexes made before the flagged block format
-/// are: its blocks state their counts.
-fn create_layout_2(path: &Path) -> RocksStore {
-    drop(RocksStore::create_with_layout(path, 1, 2).expect("creates"));
-    let store = RocksStore::open_existing(path).expect("opens layout 2");
-    assert_eq!(store.block_format(), posting::BlockFormat::Counted);
-    assert_eq!(store.postings_cf(), CF_POSTINGS);
-    store
-}
+/// The earlier layouts this code still writes, newest first, with the block format
+/// and postings family each must open with: layout 4's sorted blocks, layout 3's
+/// flagged blocks (concatenated) and layout 2's blocks that state their counts.
+const OLDER_LAYOUTS: [(u32, posting::BlockFormat, &str); 3] = [
+    (4, posting::BlockFormat::Sorted, CF_SORTED_POSTINGS),
+    (3, posting::BlockFormat::Flagged, CF_POSTINGS),
+    (2, posting::BlockFormat::Counted, CF_POSTINGS),
+];
 
-/// A new, empty index of layout 3, as indexes made before the sorted block format
-/// are: flagged blocks, concatenated.
-fn create_layout_3(path: &Path) -> RocksStore {
-    drop(RocksStore::create_with_layout(path, 1, 3).expect("creates"));
-    let store = RocksStore::open_existing(path).expect("opens layout 3");
-    assert_eq!(store.block_format(), posting::BlockFormat::Flagged);
-    assert_eq!(store.postings_cf(), CF_POSTINGS);
-    store
-}
-
-/// A new, empty index of layout 4, as indexes made before the packed format are:
-/// sorted blocks.
-fn create_layout_4(path: &Path) -> RocksStore {
-    drop(RocksStore::create_with_layout(path, 1, 4).expect("creates"));
-    let store = RocksStore::open_existing(path).expect("opens layout 4");
-    assert_eq!(store.block_format(), posting::BlockFormat::Sorted);
-    assert_eq!(store.postings_cf(), CF_SORTED_POSTINGS);
+/// A new, empty index of the earlier layout `version` (one of [`OLDER_LAYOUTS`]), as
+/// the releases before the current layout made them.
+fn create_layout(path: &Path, version: u32) -> RocksStore {
+    let (_, format, family) = OLDER_LAYOUTS
+        .into_iter()
+        .find(|&(v, ..)| v == version)
+        .expect("a layout this code writes");
+    drop(RocksStore::create_with_layout(path, 1, version).expect("creates"));
+    let store = RocksStore::open_existing(path).expect("opens the older layout");
+    assert_eq!(store.block_format(), format, "layout {version}");
+    assert_eq!(store.postings_cf(), family, "layout {version}");
     store
 }
 
@@ -149,12 +142,9 @@ fn create_each_layout(path: &Path) -> [RocksStore; 4] {
     let current = RocksStore::create_or_open(path.join("5"), 1).expect("creates");
     assert_eq!(current.block_format(), posting::BlockFormat::Packed);
     assert_eq!(current.postings_cf(), CF_PACKED_POSTINGS);
-    [
-        current,
-        create_layout_4(&path.join("4")),
-        create_layout_3(&path.join("3")),
-        create_layout_2(&path.join("2")),
-    ]
+    let [four, three, two] =
+        OLDER_LAYOUTS.map(|(version, ..)| create_layout(&path.join(version.to_string()), version));
+    [current, four, three, two]
 }
 
 /// A postings cache small enough that the tests' tracks also exercise eviction.
@@ -177,12 +167,12 @@ fn passes_the_conformance_suite() {
         });
     }
     // Indexes of the previous layouts keep working, their blocks as they were.
-    for create in [create_layout_4, create_layout_3, create_layout_2] {
+    for (version, ..) in OLDER_LAYOUTS {
         earmark_index::conformance::run_all(&|| {
             let dir = parent
                 .path()
                 .join(n.fetch_add(1, Ordering::Relaxed).to_string());
-            Box::new(create(&dir)) as Box<dyn Store>
+            Box::new(create_layout(&dir, version)) as Box<dyn Store>
         });
     }
 }
@@ -438,7 +428,7 @@ fn an_index_of_layout_1_is_read_as_is_and_upgraded_by_a_writer() {
         .collect();
     let mut idx = Vec::new();
     {
-        let store = create_layout_2(&path);
+        let store = create_layout(&path, 2);
         for t in &tracks {
             idx.push(store.put_track(t).expect("put").1.idx);
         }
@@ -1100,7 +1090,7 @@ fn deletes_find_a_tracks_hashes_from_its_stored_fingerprint() {
     }
 
     // An index of layout 3 keeps the hashes themselves, untagged.
-    let old = create_layout_3(&dir.path().join("layout-3"));
+    let old = create_layout(&dir.path().join("layout-3"), 3);
     let (_, record) = old.put_track(&tracks[0]).expect("put");
     let value = old
         .db()

@@ -14,7 +14,7 @@
 //! shorter than a byte. A Rice quotient of [`UNARY_ESCAPE`] or more is written as that
 //! many 1 bits and the difference in 32 bits, so no value holds long unary runs.
 
-use super::Posting;
+use super::{Posting, add_difference};
 use crate::error::{Error, Result};
 
 /// Bits of the Rice parameter `k` and of the frame width `w - 1` at a value's start.
@@ -227,20 +227,14 @@ fn decode_with<const FAST: bool>(
                 let frame_at = flag_at + 1;
                 let frame = ((window << frame_at) >> (64 - width)) as u32;
                 bits.skip((frame_at + width) as usize)?;
-                track = u32::try_from((u64::from(ones) << k) | low)
-                    .ok()
-                    .and_then(|difference| track.checked_add(difference))
-                    .filter(|&t| t <= max_track)
-                    .ok_or_else(|| damaged("has a track number out of range"))?;
+                let difference = u32::try_from((u64::from(ones) << k) | low)
+                    .map_err(|_| damaged("has a track difference out of range"))?;
+                track = add_difference(track, difference, max_track)?;
                 visit(track, frame);
                 continue;
             }
         }
-        let difference = bits.read_rice(k)?;
-        track = track
-            .checked_add(difference)
-            .filter(|&t| t <= max_track)
-            .ok_or_else(|| damaged("has a track number out of range"))?;
+        track = add_difference(track, bits.read_rice(k)?, max_track)?;
         let count = if bits.read(1)? == 1 {
             bits.read_gamma()?
                 .checked_add(1)
