@@ -270,7 +270,7 @@ fn version_names_the_fingerprint_configuration() {
     assert!(o.status.success());
     let out = stdout(&o);
     assert!(
-        out.contains("hash config 1 (PairV1, fan-out 6/12) for new indexes; reads 1, 2, 3"),
+        out.contains("hash config 1 (PairV1, fan-out 6/12) for new indexes; reads 1, 2, 3, 4"),
         "{out}"
     );
     assert!(out.contains("fingerprint wire format 1"), "{out}");
@@ -278,8 +278,9 @@ fn version_names_the_fingerprint_configuration() {
 
 #[test]
 fn an_index_keeps_the_hash_configuration_it_was_built_with() {
-    // The compact pairs (configuration 2) and the triplets (configuration 3).
-    for id in [3, 2] {
+    // The compact pairs (configuration 2) and the triplets (configurations 3 and 4,
+    // whose 40-bit hashes take 5-byte keys).
+    for id in [4, 3, 2] {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("db");
         let manifest = catalog(dir.path());

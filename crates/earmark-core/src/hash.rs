@@ -12,34 +12,36 @@ use crate::peaks::Peak;
 /// A hash and the frame of the anchor peak it was derived from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Landmark {
-    /// The hash value; its layout is given by the [`HashScheme`].
-    pub hash: u32,
+    /// The hash value; its layout is given by the [`HashScheme`], and its width by
+    /// [`HashConfig::hash_bits`].
+    pub hash: u64,
     /// Frame of the anchor peak.
     pub frame: u32,
 }
 
 /// Layout of [`HashScheme::PairV1`], from the high bits down: anchor bin (9 bits),
 /// frequency difference + 128 (8 bits), time difference (6 bits).
-fn pair_v1(anchor: Peak, target: Peak) -> u32 {
-    let bin = u32::from(anchor.bin) & 0x1ff;
-    let df = (i32::from(target.bin) - i32::from(anchor.bin) + 128).clamp(0, 255) as u32;
-    let dt = (target.frame - anchor.frame) & 0x3f;
+fn pair_v1(anchor: Peak, target: Peak) -> u64 {
+    let bin = u64::from(anchor.bin) & 0x1ff;
+    let df = (i64::from(target.bin) - i64::from(anchor.bin) + 128).clamp(0, 255) as u64;
+    let dt = u64::from((target.frame - anchor.frame) & 0x3f);
     (bin << 14) | (df << 6) | dt
 }
 
 /// [`HashScheme::TripletV1`]: the 37 bits of an anchor's bin and both targets'
 /// frequency and time differences, multiplied by a 64-bit odd constant (Fibonacci
 /// hashing) and cut to the top `bits` bits, so the values spread evenly over the
-/// key space.
-fn triplet_v1(anchor: Peak, first: Peak, second: Peak, bits: u8) -> u32 {
+/// key space. A narrower value is a prefix of a wider one of the same triplet, so two
+/// triplets that share a wide value share every narrower one.
+fn triplet_v1(anchor: Peak, first: Peak, second: Peak, bits: u8) -> u64 {
     let field = |target: Peak| {
         let df = (i64::from(target.bin) - i64::from(anchor.bin) + 128).clamp(0, 255) as u64;
         let dt = u64::from(target.frame.wrapping_sub(anchor.frame) & 0x3f);
         (df << 6) | dt
     };
     let packed = (u64::from(anchor.bin & 0x1ff) << 28) | (field(first) << 14) | field(second);
-    let bits = u32::from(bits.clamp(1, 32));
-    (packed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as u32
+    let bits = u32::from(bits.clamp(1, 64));
+    packed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)
 }
 
 /// The targets of the anchor at `i`: the next peaks inside the target zone, at most
@@ -107,10 +109,11 @@ mod tests {
     /// frames)`. Indexes store fingerprints and recompute a track's hashes from them
     /// to delete it, so hashing under an existing id must never change; a change
     /// that fails this test needs a new configuration id instead.
-    const PINNED: [(u16, usize, u32); 3] = [
+    const PINNED: [(u16, usize, u32); 4] = [
         (1, 9_527, 1_191_726_844),
         (2, 4_773, 515_608_287),
         (3, 4_770, 2_213_109_676),
+        (4, 4_770, 2_564_612_284),
     ];
 
     #[test]
@@ -135,8 +138,10 @@ mod tests {
             .map(|config| {
                 let lms = landmarks(&peaks, config, config.fan_out);
                 let mut crc = crc32fast::Hasher::new();
+                // Hashes of up to 32 bits as the 4 bytes they were pinned with.
+                let width = if config.hash_bits() <= 32 { 4 } else { 8 };
                 for l in &lms {
-                    crc.update(&l.hash.to_le_bytes());
+                    crc.update(&l.hash.to_le_bytes()[..width]);
                     crc.update(&l.frame.to_le_bytes());
                 }
                 (config.id, lms.len(), crc.finalize())
@@ -201,7 +206,7 @@ mod tests {
         let peaks: Vec<Peak> = (0..20).map(|i| p(i, 200 + (i as u16 % 7) * 3)).collect();
         for fan_out in [2, 3, 6] {
             let lms = landmarks(&peaks, &cfg, fan_out);
-            let from_first: Vec<u32> = lms
+            let from_first: Vec<u64> = lms
                 .iter()
                 .filter(|l| l.frame == 0)
                 .map(|l| l.hash)
@@ -244,5 +249,33 @@ mod tests {
         // Narrower hashes are the top bits of the wide one.
         let narrow = triplet_v1(p(10, 300), p(12, 280), p(15, 330), 24);
         assert_eq!(narrow, base >> 8);
+        let wide = triplet_v1(p(10, 300), p(12, 280), p(15, 330), 40);
+        assert_eq!(wide >> 8, base);
+    }
+
+    #[test]
+    fn hashes_fit_their_configured_width() {
+        let peaks: Vec<Peak> = (0..200).map(|i| p(i, 40 + (i as u16 * 97) % 450)).collect();
+        for config in HashConfig::ALL {
+            let bits = config.hash_bits();
+            let lms = landmarks(&peaks, config, config.query_fan_out);
+            assert!(!lms.is_empty());
+            assert!(lms.iter().all(|l| bits == 64 || l.hash >> bits == 0));
+        }
+    }
+
+    #[test]
+    fn configuration_4_is_configuration_3_with_eight_more_bits() {
+        // The same triplets, so every configuration-3 match is a configuration-4 one,
+        // and configuration 4's chance collisions are a subset of configuration 3's.
+        let peaks: Vec<Peak> = (0..300)
+            .map(|i| p(i / 3, 40 + (i as u16 * 131) % 450))
+            .collect();
+        let three = landmarks(&peaks, &HashConfig::V3, HashConfig::V3.fan_out);
+        let four = landmarks(&peaks, &HashConfig::V4, HashConfig::V4.fan_out);
+        assert_eq!(three.len(), four.len());
+        for (a, b) in three.iter().zip(&four) {
+            assert_eq!((a.hash, a.frame), (b.hash >> 8, b.frame));
+        }
     }
 }

@@ -27,7 +27,7 @@ fn print_of(name: &str) -> Result<Fingerprint, Error> {
     Fingerprinter::default().fingerprint_file(fixtures().join(name))
 }
 
-fn hashes(fp: &Fingerprint) -> Vec<(u32, u32)> {
+fn hashes(fp: &Fingerprint) -> Vec<(u64, u32)> {
     fp.catalog_landmarks(&HashConfig::V1)
         .into_iter()
         .map(|l| (l.hash, l.frame))

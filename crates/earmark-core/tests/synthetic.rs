@@ -87,13 +87,13 @@ fn a_later_start_yields_the_same_hashes_shifted_in_time() {
         .fingerprint_samples(&audio[start..], cfg.sample_rate_hz, 1)
         .expect("fingerprint");
 
-    let expected: Vec<(u32, u32)> = whole
+    let expected: Vec<(u64, u32)> = whole
         .catalog_landmarks(&hash_cfg)
         .into_iter()
         .filter(|l| l.frame >= shift_frames)
         .map(|l| (l.hash, l.frame - shift_frames))
         .collect();
-    let got: Vec<(u32, u32)> = later
+    let got: Vec<(u64, u32)> = later
         .catalog_landmarks(&hash_cfg)
         .into_iter()
         .map(|l| (l.hash, l.frame))

@@ -191,7 +191,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let started = Instant::now();
         let answers: Vec<(Raw, usize)> = parallel(&queries, |q| {
             let mut touched = 0;
-            let mut hashes: Vec<u32> = q
+            let mut hashes: Vec<u64> = q
                 .prints
                 .iter()
                 .flat_map(|p| p.query_landmarks(&hash))

@@ -18,7 +18,7 @@ pub fn synthetic_track(id: &str, seed: u32, n: usize) -> NewTrack {
             state ^= state >> 17;
             state ^= state << 5;
             Landmark {
-                hash: state & 0x7f_ffff,
+                hash: u64::from(state & 0x7f_ffff),
                 frame: i as u32 / 4,
             }
         })
@@ -39,7 +39,7 @@ pub fn synthetic_track(id: &str, seed: u32, n: usize) -> NewTrack {
 }
 
 fn postings_of(store: &dyn Store, track: &NewTrack, idx: u32) -> usize {
-    let hashes: Vec<u32> = track.landmarks.iter().map(|l| l.hash).collect();
+    let hashes: Vec<u64> = track.landmarks.iter().map(|l| l.hash).collect();
     store
         .lookup(&hashes, usize::MAX)
         .unwrap_or_else(|e| panic!("lookup: {e}"))
@@ -89,10 +89,10 @@ pub fn replace_keeps_one_copy(store: &dyn Store) {
     let (outcome, second) = store.put_track(&a).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(outcome, PutOutcome::Replaced);
     assert_eq!(postings_of(store, &a, first.idx), 0, "old postings remain");
-    let unique: std::collections::HashSet<(u32, u32)> =
+    let unique: std::collections::HashSet<(u64, u32)> =
         a.landmarks.iter().map(|l| (l.hash, l.frame)).collect();
-    let hashes: std::collections::HashSet<u32> = a.landmarks.iter().map(|l| l.hash).collect();
-    let hashes: Vec<u32> = hashes.into_iter().collect();
+    let hashes: std::collections::HashSet<u64> = a.landmarks.iter().map(|l| l.hash).collect();
+    let hashes: Vec<u64> = hashes.into_iter().collect();
     let total: usize = store
         .lookup(&hashes, usize::MAX)
         .unwrap_or_else(|e| panic!("{e}"))

@@ -28,6 +28,15 @@ pub enum Error {
     /// The index was built with a hash configuration this build does not know.
     #[error("index uses hash configuration {0}, unknown to this build of Earmark")]
     UnknownHashConfig(u16),
+    /// A track to put has a landmark hash wider than the index's hash configuration
+    /// gives: its landmarks were hashed another way.
+    #[error("landmark hash {hash:#x} is wider than hash configuration {config} gives")]
+    HashTooWide {
+        /// The hash.
+        hash: u64,
+        /// The index's hash configuration id.
+        config: u16,
+    },
     /// A fingerprint computed with an analysis the index's hash configuration does not use.
     #[error("fingerprint uses analysis {found}, the index expects {expected}")]
     AnalysisMismatch {

@@ -71,8 +71,10 @@ impl MatchConfig {
             // matched one whole file outside the catalog, 17 triplets over 4.8 s of
             // 157 s; 20 keeps a margin above that. True matches in heavy noise gather
             // where the music is loud, so the halves rule, which stopped dense chance
-            // bursts of pairs, only cost true matches here and is off.
-            3 => (20, 1.5, 0.0),
+            // bursts of pairs, only cost true matches here and is off. Configuration 4
+            // has the same triplets in 40 bits: the same true votes, and chance votes
+            // that are a subset of configuration 3's, so the same thresholds hold.
+            3 | 4 => (20, 1.5, 0.0),
             // Configuration 1. The quick evaluation set (8 catalog tracks, 48 ten-second
             // queries): every true match scored 349 or more, chance alignments at most
             // 40. The full set (88 tracks, 5,060 queries): true matches held at least 6.2
@@ -146,14 +148,14 @@ struct Vote {
     track: u32,
     offset: i64,
     query_frame: u32,
-    hash: u32,
+    hash: u64,
 }
 
 /// A query's votes, walked from its landmarks and their posting lists instead of
 /// stored: a query casts tens of thousands, and the matcher needs them twice.
 struct Votes<'a> {
     /// `(hash, query frame)`, sorted and distinct.
-    landmarks: &'a [(u32, u32)],
+    landmarks: &'a [(u64, u32)],
     /// One list per distinct hash of `landmarks`, in the same order.
     lists: &'a PostingLists,
 }
@@ -241,14 +243,14 @@ pub fn identify(
         .map(Fingerprint::duration_s)
         .fold(0.0, f64::max);
 
-    let mut landmarks: Vec<(u32, u32)> = prints
+    let mut landmarks: Vec<(u64, u32)> = prints
         .iter()
         .flat_map(|p| p.query_landmarks(hash_config))
         .map(|l| (l.hash, l.frame))
         .collect();
     landmarks.sort_unstable();
     landmarks.dedup();
-    let mut hashes: Vec<u32> = landmarks.iter().map(|&(h, _)| h).collect();
+    let mut hashes: Vec<u64> = landmarks.iter().map(|&(h, _)| h).collect();
     hashes.dedup();
 
     let mut lists = PostingLists::new();
@@ -449,7 +451,7 @@ fn aligned_votes(
     votes: &Votes<'_>,
     candidates: &[(u32, i64)],
     config: &MatchConfig,
-) -> Vec<Vec<(u32, u32)>> {
+) -> Vec<Vec<(u64, u32)>> {
     let tol = config.offset_tolerance_frames;
     // A few dozen candidates at most: a sorted list and a binary search per vote are
     // cheaper than hashing every vote's track.
@@ -459,7 +461,7 @@ fn aligned_votes(
         .map(|(i, &(track, _))| (track, i))
         .collect();
     by_track.sort_unstable();
-    let mut aligned: Vec<Vec<(u32, u32)>> = vec![Vec::new(); candidates.len()];
+    let mut aligned: Vec<Vec<(u64, u32)>> = vec![Vec::new(); candidates.len()];
     // Most votes are chance votes for other tracks: one bit test skips them. Only for
     // candidate tracks numbered within a few times the postings read (a catalog's dense
     // numbering), like the vote count's array; otherwise every vote takes the search.
@@ -499,7 +501,7 @@ fn aligned_votes(
 /// `query_s` seconds; returns `(score, first query frame, last query frame)` when it
 /// passes.
 fn verify(
-    aligned: &[(u32, u32)],
+    aligned: &[(u64, u32)],
     config: &MatchConfig,
     frame_s: f64,
     query_s: f64,
@@ -554,7 +556,7 @@ mod tests {
         }
     }
 
-    fn vote(track: u32, offset: i64, query_frame: u32, hash: u32) -> Vote {
+    fn vote(track: u32, offset: i64, query_frame: u32, hash: u64) -> Vote {
         Vote {
             track,
             offset,
@@ -569,10 +571,10 @@ mod tests {
         votes: &[Vote],
         candidates: &[(u32, i64)],
         config: &MatchConfig,
-    ) -> Vec<Vec<(u32, u32)>> {
+    ) -> Vec<Vec<(u64, u32)>> {
         let mut by_hash: Vec<Vote> = votes.to_vec();
         by_hash.sort_by_key(|v| v.hash);
-        let mut landmarks: Vec<(u32, u32)> = Vec::new();
+        let mut landmarks: Vec<(u64, u32)> = Vec::new();
         let mut lists = PostingLists::new();
         for group in by_hash.chunk_by(|a, b| a.hash == b.hash) {
             let query_frame = group[0].query_frame;
@@ -655,7 +657,7 @@ mod tests {
         // beyond the votes cast (a damaged posting) takes the search for every vote.
         for far in [None, Some(3_000_000_000u32)] {
             let mut votes = Vec::new();
-            for hash in 0..3_000u32 {
+            for hash in 0..3_000u64 {
                 let query_frame = 20 + next(300) as u32;
                 for _ in 0..1 + next(4) {
                     let track = if next(10) == 0 {
@@ -673,7 +675,7 @@ mod tests {
             }
             let aligned = aligned_of(&votes, &candidates, &config);
             for (&(track, offset), got) in candidates.iter().zip(&aligned) {
-                let mut expected: Vec<(u32, u32)> = votes
+                let mut expected: Vec<(u64, u32)> = votes
                     .iter()
                     .filter(|v| v.track == track && (v.offset - offset).abs() <= 1)
                     .map(|v| (v.hash, v.query_frame))
@@ -774,12 +776,12 @@ mod tests {
         let frame_s = 0.032;
         // Twenty aligned landmarks, all within a few frames but one far away: the span
         // is long, the spread is not.
-        let mut votes: Vec<Vote> = (0..20).map(|i| vote(1, 50, i % 4, i)).collect();
+        let mut votes: Vec<Vote> = (0..20).map(|i| vote(1, 50, i % 4, u64::from(i))).collect();
         votes.push(vote(1, 50, 600, 99));
         let aligned = aligned_of(&votes, &[(1, 50)], &config);
         assert_eq!(verify(&aligned[0], &config, frame_s, 20.0), None);
         // Spread evenly, the same count passes.
-        let spread: Vec<Vote> = (0..20).map(|i| vote(1, 50, i * 30, i)).collect();
+        let spread: Vec<Vote> = (0..20).map(|i| vote(1, 50, i * 30, u64::from(i))).collect();
         let aligned = aligned_of(&spread, &[(1, 50)], &config);
         assert!(verify(&aligned[0], &config, frame_s, 20.0).is_some());
     }
@@ -792,11 +794,11 @@ mod tests {
         };
         let frame_s = 0.032;
         // 60 landmarks spread over 60 s: one per second, the density of chance.
-        let thin: Vec<Vote> = (0..60).map(|i| vote(1, 50, i * 31, i)).collect();
+        let thin: Vec<Vote> = (0..60).map(|i| vote(1, 50, i * 31, u64::from(i))).collect();
         let aligned = aligned_of(&thin, &[(1, 50)], &config);
         assert_eq!(verify(&aligned[0], &config, frame_s, 120.0), None);
         // 40 landmarks in 1.3 s of a 10 s query: dense, but too short a span.
-        let burst: Vec<Vote> = (0..40).map(|i| vote(1, 50, i, i)).collect();
+        let burst: Vec<Vote> = (0..40).map(|i| vote(1, 50, i, u64::from(i))).collect();
         let aligned = aligned_of(&burst, &[(1, 50)], &config);
         assert_eq!(verify(&aligned[0], &config, frame_s, 10.0), None);
         // The same burst is the whole of a 1.5 s query: it passes.

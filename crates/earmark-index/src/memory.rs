@@ -11,10 +11,10 @@ use crate::track::{TrackId, TrackMeta, TrackRecord};
 
 #[derive(Default)]
 struct Inner {
-    postings: HashMap<u32, Vec<Posting>>,
+    postings: HashMap<u64, Vec<Posting>>,
     tracks: BTreeMap<TrackId, TrackRecord>,
     by_idx: HashMap<u32, TrackId>,
-    hashes_of: HashMap<u32, Vec<u32>>,
+    hashes_of: HashMap<u32, Vec<u64>>,
     by_content: HashMap<String, TrackId>,
     next_idx: u32,
 }
@@ -99,7 +99,7 @@ impl Store for MemoryStore {
         Ok((outcome, record))
     }
 
-    fn lookup_into(&self, hashes: &[u32], cap: usize, out: &mut PostingLists) -> Result<()> {
+    fn lookup_into(&self, hashes: &[u64], cap: usize, out: &mut PostingLists) -> Result<()> {
         let inner = self.read();
         for h in hashes {
             match inner.postings.get(h) {

@@ -472,11 +472,11 @@ pub fn merge_packed<'a>(
 pub fn group_by_hash(
     landmarks: &[earmark_core::Landmark],
     max_per_hash: usize,
-) -> Vec<(u32, Vec<u32>)> {
-    let mut sorted: Vec<(u32, u32)> = landmarks.iter().map(|l| (l.hash, l.frame)).collect();
+) -> Vec<(u64, Vec<u32>)> {
+    let mut sorted: Vec<(u64, u32)> = landmarks.iter().map(|l| (l.hash, l.frame)).collect();
     sorted.sort_unstable();
     sorted.dedup();
-    let mut out: Vec<(u32, Vec<u32>)> = Vec::new();
+    let mut out: Vec<(u64, Vec<u32>)> = Vec::new();
     for (hash, frame) in sorted {
         match out.last_mut() {
             Some((h, frames)) if *h == hash => {

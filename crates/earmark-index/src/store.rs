@@ -132,13 +132,13 @@ pub trait Store: Send + Sync {
     ///
     /// # Errors
     /// Backend failures or corrupt stored bytes; `out` may then hold some of the lists.
-    fn lookup_into(&self, hashes: &[u32], cap: usize, out: &mut PostingLists) -> Result<()>;
+    fn lookup_into(&self, hashes: &[u64], cap: usize, out: &mut PostingLists) -> Result<()>;
 
     /// The postings of each hash in `hashes`, as [`lookup_into`](Store::lookup_into).
     ///
     /// # Errors
     /// As [`lookup_into`](Store::lookup_into).
-    fn lookup(&self, hashes: &[u32], cap: usize) -> Result<PostingLists> {
+    fn lookup(&self, hashes: &[u64], cap: usize) -> Result<PostingLists> {
         let mut out = PostingLists::new();
         self.lookup_into(hashes, cap, &mut out)?;
         Ok(out)

@@ -159,7 +159,7 @@ impl Store for Follower {
 
     fn lookup_into(
         &self,
-        hashes: &[u32],
+        hashes: &[u64],
         cap: usize,
         out: &mut PostingLists,
     ) -> earmark_index::Result<()> {

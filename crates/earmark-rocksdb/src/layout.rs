@@ -196,15 +196,45 @@ pub(crate) fn idx_key(idx: u32) -> [u8; 4] {
     idx.to_be_bytes()
 }
 
-/// The key of a hash in `postings`: big-endian, so keys sort as the hashes do.
-pub(crate) fn hash_key(hash: u32) -> [u8; 4] {
-    hash.to_be_bytes()
+/// Bytes of a `postings` key for hashes of `hash_bits` bits: 4 up to 32 bits (every
+/// index of configurations 1-3), then as many as the bits need.
+pub(crate) fn hash_key_width(hash_bits: u32) -> usize {
+    (hash_bits.clamp(32, 64) as usize).div_ceil(8)
+}
+
+/// The key of a hash in `postings`, `width` bytes long.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HashKey {
+    bytes: [u8; 8],
+    width: usize,
+}
+
+impl AsRef<[u8]> for HashKey {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes[8 - self.width..]
+    }
+}
+
+/// The key of a hash in `postings`: its low `width` bytes, big-endian, so keys sort as
+/// the hashes do; `None` for a hash too wide for the keys (no such hash is stored).
+pub(crate) fn hash_key(hash: u64, width: usize) -> Option<HashKey> {
+    let width = width.clamp(1, 8);
+    (width == 8 || hash >> (8 * width) == 0).then(|| HashKey {
+        bytes: hash.to_be_bytes(),
+        width,
+    })
 }
 
 /// The hash of a `postings` key.
 #[cfg(test)]
-pub(crate) fn hash_of_key(key: &[u8]) -> Result<u32> {
-    Ok(u32::from_be_bytes(fixed(Some(key), "posting key")?))
+pub(crate) fn hash_of_key(key: &[u8]) -> Result<u64> {
+    if key.is_empty() || key.len() > 8 {
+        return Err(Error::Corrupt(format!(
+            "posting key of {} bytes",
+            key.len()
+        )));
+    }
+    Ok(key.iter().fold(0u64, |h, &b| (h << 8) | u64::from(b)))
 }
 
 /// A record as stored in `tracks`.
@@ -227,9 +257,9 @@ pub(crate) fn decode_id(bytes: &[u8]) -> Result<TrackId> {
 /// Packs ascending distinct hashes as varint deltas: hashes of one track are spread
 /// over the hash space, so a delta takes about 3 bytes instead of 4, and less as
 /// tracks get longer.
-pub(crate) fn pack_hashes(hashes: impl IntoIterator<Item = u32>) -> Vec<u8> {
+pub(crate) fn pack_hashes(hashes: impl IntoIterator<Item = u64>) -> Vec<u8> {
     let mut out = Vec::new();
-    let mut prev = 0u32;
+    let mut prev = 0u64;
     for h in hashes {
         let mut v = h.wrapping_sub(prev);
         prev = h;
@@ -246,9 +276,9 @@ pub(crate) fn pack_hashes(hashes: impl IntoIterator<Item = u32>) -> Vec<u8> {
 ///
 /// # Errors
 /// [`Error::Corrupt`] on a truncated or overlong varint.
-pub(crate) fn unpack_hashes(bytes: &[u8]) -> Result<Vec<u32>> {
+pub(crate) fn unpack_hashes(bytes: &[u8]) -> Result<Vec<u64>> {
     let mut out = Vec::with_capacity(bytes.len() / 2);
-    let mut prev = 0u32;
+    let mut prev = 0u64;
     let mut pos = 0;
     while pos < bytes.len() {
         let mut v = 0u64;
@@ -258,18 +288,17 @@ pub(crate) fn unpack_hashes(bytes: &[u8]) -> Result<Vec<u32>> {
                 .get(pos)
                 .ok_or_else(|| Error::Corrupt("hash list truncated".into()))?;
             pos += 1;
+            // The tenth byte holds the 64th bit alone.
+            if shift == 63 && b > 1 {
+                return Err(Error::Corrupt("hash list varint too long".into()));
+            }
             v |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 break;
             }
             shift += 7;
-            if shift > 28 {
-                return Err(Error::Corrupt("hash list varint too long".into()));
-            }
         }
-        let delta =
-            u32::try_from(v).map_err(|_| Error::Corrupt("hash list varint overflow".into()))?;
-        prev = prev.wrapping_add(delta);
+        prev = prev.wrapping_add(v);
         out.push(prev);
     }
     Ok(out)
@@ -281,21 +310,58 @@ mod tests {
 
     #[test]
     fn hash_lists_round_trip() {
-        let hashes = vec![0, 1, 127, 128, 300, 70_000, 0x7fff_ffff, u32::MAX];
+        let hashes = vec![
+            0,
+            1,
+            127,
+            128,
+            300,
+            70_000,
+            0x7fff_ffff,
+            1 << 32,
+            1 << 40,
+            u64::MAX,
+        ];
         let packed = pack_hashes(hashes.iter().copied());
         assert_eq!(unpack_hashes(&packed).expect("valid"), hashes);
         assert!(unpack_hashes(&[]).expect("valid").is_empty());
     }
 
     #[test]
+    fn hash_lists_of_32_bit_hashes_keep_their_bytes() {
+        // Stored lists of configurations 1-3 were packed from 32-bit hashes, and the
+        // CRC of a track's list guards its delete: the bytes must not change.
+        let packed = pack_hashes([5, 300, 0xffff_ffff]);
+        assert_eq!(packed, [5, 0xa7, 0x02, 0xd3, 0xfd, 0xff, 0xff, 0x0f]);
+    }
+
+    #[test]
+    fn hash_keys_are_as_wide_as_the_configuration_needs() {
+        assert_eq!(hash_key_width(23), 4);
+        assert_eq!(hash_key_width(32), 4);
+        assert_eq!(hash_key_width(40), 5);
+        assert_eq!(hash_key_width(64), 8);
+        let key = hash_key(0x12_3456_789a, 5).expect("fits");
+        assert_eq!(key.as_ref(), [0x12, 0x34, 0x56, 0x78, 0x9a]);
+        assert_eq!(hash_of_key(key.as_ref()).expect("valid"), 0x12_3456_789a);
+        assert_eq!(
+            hash_key(0x7f_ffff, 4).expect("fits").as_ref(),
+            [0, 0x7f, 0xff, 0xff]
+        );
+        assert!(hash_key(1 << 40, 5).is_none());
+        assert!(hash_key(u64::MAX, 8).is_some());
+    }
+
+    #[test]
     fn damaged_hash_lists_are_errors() {
         assert!(matches!(unpack_hashes(&[0x80]), Err(Error::Corrupt(_))));
+        let mut eleven = [0xff; 11];
+        eleven[10] = 0x01;
+        assert!(matches!(unpack_hashes(&eleven), Err(Error::Corrupt(_))));
+        let mut beyond_64_bits = [0xff; 10];
+        beyond_64_bits[9] = 0x02;
         assert!(matches!(
-            unpack_hashes(&[0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
-            Err(Error::Corrupt(_))
-        ));
-        assert!(matches!(
-            unpack_hashes(&[0xff, 0xff, 0xff, 0xff, 0x7f]),
+            unpack_hashes(&beyond_64_bits),
             Err(Error::Corrupt(_))
         ));
     }
@@ -317,10 +383,17 @@ mod tests {
 
     #[test]
     fn keys_sort_as_numbers() {
-        assert!(hash_key(255) < hash_key(256));
+        let key = |hash, width| hash_key(hash, width).expect("fits").as_ref().to_vec();
+        for width in [4, 5, 8] {
+            assert!(key(255, width) < key(256, width));
+        }
+        for width in [5, 8] {
+            assert!(key(0xffff_ffff, width) < key(0x1_0000_0000, width));
+            assert!(key(0x1_0000_0000, width) < key(0xff_ffff_ffff, width));
+        }
         assert!(idx_key(1) < idx_key(0x0100_0000));
         assert_eq!(
-            hash_of_key(&hash_key(0xdead_beef)).expect("valid"),
+            hash_of_key(&key(0xdead_beef, 4)).expect("valid"),
             0xdead_beef
         );
     }

@@ -27,9 +27,9 @@
 //! |---|---|---|
 //! | `meta` | `format_version`, `hash_config_id`, `next_idx`, `tracks`, `postings`, `duration_us` | big-endian integers |
 //! | `meta` | `presence` | a bitmap of the hash values with postings (see below) |
-//! | `packed_postings` | hash, u32 big-endian | the postings of [`earmark_index::posting`] in [`BlockFormat::Packed`](earmark_index::posting::BlockFormat::Packed): blocks ascending by track, coded in bits (Rice-coded track differences, frames at one width per value) |
-//! | `sorted_postings` | hash, u32 big-endian | in indexes of layout 4 instead, read and written as they are: posting blocks in [`BlockFormat::Sorted`](earmark_index::posting::BlockFormat::Sorted), ascending by track, each naming its track by the difference from the previous block's |
-//! | `postings` | hash, u32 big-endian | in indexes of layouts 1 to 3 instead, read and written as they are: blocks concatenated, [`Flagged`](earmark_index::posting::BlockFormat::Flagged) (layout 3) or `Counted` (1 and 2) |
+//! | `packed_postings` | hash, big-endian, 4 bytes (5 for configuration 4's 40-bit hashes) | the postings of [`earmark_index::posting`] in [`BlockFormat::Packed`](earmark_index::posting::BlockFormat::Packed): blocks ascending by track, coded in bits (Rice-coded track differences, frames at one width per value) |
+//! | `sorted_postings` | hash, 4 bytes big-endian | in indexes of layout 4 instead, read and written as they are: posting blocks in [`BlockFormat::Sorted`](earmark_index::posting::BlockFormat::Sorted), ascending by track, each naming its track by the difference from the previous block's |
+//! | `postings` | hash, 4 bytes big-endian | in indexes of layouts 1 to 3 instead, read and written as they are: blocks concatenated, [`Flagged`](earmark_index::posting::BlockFormat::Flagged) (layout 3) or `Counted` (1 and 2) |
 //! | `tracks` | track id | [`TrackRecord`](earmark_index::TrackRecord) as JSON |
 //! | `track_idx` | track idx, u32 big-endian | track id |
 //! | `track_hashes` | track idx, u32 big-endian | a tag, then the track's fingerprint in its wire form (when its landmarks are that fingerprint's) or its distinct hashes, ascending, varint deltas; before layout 4 the hashes alone |

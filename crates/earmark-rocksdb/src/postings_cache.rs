@@ -35,7 +35,7 @@ const TYPICAL_VALUE_BYTES: u64 = 64;
 
 /// Stored postings values by hash; `None` caches that a hash has no postings.
 pub(crate) struct PostingsCache {
-    entries: Cache<u32, Entry, ByteWeight>,
+    entries: Cache<u64, Entry, ByteWeight>,
     generation: AtomicU64,
     capacity_bytes: u64,
 }
@@ -49,8 +49,8 @@ struct Entry {
 #[derive(Clone)]
 struct ByteWeight;
 
-impl Weighter<u32, Entry> for ByteWeight {
-    fn weight(&self, _: &u32, entry: &Entry) -> u64 {
+impl Weighter<u64, Entry> for ByteWeight {
+    fn weight(&self, _: &u64, entry: &Entry) -> u64 {
         ENTRY_OVERHEAD_BYTES + entry.value.as_ref().map_or(0, |v| v.len() as u64)
     }
 }
@@ -100,7 +100,7 @@ impl PostingsCache {
     }
 
     /// What is cached for `hash` at `generation`.
-    pub(crate) fn get(&self, hash: u32, generation: u64) -> Cached {
+    pub(crate) fn get(&self, hash: u64, generation: u64) -> Cached {
         match self.entries.get(&hash) {
             Some(entry) if entry.generation == generation => match entry.value {
                 Some(value) => Cached::Value(value),
@@ -111,7 +111,7 @@ impl PostingsCache {
     }
 
     /// Offers the value read for `hash` from a snapshot of `generation`.
-    pub(crate) fn insert(&self, hash: u32, generation: u64, value: Option<&[u8]>) {
+    pub(crate) fn insert(&self, hash: u64, generation: u64, value: Option<&[u8]>) {
         let entry = Entry {
             generation,
             value: value.map(Arc::from),

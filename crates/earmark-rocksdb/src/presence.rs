@@ -53,9 +53,10 @@ impl Presence {
     }
 
     /// The bit of `hash`: its low bits, with the bits above folded in, so that hashes
-    /// spread over 32 bits spread over the bitmap too.
-    pub fn bit(hash: u32) -> u32 {
-        (hash ^ (hash >> BITS)) & MASK
+    /// spread over 32 bits or more spread over the bitmap too. A hash below 2^46 folds
+    /// as it did when hashes had 32 bits, so stored bitmaps keep their meaning.
+    pub fn bit(hash: u64) -> u32 {
+        ((hash ^ (hash >> BITS) ^ (hash >> (2 * BITS))) as u32) & MASK
     }
 
     /// The word holding bit number `bit` (masked into range) and the bit's mask in it.
@@ -65,7 +66,7 @@ impl Presence {
     }
 
     /// Whether `hash` may have postings; `false` is certain.
-    pub fn may_contain(&self, hash: u32) -> bool {
+    pub fn may_contain(&self, hash: u64) -> bool {
         let (word, mask) = self.slot(Self::bit(hash));
         // Acquire pairs with the writer's release: a reader that sees the bit also
         // sees the write it follows.
@@ -73,7 +74,7 @@ impl Presence {
     }
 
     /// The bits of `hashes` not set yet, ascending and distinct.
-    pub fn new_bits(&self, hashes: impl IntoIterator<Item = u32>) -> Vec<u32> {
+    pub fn new_bits(&self, hashes: impl IntoIterator<Item = u64>) -> Vec<u32> {
         let mut bits: Vec<u32> = hashes
             .into_iter()
             .filter(|&h| !self.may_contain(h))
@@ -101,7 +102,7 @@ impl Presence {
     }
 
     /// Sets the bits of every hash in `hashes`.
-    pub fn insert_hashes(&self, hashes: &[u32]) {
+    pub fn insert_hashes(&self, hashes: &[u64]) {
         for &h in hashes {
             let (word, mask) = self.slot(Self::bit(h));
             word.fetch_or(mask, Ordering::Release);
@@ -213,8 +214,13 @@ mod tests {
         assert_eq!(Presence::bit(0x7f_ffff), 0x7f_ffff);
         assert_eq!(Presence::bit(12345), 12345);
         // A 32-bit hash lands inside the bitmap, its high bits folded in.
-        assert!(Presence::bit(u32::MAX) <= MASK);
+        assert!(Presence::bit(u64::from(u32::MAX)) <= MASK);
+        assert_eq!(Presence::bit(0xffff_ffff), (0xffff_ffff ^ 0x1ff) & MASK);
         assert_ne!(Presence::bit(1 << 23), Presence::bit(1 << 24));
+        // Wider hashes fold every bit in.
+        assert!(Presence::bit(u64::MAX) <= MASK);
+        assert_ne!(Presence::bit(1 << 39), Presence::bit(1 << 38));
+        assert_ne!(Presence::bit(1 << 50), 0);
     }
 
     #[test]

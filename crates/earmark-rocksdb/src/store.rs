@@ -47,6 +47,9 @@ pub struct RocksStore {
     db: DB,
     path: PathBuf,
     hash_config_id: u16,
+    /// Bytes of a postings key, from the hash configuration's width: 4 for every
+    /// configuration up to 32 bits, so indexes made before wider ones read as they were.
+    key_width: usize,
     /// How this index's postings blocks are written; its layout version decides.
     block_format: BlockFormat,
     /// The column family of the postings, which goes with `block_format`.
@@ -394,6 +397,7 @@ impl RocksStore {
             db,
             path: path.to_path_buf(),
             hash_config_id: 0,
+            key_width: 4,
             block_format: BlockFormat::Packed,
             postings_cf,
             version: FORMAT_VERSION,
@@ -459,6 +463,10 @@ impl RocksStore {
                 });
             }
         };
+        // An id this release does not know cannot be hashed for, so its width matters
+        // to no lookup or put; 4 bytes reads its keys as releases before wider hashes did.
+        store.key_width = HashConfig::by_id(store.hash_config_id)
+            .map_or(4, |config| layout::hash_key_width(config.hash_bits()));
         Ok(store)
     }
 
@@ -622,11 +630,11 @@ impl RocksStore {
             .db
             .get_cf(hashes_cf, idx_key)?
             .ok_or_else(|| Error::Corrupt(format!("hash list of track {} missing", record.id)))?;
-        let keys: Vec<[u8; 4]> = self
+        let keys = self
             .stored_hashes(&stored)?
             .into_iter()
-            .map(layout::hash_key)
-            .collect();
+            .map(|hash| self.hash_key(hash))
+            .collect::<Result<Vec<_>>>()?;
         // Keys ascend, as the hashes were packed in order.
         let values = self.db.batched_multi_get_cf(postings, &keys, true);
         for (key, value) in keys.iter().zip(values) {
@@ -664,7 +672,7 @@ impl RocksStore {
     /// `groups`: its fingerprint when the landmarks are that fingerprint's under this
     /// index's configuration, so that a delete recomputes exactly them; otherwise its
     /// hashes.
-    fn track_hashes_value(&self, track: &NewTrack, groups: &[(u32, Vec<u32>)]) -> Vec<u8> {
+    fn track_hashes_value(&self, track: &NewTrack, groups: &[(u64, Vec<u32>)]) -> Vec<u8> {
         let packed = layout::pack_hashes(groups.iter().map(|(h, _)| *h));
         if !layout::tags_track_hashes(self.version) {
             return packed;
@@ -697,7 +705,7 @@ impl RocksStore {
 
     /// The distinct hashes, ascending, of a track whose `track_hashes` value is
     /// `stored`.
-    fn stored_hashes(&self, stored: &[u8]) -> Result<Vec<u32>> {
+    fn stored_hashes(&self, stored: &[u8]) -> Result<Vec<u64>> {
         if !layout::tags_track_hashes(self.version) {
             return layout::unpack_hashes(stored);
         }
@@ -711,7 +719,7 @@ impl RocksStore {
                     earmark_index::Error::UnknownHashConfig(self.hash_config_id),
                 ))?;
                 // Grouped as the put grouped them, so the hashes are the ones it packed.
-                let hashes: Vec<u32> =
+                let hashes: Vec<u64> =
                     posting::group_by_hash(&fp.catalog_landmarks(config), MAX_FRAMES_PER_HASH)
                         .into_iter()
                         .map(|(hash, _)| hash)
@@ -775,7 +783,7 @@ impl RocksStore {
             landmarks += frames.len() as u64;
             block.clear();
             posting::encode_block(&mut block, self.block_format.operand_format(), idx, frames)?;
-            batch.merge_cf(postings, layout::hash_key(*hash), &block);
+            batch.merge_cf(postings, self.hash_key(*hash)?, &block);
         }
         let record = track.record(idx, self.hash_config_id, landmarks);
         let id_bytes = track.id.as_str().as_bytes();
@@ -858,7 +866,18 @@ impl RocksStore {
         Ok(record)
     }
 
-    fn lookup_postings(&self, hashes: &[u32], cap: usize, out: &mut PostingLists) -> Result<()> {
+    /// The postings key of `hash`; an error for a hash wider than this index's keys,
+    /// which its hash configuration never yields.
+    fn hash_key(&self, hash: u64) -> Result<layout::HashKey> {
+        layout::hash_key(hash, self.key_width).ok_or(Error::Index(
+            earmark_index::Error::HashTooWide {
+                hash,
+                config: self.hash_config_id,
+            },
+        ))
+    }
+
+    fn lookup_postings(&self, hashes: &[u64], cap: usize, out: &mut PostingLists) -> Result<()> {
         // RocksDB counts per-thread perf statistics on every key by default; nothing
         // reads them, and a query probes thousands of keys (about 1 % of a check's CPU).
         rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable);
@@ -882,21 +901,26 @@ impl RocksStore {
             Some(presence) if self.presence_current.load(Ordering::SeqCst) => Some(presence),
             _ => None,
         };
-        let known: Vec<Cached> = hashes
-            .iter()
-            .map(|&h| match (presence, cached) {
+        let mut known: Vec<Cached> = Vec::with_capacity(hashes.len());
+        let mut asked: Vec<u64> = Vec::new();
+        let mut keys: Vec<layout::HashKey> = Vec::new();
+        for &h in hashes {
+            // A hash too wide for the keys is stored under none.
+            let Some(key) = layout::hash_key(h, self.key_width) else {
+                known.push(Cached::Absent);
+                continue;
+            };
+            let answer = match (presence, cached) {
                 (Some(presence), _) if !presence.may_contain(h) => Cached::Absent,
                 (_, Some((cache, g))) => cache.get(h, g),
                 _ => Cached::Unknown,
-            })
-            .collect();
-        let asked: Vec<u32> = hashes
-            .iter()
-            .zip(&known)
-            .filter(|(_, known)| matches!(known, Cached::Unknown))
-            .map(|(&h, _)| h)
-            .collect();
-        let keys: Vec<[u8; 4]> = asked.iter().map(|&h| layout::hash_key(h)).collect();
+            };
+            if matches!(answer, Cached::Unknown) {
+                asked.push(h);
+                keys.push(key);
+            }
+            known.push(answer);
+        }
         // Big-endian keys sort like the hashes: sorted input spares RocksDB its own sort.
         let sorted = hashes.is_sorted();
         let mut values = self
@@ -1106,7 +1130,7 @@ impl Store for RocksStore {
 
     fn lookup_into(
         &self,
-        hashes: &[u32],
+        hashes: &[u64],
         cap: usize,
         out: &mut PostingLists,
     ) -> earmark_index::Result<()> {

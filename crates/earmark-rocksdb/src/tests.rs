@@ -40,8 +40,8 @@ fn sorted(lists: PostingLists) -> Vec<Vec<Posting>> {
         .collect()
 }
 
-fn hashes_of(track: &NewTrack) -> Vec<u32> {
-    let mut h: Vec<u32> = track.landmarks.iter().map(|l| l.hash).collect();
+fn hashes_of(track: &NewTrack) -> Vec<u64> {
+    let mut h: Vec<u64> = track.landmarks.iter().map(|l| l.hash).collect();
     h.sort_unstable();
     h.dedup();
     h
@@ -80,7 +80,7 @@ fn check_consistent(store: &RocksStore) {
     for item in db.iterator_cf(postings, IteratorMode::Start) {
         let (key, value) = item.expect("scan");
         assert!(!value.is_empty(), "empty value kept for a hash");
-        let hash = layout::hash_of_key(&key).expect("4-byte key");
+        let hash = layout::hash_of_key(&key).expect("a hash key");
         assert!(in_memory.may_contain(hash), "hash {hash} not in the bitmap");
         assert!(
             stored.may_contain(hash),
@@ -477,7 +477,7 @@ fn lookups_answer_absent_repeated_and_unsorted_hashes_in_order() {
     let track = synthetic_track("a", 5, 400);
     let (_, record) = store.put_track(&track).expect("put");
     let present = hashes_of(&track);
-    let absent: Vec<u32> = (0..u32::MAX)
+    let absent: Vec<u64> = (0..u64::MAX)
         .filter(|h| !store.presence().expect("bitmap").may_contain(*h))
         .take(3)
         .collect();
@@ -520,7 +520,7 @@ fn lookup_racing_a_put(cache_bytes: u64) {
     let store = RocksStore::create_or_open(dir.path().join("index"), 1)
         .expect("creates")
         .with_postings_cache(cache_bytes);
-    let with_hashes = |name: &str, hashes: Vec<u32>| {
+    let with_hashes = |name: &str, hashes: Vec<u64>| {
         let mut t = synthetic_track(name, 0, 0);
         t.landmarks = hashes
             .into_iter()
@@ -532,13 +532,13 @@ fn lookup_racing_a_put(cache_bytes: u64) {
             .collect();
         t
     };
-    let shared: Vec<u32> = (0..400).map(|i| i * 7).collect();
+    let shared: Vec<u64> = (0..400).map(|i| i * 7).collect();
     let (_, seed) = store
         .put_track(&with_hashes("seed", shared.clone()))
         .expect("put");
     let tracks: Vec<NewTrack> = (0..150u32)
         .map(|k| {
-            let fresh = (0..400).map(|i| 0x10_0000 + k * 1000 + i);
+            let fresh = (0..400).map(|i| 0x10_0000 + u64::from(k) * 1000 + i);
             with_hashes(
                 &format!("t{k}"),
                 shared.iter().copied().chain(fresh).collect(),
@@ -832,7 +832,7 @@ fn a_kill_mid_ingest_leaves_whole_tracks() {
         assert_eq!(t.id.as_str(), id.as_str());
         let r = store.track(&t.id).expect("read").expect("present");
         let groups = posting::group_by_hash(&t.landmarks, earmark_index::MAX_FRAMES_PER_HASH);
-        let hashes: Vec<u32> = groups.iter().map(|(h, _)| *h).collect();
+        let hashes: Vec<u64> = groups.iter().map(|(h, _)| *h).collect();
         let found = store.lookup(&hashes, usize::MAX).expect("lookup");
         for ((_, frames), list) in groups.iter().zip(found.iter()) {
             let mine: Vec<u32> = list
@@ -866,7 +866,7 @@ fn measure_ingest_and_lookup() {
     for t in 0..tracks {
         let landmarks = (0..per_track)
             .map(|i| Landmark {
-                hash: next() & 0x3_ffff,
+                hash: u64::from(next() & 0x3_ffff),
                 frame: i * 3,
             })
             .collect();
@@ -891,7 +891,7 @@ fn measure_ingest_and_lookup() {
 
     let mut times = Vec::new();
     for _ in 0..200 {
-        let hashes: Vec<u32> = (0..300).map(|_| next() & 0x3_ffff).collect();
+        let hashes: Vec<u64> = (0..300).map(|_| u64::from(next() & 0x3_ffff)).collect();
         let start = std::time::Instant::now();
         let found = store.lookup(&hashes, usize::MAX).expect("lookup");
         times.push(start.elapsed().as_secs_f64() * 1e3);
@@ -982,7 +982,9 @@ fn a_follower_keeps_up_with_a_writer_that_reopens_and_compacts() {
 
 /// A track indexed from a synthetic fingerprint: `frames` frames of peaks at bins a
 /// seeded generator picks, as many per frame as real music gives about.
-fn fingerprinted_track(text: &str, seed: u32, frames: u32) -> NewTrack {
+/// A track whose landmarks are those of a fingerprint of random peaks under hash
+/// configuration `config`.
+fn fingerprinted_track(text: &str, seed: u32, frames: u32, config: u16) -> NewTrack {
     use earmark_core::{AnalysisConfig, Fingerprint, HashConfig, Peak};
     let analysis = AnalysisConfig::default();
     let mut state = seed.wrapping_mul(2_654_435_761) | 1;
@@ -1007,7 +1009,7 @@ fn fingerprinted_track(text: &str, seed: u32, frames: u32) -> NewTrack {
         TrackMeta::default(),
         None,
         fp,
-        HashConfig::by_id(1).expect("configuration 1"),
+        HashConfig::by_id(config).expect("a known configuration"),
     )
 }
 
@@ -1026,7 +1028,7 @@ fn deletes_find_a_tracks_hashes_from_its_stored_fingerprint() {
     let dir = tempdir();
     let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
     let tracks: Vec<NewTrack> = (0..4)
-        .map(|i| fingerprinted_track(&format!("fp{i}"), i, 2_000))
+        .map(|i| fingerprinted_track(&format!("fp{i}"), i, 2_000, 1))
         .collect();
     let mut idx = Vec::new();
     for t in &tracks {
@@ -1040,7 +1042,7 @@ fn deletes_find_a_tracks_hashes_from_its_stored_fingerprint() {
     check_consistent(&store);
 
     // Landmarks that are not the fingerprint's: the hashes are kept instead.
-    let mut altered = fingerprinted_track("altered", 9, 2_000);
+    let mut altered = fingerprinted_track("altered", 9, 2_000, 1);
     altered.landmarks.push(Landmark {
         hash: 0x7f_fff0,
         frame: 3,
@@ -1168,4 +1170,86 @@ fn far_apart_track_numbers_share_a_value() {
         assert_eq!(tracks(&store), left, "layout {}", store.layout_version());
         check_consistent(&store);
     }
+}
+
+/// Configuration 4's hashes have 40 bits: its keys take 5 bytes, and every path that
+/// turns a hash into a key or back (put, lookup, the stored hash lists, deletes, the
+/// bitmap) must keep all of them.
+#[test]
+fn forty_bit_hashes_keep_every_bit_in_five_byte_keys() {
+    let dir = tempdir();
+    let path = dir.path().join("index");
+    let store = RocksStore::create_or_open(&path, 4).expect("creates");
+    let tracks: Vec<NewTrack> = (0..4)
+        .map(|i| fingerprinted_track(&format!("w{i}"), i, 1_500, 4))
+        .collect();
+    assert!(
+        tracks[0]
+            .landmarks
+            .iter()
+            .any(|l| l.hash > u64::from(u32::MAX)),
+        "no hash above 32 bits"
+    );
+    let idx: Vec<u32> = tracks
+        .iter()
+        .map(|t| store.put_track(t).expect("put").1.idx)
+        .collect();
+    let keys = store
+        .db()
+        .iterator_cf(
+            store.cf(store.postings_cf()).expect("cf"),
+            IteratorMode::Start,
+        )
+        .map(|item| item.expect("scan").0.len())
+        .collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(keys, [5].into());
+    for (t, &i) in tracks.iter().zip(&idx) {
+        assert_eq!(postings_found(&store, t, i), t.landmarks.len() as u64);
+    }
+    // A hash that shares the low 32 bits of a stored one is another key.
+    let stored = hashes_of(&tracks[0])[0];
+    let found = store
+        .lookup(&[stored ^ (1 << 36), stored], usize::MAX)
+        .expect("lookup");
+    assert!(found[0].is_empty());
+    assert!(!found[1].is_empty());
+    check_consistent(&store);
+
+    // Deleted through the stored fingerprint, then reopened.
+    assert!(store.delete_track(&tracks[1].id).expect("delete"));
+    store.compact().expect("compacts");
+    check_consistent(&store);
+    drop(store);
+    let store = RocksStore::open_existing(&path).expect("reopens");
+    assert_eq!(store.hash_config_id(), 4);
+    assert_eq!(postings_found(&store, &tracks[1], idx[1]), 0);
+    assert_eq!(
+        postings_found(&store, &tracks[2], idx[2]),
+        tracks[2].landmarks.len() as u64
+    );
+    check_consistent(&store);
+}
+
+/// A hash wider than an index's keys is never stored, and never found.
+#[test]
+fn hashes_wider_than_the_keys_are_refused_and_never_found() {
+    let dir = tempdir();
+    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let a = synthetic_track("a", 1, 300);
+    store.put_track(&a).expect("put");
+    let before = store.stats().expect("stats");
+    let mut wide = synthetic_track("wide", 2, 300);
+    wide.landmarks[7].hash = 1 << 40;
+    let err = store.put_track(&wide).expect_err("too wide");
+    assert!(err.to_string().contains("wider"), "{err}");
+    assert!(store.track(&wide.id).expect("read").is_none());
+    assert_eq!(store.stats().expect("stats").postings, before.postings);
+    // Its low 32 bits are a stored hash: the wide one still finds nothing.
+    let stored = hashes_of(&a)[0];
+    let found = store
+        .lookup(&[stored | (1 << 40), stored], usize::MAX)
+        .expect("lookup");
+    assert!(found[0].is_empty());
+    assert!(!found[1].is_empty());
+    check_consistent(&store);
 }

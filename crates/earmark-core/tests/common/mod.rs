@@ -84,14 +84,14 @@ pub fn overlap<T: Ord + Clone>(needles: &[T], haystack: &[T]) -> f64 {
 /// frame either side, for the best whole shift in `shifts`: how many landmarks a
 /// matcher voting on offsets would count.
 pub fn aligned_share(
-    needles: &[(u32, u32)],
-    haystack: &[(u32, u32)],
+    needles: &[(u64, u32)],
+    haystack: &[(u64, u32)],
     shifts: std::ops::RangeInclusive<i64>,
 ) -> f64 {
     if needles.is_empty() {
         return 0.0;
     }
-    let set: std::collections::HashSet<(u32, i64)> =
+    let set: std::collections::HashSet<(u64, i64)> =
         haystack.iter().map(|&(h, f)| (h, i64::from(f))).collect();
     shifts
         .map(|shift| {
