@@ -57,9 +57,11 @@ impl Lcg {
     }
 }
 
-/// Peaks of up to 48 real recordings.
+/// Peaks of up to 48 real recordings of the `make music` package. Its own list, not
+/// `tracks.csv` (every extracted package), so that fetching more music does not change
+/// the synthetic tracks and a kept index still holds the excerpts a later run asks for.
 fn real_peaks() -> Vec<Vec<Peak>> {
-    let list = data_dir().join("music/tracks.csv");
+    let list = data_dir().join("music/wesnoth-1.16-music.csv");
     let text = std::fs::read_to_string(&list)
         .unwrap_or_else(|e| panic!("{}: {e}; run `make music` first", list.display()));
     let paths: Vec<PathBuf> = text
