@@ -95,9 +95,10 @@ pub(crate) fn block_cache() -> Cache {
 fn cf_options(name: &str, cache: &Cache) -> Options {
     let mut opts = Options::default();
     // LZ4 on every level: fast to decompress on the lookup path. JSON records and ids
-    // compress well, and postings blocks by a quarter on real music (RocksDB keeps a
-    // block uncompressed when LZ4 saves less than an eighth). A triplet index's
-    // postings are switched to none once it is open (see `postings_compression`).
+    // compress well; LZ4 on the postings makes the demo's index a quarter smaller
+    // (RocksDB keeps a block uncompressed when LZ4 saves less than an eighth). A
+    // triplet index's postings are switched to none once it is open (see
+    // `postings_compression`).
     opts.set_compression_type(DBCompressionType::Lz4);
     opts.set_bottommost_compression_type(DBCompressionType::Lz4);
     let mut table = BlockBasedOptions::default();
