@@ -467,9 +467,8 @@ impl RocksStore {
         // to no lookup or put; 4 bytes reads its keys as releases before wider hashes did.
         let config = HashConfig::by_id(store.hash_config_id);
         store.key_width = config.map_or(4, |config| layout::hash_key_width(config.hash_bits()));
-        // Only a primary writes tables. Tables written before (by an older release, or
-        // an index of another compression) keep theirs until compaction rewrites them;
-        // each block records how it is stored.
+        // Only a primary writes tables. Tables an older release wrote keep their LZ4
+        // until a compaction rewrites them; each block records how it is stored.
         if let (Mode::Primary, Some(settings)) =
             (store.mode, config.and_then(options::postings_compression))
         {
