@@ -8,8 +8,8 @@
 //! do not share hashes more than real ones do, each block is moved by a random number
 //! of frequency bins and each peak by a random -1, 0 or +1 bin: two copies of the same
 //! block then share about one hash in nine. A track lasts `EARMARK_SCALE_TRACK_S`
-//! seconds (default 210), hashed with `EARMARK_SCALE_HASH_CONFIG` (default: the
-//! default configuration).
+//! seconds (default 210), hashed with the configuration named by
+//! `EARMARK_SCALE_HASH_CONFIG` (default `robust`).
 //!
 //! Besides criterion's timing of one query after another, it prints per size: tracks,
 //! hours, postings, bytes on disk after compaction, bytes per hour, ingest rate, and
@@ -179,11 +179,8 @@ fn main() {
         .map(|s| s.parse().expect("EARMARK_SCALE_TRACK_S: seconds"))
         .unwrap_or(210.0);
     let hash = match std::env::var("EARMARK_SCALE_HASH_CONFIG") {
-        Ok(id) => id
-            .parse()
-            .ok()
-            .and_then(HashConfig::by_id)
-            .unwrap_or_else(|| panic!("EARMARK_SCALE_HASH_CONFIG: no hash configuration {id}"))
+        Ok(name) => HashConfig::by_name(&name)
+            .unwrap_or_else(|| panic!("EARMARK_SCALE_HASH_CONFIG: no hash configuration {name}"))
             .clone(),
         Err(_) => HashConfig::default(),
     };

@@ -418,7 +418,7 @@ def main(argv=None) -> int:
         "earmark_version": version[0] if version else str(args.earmark),
         "catalog": {"db": str(args.catalog_db), "tracks": stats.get("tracks"),
                     "hours": stats.get("hours", 0.0),
-                    "hash_config": stats.get("hash_config_id")},
+                    "hash_config": stats.get("hash_config")},
         "packages": packages,
         "tracks": len(tracks),
         "hours": round(sum(float(t["duration_s"]) for t in tracks) / 3600, 3),

@@ -70,8 +70,9 @@ def main() -> None:
     ap.add_argument("--peers", default="audfprint2,fpcalc", help="comma-separated, or none")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--title", help="plot title prefix (default: the set's folder name)")
-    ap.add_argument("--hash-config", type=int,
-                    help="Earmark's hash configuration for the index (default: the binary's default)")
+    ap.add_argument("--hash-config",
+                    help="Earmark's hash configuration for the index: robust, compact or "
+                         "large-catalog (default: the binary's default, robust)")
     args = ap.parse_args()
 
     eval_dir = args.eval_dir.resolve()
@@ -138,7 +139,7 @@ def main() -> None:
         "queries": len(queries),
         "earmark": {
             "binary": Path(earmark).parent.name,
-            "hash_config": int(stats["hash config"]),
+            "hash_config": stats["hash config"],
             "catalog_hours": hours,
             "ingest_s": round(ingest_s, 2),
             "ingest_x_real_time": round(hours * 3600 / ingest_s, 1),

@@ -270,17 +270,19 @@ fn version_names_the_fingerprint_configuration() {
     assert!(o.status.success());
     let out = stdout(&o);
     assert!(
-        out.contains("hash config 1 (PairV1, fan-out 6/12) for new indexes; reads 1, 2, 3, 4"),
+        out.contains(
+            "hash config robust (PairV1, fan-out 6/12) for new indexes; has robust, compact, large-catalog"
+        ),
         "{out}"
     );
+    assert!(out.contains("index layout 5"), "{out}");
     assert!(out.contains("fingerprint wire format 1"), "{out}");
 }
 
 #[test]
 fn an_index_keeps_the_hash_configuration_it_was_built_with() {
-    // The compact pairs (configuration 2) and the triplets (configurations 3 and 4,
-    // whose 40-bit hashes take 5-byte keys).
-    for id in [4, 3, 2] {
+    // The compact pairs and the triplets (whose 40-bit hashes take 5-byte keys).
+    for name in ["large-catalog", "compact"] {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("db");
         let manifest = catalog(dir.path());
@@ -289,7 +291,7 @@ fn an_index_keeps_the_hash_configuration_it_was_built_with() {
             "--db",
             s(&db),
             "--hash-config",
-            &id.to_string(),
+            name,
             s(&fixture("clip.flac")),
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
@@ -298,7 +300,7 @@ fn an_index_keeps_the_hash_configuration_it_was_built_with() {
         assert!(o.status.success(), "{}", stderr(&o));
         let o = run(&["stats", "--db", s(&db), "--json"]);
         let stats: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stats JSON");
-        assert_eq!(stats["hash_config_id"], id, "{stats}");
+        assert_eq!(stats["hash_config"], name, "{stats}");
         assert_eq!(
             stats["layout_version"],
             earmark_rocksdb::FORMAT_VERSION,
@@ -308,11 +310,11 @@ fn an_index_keeps_the_hash_configuration_it_was_built_with() {
         let answers = query_json(&db, &[&fixture("clip-128k.mp3"), &fixture("silence.wav")]);
         assert_eq!(
             answers[0]["matches"][0]["track_id"], "clip",
-            "configuration {id}: {}",
+            "configuration {name}: {}",
             answers[0]
         );
         assert_eq!(answers[1]["matches"], serde_json::json!([]));
-        if id == 2 {
+        if name == "compact" {
             check_refusals(&db);
         }
     }
@@ -326,7 +328,7 @@ fn check_refusals(db: &std::path::Path) {
         "--db",
         s(db),
         "--hash-config",
-        "1",
+        "robust",
         s(&fixture("other.wav")),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
@@ -337,7 +339,7 @@ fn check_refusals(db: &std::path::Path) {
         "--db",
         s(db),
         "--hash-config",
-        "9",
+        "4",
         s(&fixture("clip.flac")),
     ]);
     assert_eq!(o.status.code(), Some(2));

@@ -25,22 +25,23 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn long_version() -> &'static str {
     let analysis = earmark_core::AnalysisConfig::default();
     let hash = earmark_core::HashConfig::default();
-    let known: Vec<String> = earmark_core::HashConfig::ALL
+    let known: Vec<&str> = earmark_core::HashConfig::ALL
         .iter()
-        .map(|c| c.id.to_string())
+        .map(|c| c.name)
         .collect();
     let text = format!(
-        "{}\nanalysis config {} ({} Hz, fft {}, hop {})\nhash config {} ({:?}, fan-out {}/{}) for new indexes; reads {}\nfingerprint wire format {}",
+        "{}\nanalysis config {} ({} Hz, fft {}, hop {})\nhash config {} ({:?}, fan-out {}/{}) for new indexes; has {}\nindex layout {}\nfingerprint wire format {}",
         env!("CARGO_PKG_VERSION"),
         analysis.id,
         analysis.sample_rate_hz,
         analysis.fft_size,
         analysis.hop,
-        hash.id,
+        hash.name,
         hash.scheme,
         hash.fan_out,
         hash.query_fan_out,
         known.join(", "),
+        earmark_rocksdb::FORMAT_VERSION,
         earmark_core::wire::FORMAT_VERSION,
     );
     Box::leak(text.into_boxed_str())

@@ -9,9 +9,9 @@ use earmark_rocksdb::RocksStore;
 /// Opens the index for writing, creating it when the directory is new or empty: with
 /// hash configuration `hash_config`, else the default. An existing index keeps the
 /// configuration it was built with; naming another one is an error.
-pub fn open_for_writing(db: &Path, hash_config: Option<u16>) -> Result<RocksStore> {
+pub fn open_for_writing(db: &Path, hash_config: Option<&HashConfig>) -> Result<RocksStore> {
     let opened = match hash_config {
-        Some(id) => RocksStore::create_or_open(db, id),
+        Some(config) => RocksStore::create_or_open(db, config.id),
         None => match RocksStore::open_existing(db) {
             Err(earmark_rocksdb::Error::NoIndex { .. }) => {
                 RocksStore::create_or_open(db, HashConfig::default().id)

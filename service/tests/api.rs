@@ -138,7 +138,7 @@ async fn an_index_of_another_hash_configuration_is_served_with_it() {
             rate_limit_per_s: 0.0,
             ..Config::default()
         },
-        HashConfig::V2.id,
+        HashConfig::COMPACT.id,
     );
     let song = chords(1, 30);
     let (status, body) = e.upload(&e.acme, "id=Acme:song", wav(&song)).await;

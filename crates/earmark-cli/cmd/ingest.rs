@@ -41,29 +41,25 @@ pub struct Args {
     /// larger ingest.
     #[arg(long)]
     no_compact: bool,
-    /// Hash configuration of a new index: 1 (the default); 2, the compact one (half
-    /// the index size, weaker in heavy noise); 4, triplets for very large catalogs (far
-    /// fewer postings per query, weaker in heavy noise; 3 is its 32-bit predecessor).
-    /// An existing index keeps its own; naming another one is an error.
-    #[arg(long, value_name = "ID", value_parser = parse_hash_config)]
-    hash_config: Option<u16>,
+    /// Hash configuration of a new index: `robust` (the default: strongest in heavy
+    /// noise), `compact` (half the index size, a little weaker in heavy noise) or
+    /// `large-catalog` (fast lookups at 100,000 tracks and more, weaker in heavy
+    /// noise). An existing index keeps its own; naming another one is an error.
+    #[arg(long, value_name = "NAME", value_parser = parse_hash_config)]
+    hash_config: Option<&'static HashConfig>,
     /// Audio files and folders (searched recursively for audio extensions).
     paths: Vec<PathBuf>,
 }
 
-/// A known hash configuration id.
-fn parse_hash_config(text: &str) -> std::result::Result<u16, String> {
-    let known = || {
-        HashConfig::ALL
-            .iter()
-            .map(|c| c.id.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    text.parse::<u16>()
-        .ok()
-        .filter(|id| HashConfig::by_id(*id).is_some())
-        .ok_or_else(|| format!("unknown hash configuration {text:?} (known: {})", known()))
+/// A hash configuration by name.
+fn parse_hash_config(text: &str) -> std::result::Result<&'static HashConfig, String> {
+    HashConfig::by_name(text).ok_or_else(|| {
+        let known: Vec<&str> = HashConfig::ALL.iter().map(|c| c.name).collect();
+        format!(
+            "unknown hash configuration {text:?} (known: {})",
+            known.join(", ")
+        )
+    })
 }
 
 enum Outcome {

@@ -24,8 +24,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         let mut value = serde_json::to_value(&stats)?;
         value["bytes_per_hour"] = serde_json::json!(stats.bytes_per_hour().round());
-        value["hash_config_id"] = serde_json::json!(store.hash_config_id());
-        value["layout_version"] = serde_json::json!(store.layout_version());
+        value["hash_config"] = serde_json::json!(store.hash_config()?.name);
+        value["layout_version"] = serde_json::json!(earmark_rocksdb::FORMAT_VERSION);
         println!("{value}");
     } else {
         println!("tracks          {}", stats.tracks);
@@ -34,8 +34,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         println!("distinct hashes {}", stats.hashes);
         println!("bytes           {}", stats.bytes);
         println!("bytes per hour  {:.0}", stats.bytes_per_hour());
-        println!("hash config     {}", store.hash_config_id());
-        println!("layout          {}", store.layout_version());
+        println!("hash config     {}", store.hash_config()?.name);
+        println!("layout          {}", earmark_rocksdb::FORMAT_VERSION);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -118,11 +118,13 @@ pub enum HashScheme {
     },
 }
 
-/// Parameters of landmark hashing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Parameters of landmark hashing. Indexes name theirs by id; users by name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HashConfig {
     /// Identifies the layout of the hashes; an index stores it and refuses others.
     pub id: u16,
+    /// What users call it, for what it is for (`robust`, `compact`, `large-catalog`).
+    pub name: &'static str,
     /// The analysis these hashes are derived from.
     pub analysis_id: u16,
     /// The hash layout.
@@ -142,9 +144,12 @@ pub struct HashConfig {
 }
 
 impl HashConfig {
-    /// Configuration 1: peak pairs over configuration 1's analysis.
-    pub const V1: HashConfig = HashConfig {
+    /// `robust`, the default: peak pairs, six per catalog anchor. The strongest in
+    /// heavy noise and on short excerpts; a query touches many postings, so lookups
+    /// slow down as a catalog grows past tens of thousands of tracks.
+    pub const ROBUST: HashConfig = HashConfig {
         id: 1,
+        name: "robust",
         analysis_id: 1,
         scheme: HashScheme::PairV1,
         fan_out: 6,
@@ -154,14 +159,13 @@ impl HashConfig {
         max_df: 127,
     };
 
-    /// Configuration 2, the compact one: configuration 1's pair layout with half the
-    /// catalog fan-out and a narrower query fan-out. The index is half the size (about
-    /// 1.85 MB per hour of audio) and a query touches half the postings, at some cost
-    /// in heavy noise and very short excerpts; an index built with it says so, and
-    /// the matcher's thresholds are calibrated for it
-    /// (see `earmark_index::MatchConfig::for_hash`).
-    pub const V2: HashConfig = HashConfig {
+    /// `compact`: the robust pairs with half the catalog fan-out and a narrower query
+    /// fan-out. Half the index size (under 2 MB per hour of audio) and half the lookup
+    /// work, at some cost in heavy noise and on very short excerpts; the matcher's
+    /// thresholds are calibrated for it (see `earmark_index::MatchConfig::for_hash`).
+    pub const COMPACT: HashConfig = HashConfig {
         id: 2,
+        name: "compact",
         analysis_id: 1,
         scheme: HashScheme::PairV1,
         fan_out: 3,
@@ -171,14 +175,19 @@ impl HashConfig {
         max_df: 127,
     };
 
-    /// Configuration 3, for large catalogs: triplets over configuration 1's analysis.
-    /// Each catalog anchor forms a triplet with every two of its next 3 targets (3
-    /// triplets, the index size of configuration 2), each query anchor with every two
-    /// of its next `query_fan_out`.
-    pub const V3: HashConfig = HashConfig {
-        id: 3,
+    /// `large-catalog`: triplets in 40 bits, for catalogs of 100,000 tracks and more.
+    /// Each catalog anchor forms a triplet with every two of its next 3 targets, each
+    /// query anchor with every two of its next 6. Far fewer tracks share a triplet
+    /// than a pair, so a query's lookups return far fewer postings; spread over 2^40
+    /// values, a catalog of 100,000 tracks (1.45 billion triplets) uses about 0.1 % of
+    /// them, so lookups of a query's absent triplets rarely find another track's. A
+    /// triplet needs three peaks to survive noise where a pair needs two, so it is
+    /// weaker in heavy noise.
+    pub const LARGE_CATALOG: HashConfig = HashConfig {
+        id: 4,
+        name: "large-catalog",
         analysis_id: 1,
-        scheme: HashScheme::TripletV1 { bits: 32 },
+        scheme: HashScheme::TripletV1 { bits: 40 },
         fan_out: 3,
         query_fan_out: 6,
         min_dt: 1,
@@ -186,24 +195,19 @@ impl HashConfig {
         max_df: 127,
     };
 
-    /// Configuration 4, for large catalogs: configuration 3's triplets in 40 bits
-    /// instead of 32. Each value is configuration 3's with 8 more bits below it, so
-    /// true matches are the same and chance ones fewer; what changes is how many of a
-    /// query's lookups find a key. Spread over 2^32 values, a catalog of 100,000
-    /// tracks (1.45 billion triplets) uses about 29 % of them, and a query's lookups of
-    /// absent triplets mostly find some other track's; over 2^40, about 0.1 %.
-    pub const V4: HashConfig = HashConfig {
-        id: 4,
-        scheme: HashScheme::TripletV1 { bits: 40 },
-        ..Self::V3
-    };
+    /// Every configuration this release has. Ids are never reused: an index stores
+    /// its id, and an index of a retired one (3, triplets in 32 bits, which
+    /// `large-catalog` replaced) is refused and rebuilt.
+    pub const ALL: [&'static HashConfig; 3] = [&Self::ROBUST, &Self::COMPACT, &Self::LARGE_CATALOG];
 
-    /// Every known configuration, oldest first.
-    pub const ALL: [&'static HashConfig; 4] = [&Self::V1, &Self::V2, &Self::V3, &Self::V4];
-
-    /// Looks up a known hash configuration by its id.
+    /// Looks up a configuration by its id.
     pub fn by_id(id: u16) -> Option<&'static HashConfig> {
         Self::ALL.into_iter().find(|c| c.id == id)
+    }
+
+    /// Looks up a configuration by its name.
+    pub fn by_name(name: &str) -> Option<&'static HashConfig> {
+        Self::ALL.into_iter().find(|c| c.name == name)
     }
 
     /// Width of the hash values: every [`Landmark::hash`](crate::Landmark::hash) is
@@ -216,11 +220,11 @@ impl HashConfig {
     }
 }
 
-/// New indexes are built with configuration 1 unless another is asked for; existing
-/// ones keep the configuration they were built with.
+/// New indexes are built with [`HashConfig::ROBUST`] unless another is asked for;
+/// existing ones keep the configuration they were built with.
 impl Default for HashConfig {
     fn default() -> Self {
-        Self::V1
+        Self::ROBUST
     }
 }
 

@@ -51,6 +51,7 @@ pub mod hash;
 pub mod peaks;
 pub mod resample;
 pub mod spectrogram;
+pub mod varint;
 pub mod wire;
 
 pub use config::{AnalysisConfig, FingerprintConfig, HashConfig, HashScheme, Kernel};

@@ -22,6 +22,7 @@ use crate::config::AnalysisConfig;
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
 use crate::peaks::Peak;
+use crate::varint::{self, VarintError};
 
 /// First bytes of every binary fingerprint.
 pub const MAGIC: &[u8; 4] = b"EMFP";
@@ -31,14 +32,6 @@ pub const FORMAT_VERSION: u8 = 1;
 pub const MAX_WIRE_BYTES: usize = 4 << 20;
 /// The `format` field of the JSON form.
 pub const JSON_FORMAT: &str = "earmark-fingerprint";
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -50,29 +43,19 @@ impl Reader<'_> {
         self.bytes.len() - self.pos
     }
 
-    fn byte(&mut self) -> Result<u8> {
-        let b = *self.bytes.get(self.pos).ok_or(Error::Truncated)?;
-        self.pos += 1;
-        Ok(b)
-    }
-
     fn varint(&mut self, max: u64) -> Result<u64> {
-        let mut v: u64 = 0;
-        for shift in (0..64).step_by(7) {
-            let b = self.byte()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                if v > max {
-                    return Err(Error::InvalidFingerprint {
-                        reason: format!("value {v} out of range (max {max})"),
-                    });
-                }
-                return Ok(v);
-            }
+        let v = varint::read_u64(self.bytes, &mut self.pos).map_err(|e| match e {
+            VarintError::Truncated => Error::Truncated,
+            VarintError::TooLong | VarintError::Overflow => Error::InvalidFingerprint {
+                reason: e.to_string(),
+            },
+        })?;
+        if v > max {
+            return Err(Error::InvalidFingerprint {
+                reason: format!("value {v} out of range (max {max})"),
+            });
         }
-        Err(Error::InvalidFingerprint {
-            reason: "varint longer than 64 bits".into(),
-        })
+        Ok(v)
     }
 }
 
@@ -84,8 +67,8 @@ impl Fingerprint {
         out.extend_from_slice(MAGIC);
         out.push(FORMAT_VERSION);
         out.extend_from_slice(&self.analysis_id().to_le_bytes());
-        put_varint(&mut out, u64::from(self.duration_ms()));
-        put_varint(&mut out, self.peaks().len() as u64);
+        varint::put(&mut out, u64::from(self.duration_ms()));
+        varint::put(&mut out, self.peaks().len() as u64);
         let mut prev: Option<Peak> = None;
         for p in self.peaks() {
             let (dframe, dbin) = match prev {
@@ -93,8 +76,8 @@ impl Fingerprint {
                 Some(q) => (p.frame - q.frame, p.bin - analysis.min_bin),
                 None => (p.frame, p.bin - analysis.min_bin),
             };
-            put_varint(&mut out, u64::from(dframe));
-            put_varint(&mut out, u64::from(dbin));
+            varint::put(&mut out, u64::from(dframe));
+            varint::put(&mut out, u64::from(dbin));
             prev = Some(*p);
         }
         let crc = crc32fast::hash(&out);

@@ -28,7 +28,7 @@ fn print_of(name: &str) -> Result<Fingerprint, Error> {
 }
 
 fn hashes(fp: &Fingerprint) -> Vec<(u64, u32)> {
-    fp.catalog_landmarks(&HashConfig::V1)
+    fp.catalog_landmarks(&HashConfig::ROBUST)
         .into_iter()
         .map(|l| (l.hash, l.frame))
         .collect()

@@ -7,8 +7,8 @@
 //! ```
 //!
 //! `EVAL_DIR` is a `datasets/build-eval.py` output folder; each `CxQ` argument is a
-//! catalog fan-out `C` and a query fan-out `Q` over configuration 1's pair layout, and
-//! `tCxQ` the same over configuration 3's triplets, `tCxQbB` with `B`-bit triplet
+//! catalog fan-out `C` and a query fan-out `Q` over the `robust` pair layout, and
+//! `tCxQ` the same over the `large-catalog` triplets, `tCxQbB` with `B`-bit triplet
 //! hashes (default: `6x12 4x10 3x12 3x8`). For each, it indexes the catalog in memory,
 //! identifies every query (four shifted analyses, as `earmark query` does) with the
 //! score thresholds off, and prints:
@@ -22,7 +22,7 @@
 //!
 //! The verification rules are each configuration's own (`MatchConfig::for_hash`);
 //! `FAN_OUT_HALF_SHARE=0.0` overrides the least share of the score in each half of the
-//! span (how configuration 3's halves rule was weighed).
+//! span (how the triplets' halves rule was weighed).
 //!
 //! The offset is not checked here (`datasets/score.py` does that on the real runs).
 
@@ -98,8 +98,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pick = Some((t.parse()?, r.parse()?));
         } else {
             let (mut layout, arg) = match arg.strip_prefix('t') {
-                Some(rest) => (HashConfig::V3, rest),
-                None => (HashConfig::V1, arg.as_str()),
+                Some(rest) => (HashConfig::LARGE_CATALOG, rest),
+                None => (HashConfig::ROBUST, arg.as_str()),
             };
             let (arg, bits) = arg.split_once('b').unwrap_or((arg, ""));
             if !bits.is_empty() {
@@ -113,10 +113,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if fan_outs.is_empty() {
         fan_outs = vec![
-            (HashConfig::V1, 6, 12),
-            (HashConfig::V1, 4, 10),
-            (HashConfig::V1, 3, 12),
-            (HashConfig::V1, 3, 8),
+            (HashConfig::ROBUST, 6, 12),
+            (HashConfig::ROBUST, 4, 10),
+            (HashConfig::ROBUST, 3, 12),
+            (HashConfig::ROBUST, 3, 8),
         ];
     }
 

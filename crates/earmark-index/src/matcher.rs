@@ -58,24 +58,24 @@ impl MatchConfig {
     /// configuration 1's, the strictest.
     pub fn for_hash(hash: &HashConfig) -> Self {
         let (min_score, min_score_per_s, min_half_share) = match hash.id {
-            // Configuration 2 (catalog fan-out 3, query fan-out 8), swept on the full
+            // `compact` (catalog fan-out 3, query fan-out 8), swept on the full
             // evaluation set (88 catalog tracks, 5,060 queries, 1,012 of them outside
             // the catalog) with `examples/fan_out.rs`: 35 still let one negative
             // through, 40 none; scores are about half of configuration 1's, so the
             // per-second floor is halved too.
             2 => (40, 2.0, 0.1),
-            // Configuration 3 (triplets), swept on a 1,650-query subset of the full set
+            // `large-catalog` (triplets), swept on a 1,650-query subset of the full set
             // (330 of them outside the catalog; clean 3 s to whole files, codecs, white
             // and pink noise, another song underneath): 10 let 1-3 negatives through,
             // 12 none. At 15 the held-out check (music of four other packages) then
             // matched one whole file outside the catalog, 17 triplets over 4.8 s of
             // 157 s; 20 keeps a margin above that. True matches in heavy noise gather
             // where the music is loud, so the halves rule, which stopped dense chance
-            // bursts of pairs, only cost true matches here and is off. Configuration 4
-            // has the same triplets in 40 bits: the same true votes, and chance votes
-            // that are a subset of configuration 3's, so the same thresholds hold.
-            3 | 4 => (20, 1.5, 0.0),
-            // Configuration 1. The quick evaluation set (8 catalog tracks, 48 ten-second
+            // bursts of pairs, only cost true matches here and is off. The sweep was
+            // of the same triplets in 32 bits; in 40 bits the true votes are the same
+            // and the chance votes a subset, so the same thresholds hold.
+            4 => (20, 1.5, 0.0),
+            // `robust`. The quick evaluation set (8 catalog tracks, 48 ten-second
             // queries): every true match scored 349 or more, chance alignments at most
             // 40. The full set (88 tracks, 5,060 queries): true matches held at least 6.2
             // aligned landmarks per second of span; chance matches of whole files outside

@@ -22,13 +22,44 @@ pub enum Error {
         /// What gave it away.
         reason: String,
     },
-    /// The index was written with another on-disk layout: rebuild it with this version.
-    #[error("index layout version {found}, this build reads versions 1 and {expected}")]
-    VersionMismatch {
+    /// The index was made by an earlier release, in a layout this one no longer reads.
+    /// There is no migration: ingesting the catalog into a new index rebuilds it.
+    #[error(
+        "{path} is an index of layout {found}, made by an earlier release; this release \
+         reads layout {expected} only: rebuild it by ingesting the catalog into a new \
+         index (`earmark ingest --db NEW ...`)"
+    )]
+    OutdatedLayout {
+        /// The path that was opened.
+        path: PathBuf,
         /// The index's layout version.
         found: u32,
-        /// The version this build writes (it also reads and upgrades version 1).
+        /// The one this release reads and writes.
         expected: u32,
+    },
+    /// The index was made by a newer release.
+    #[error(
+        "{path} is an index of layout {found}, made by a newer release (this one reads layout {expected})"
+    )]
+    NewerLayout {
+        /// The path that was opened.
+        path: PathBuf,
+        /// The index's layout version.
+        found: u32,
+        /// The one this release reads and writes.
+        expected: u32,
+    },
+    /// The index was built with a hash configuration this release does not have (one
+    /// retired since, or one of a newer release).
+    #[error(
+        "{path} was built with hash configuration {id}, which this release does not have: \
+         rebuild it by ingesting the catalog into a new index (`earmark ingest --db NEW ...`)"
+    )]
+    UnknownHashConfig {
+        /// The path that was opened.
+        path: PathBuf,
+        /// The index's hash configuration id.
+        id: u16,
     },
     /// The index was built with another hash configuration than the one asked for.
     #[error("index uses hash configuration {index}, {requested} was asked for")]

@@ -2,125 +2,56 @@
 //!
 //! Changing anything here (or the posting block format) bumps [`FORMAT_VERSION`].
 
-use earmark_index::posting::BlockFormat;
+use earmark_core::varint;
 use earmark_index::{TrackId, TrackRecord};
 
 use crate::error::{Error, Result};
 
-/// Version of the layout below, given to new indexes; an index of another version is
-/// refused, except the earlier ones named here, which are read and written as they
-/// are.
-pub const FORMAT_VERSION: u32 = FORMAT_VERSION_PACKED_BLOCKS;
-
-/// The layout with postings values in [`BlockFormat::Packed`] in `packed_postings`,
-/// and tagged `track_hashes` values.
-pub(crate) const FORMAT_VERSION_PACKED_BLOCKS: u32 = 5;
-
-/// The layout before [`BlockFormat::Packed`]: postings blocks in
-/// [`BlockFormat::Sorted`] in `sorted_postings`, and tagged `track_hashes` values.
-/// Read and written as is.
-pub(crate) const FORMAT_VERSION_SORTED_BLOCKS: u32 = 4;
-
-/// The layout before [`BlockFormat::Sorted`]: postings blocks in
-/// [`BlockFormat::Flagged`], concatenated in `postings`. Read and written as is
-/// (rewriting every value would take as long as a fresh ingest).
-pub(crate) const FORMAT_VERSION_FLAGGED_BLOCKS: u32 = 3;
-
-/// The layout before [`BlockFormat::Flagged`]: every block states its count.
-pub(crate) const FORMAT_VERSION_COUNTED_BLOCKS: u32 = 2;
-
-/// The layout before the presence bitmap, with counted blocks: read as is, and
-/// upgraded to [`FORMAT_VERSION_COUNTED_BLOCKS`] (the bitmap built from
-/// `track_hashes`) when opened for writing.
-pub(crate) const FORMAT_VERSION_NO_PRESENCE: u32 = 1;
-
-/// The block format of the postings of a layout version, or `None` for a version this
-/// code does not read.
-pub(crate) fn block_format(version: u32) -> Option<BlockFormat> {
-    match version {
-        FORMAT_VERSION_PACKED_BLOCKS => Some(BlockFormat::Packed),
-        FORMAT_VERSION_SORTED_BLOCKS => Some(BlockFormat::Sorted),
-        FORMAT_VERSION_FLAGGED_BLOCKS => Some(BlockFormat::Flagged),
-        FORMAT_VERSION_COUNTED_BLOCKS | FORMAT_VERSION_NO_PRESENCE => Some(BlockFormat::Counted),
-        _ => None,
-    }
-}
-
-/// The column family holding the postings in `format`. Each postings column family
-/// has its own merge operator for good (RocksDB applies it before the index's
-/// metadata can be read), so the format decides the family.
-pub(crate) fn postings_cf(format: BlockFormat) -> &'static str {
-    match format {
-        BlockFormat::Packed => CF_PACKED_POSTINGS,
-        BlockFormat::Sorted => CF_SORTED_POSTINGS,
-        BlockFormat::Counted | BlockFormat::Flagged => CF_POSTINGS,
-    }
-}
-
-/// Every postings column family, newest layout's first.
-pub(crate) const POSTINGS_CFS: [&str; 3] = [CF_PACKED_POSTINGS, CF_SORTED_POSTINGS, CF_POSTINGS];
-
-/// The newest layout that keeps its postings in `family`: what a blank database with
-/// that family becomes. `None` for a name that is no postings family.
-pub(crate) fn newest_version_in(family: &str) -> Option<u32> {
-    (FORMAT_VERSION_NO_PRESENCE..=FORMAT_VERSION)
-        .rev()
-        .find(|&version| block_format(version).map(postings_cf) == Some(family))
-}
+/// Version of the layout below. An index of another version is refused: one of an
+/// earlier version is rebuilt with `earmark ingest`, never migrated.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// Format version, hash configuration id, counters and the presence bitmap, under the
 /// `META_*` keys.
 pub(crate) const CF_META: &str = "meta";
-/// Layouts 1 to 3: hash (u32 big-endian) -> concatenated posting blocks, grown by a
-/// concatenating merge.
-pub(crate) const CF_POSTINGS: &str = "postings";
-/// Layout 4: hash (u32 big-endian) -> posting blocks in [`BlockFormat::Sorted`], grown
-/// by a merge that folds new blocks in ([`earmark_index::posting::merge_sorted`]).
-pub(crate) const CF_SORTED_POSTINGS: &str = "sorted_postings";
-/// Layout 5: hash (u32 big-endian) -> postings in [`BlockFormat::Packed`], grown by a
-/// merge that codes the value again with the new blocks in
-/// ([`earmark_index::posting::merge_packed`]).
-pub(crate) const CF_PACKED_POSTINGS: &str = "packed_postings";
+/// Hash (big-endian, as wide as [`hash_key_width`] says) -> the hash's postings as
+/// [`earmark_index::posting`] codes them, grown by a merge that codes the value again
+/// with the new tracks' operands in ([`earmark_index::posting::merge`]).
+pub(crate) const CF_POSTINGS: &str = "packed_postings";
+/// The postings families of the layouts before this one (1-3 and 4): a database with
+/// one of them is an index of an earlier release, to be rebuilt.
+pub(crate) const OUTDATED_POSTINGS_CFS: [&str; 2] = ["postings", "sorted_postings"];
 /// Track id -> [`TrackRecord`] as JSON.
 pub(crate) const CF_TRACKS: &str = "tracks";
 /// Track idx (u32 big-endian) -> track id.
 pub(crate) const CF_TRACK_IDX: &str = "track_idx";
-/// Track idx (u32 big-endian) -> what a delete needs to find the track's hashes. From
-/// layout 4 on, a tag byte and then the track's fingerprint in its wire form
-/// ([`TRACK_HASHES_FINGERPRINT`]) or its distinct hashes ([`TRACK_HASHES_PACKED`]);
-/// before, the hashes alone. The hashes are ascending, as varint deltas.
+/// Track idx (u32 big-endian) -> what a delete needs to find the track's hashes: a
+/// tag byte, then the track's fingerprint in its wire form
+/// ([`TRACK_HASHES_FINGERPRINT`]) or its distinct hashes ([`TRACK_HASHES_PACKED`]).
 pub(crate) const CF_TRACK_HASHES: &str = "track_hashes";
 
-/// Tag of a `track_hashes` value holding the track's distinct hashes.
+/// Tag of a `track_hashes` value holding the track's distinct hashes, ascending, as
+/// varint deltas ([`pack_hashes`]).
 pub(crate) const TRACK_HASHES_PACKED: u8 = 0;
 /// Tag of a `track_hashes` value holding the fingerprint the track's landmarks come
 /// from: about a third of the bytes of its hashes (0.21 against 0.63 MB per hour of
-/// audio in hash configuration 1), and a delete recomputes them. The tag is followed
-/// by the CRC-32 (little-endian) of the hashes packed as [`pack_hashes`] does, which
-/// a delete checks the recomputed hashes against, then the fingerprint's wire form.
+/// audio with the robust pairs), and a delete recomputes them. The tag is followed by
+/// the CRC-32 (little-endian) of the hashes packed as [`pack_hashes`] does, which a
+/// delete checks the recomputed hashes against, then the fingerprint's wire form.
 pub(crate) const TRACK_HASHES_FINGERPRINT: u8 = 1;
 
-/// Whether `track_hashes` values of a layout version start with a tag.
-pub(crate) fn tags_track_hashes(version: u32) -> bool {
-    version >= FORMAT_VERSION_SORTED_BLOCKS
-}
 /// Content hash (SHA-256 hex) -> track id.
 pub(crate) const CF_CONTENT: &str = "content";
 
-/// The column families of every layout besides the postings.
-pub(crate) const RECORD_CFS: [&str; 5] = [
+/// Every column family of an index.
+pub(crate) const ALL_CFS: [&str; 6] = [
     CF_META,
+    CF_POSTINGS,
     CF_TRACKS,
     CF_TRACK_IDX,
     CF_TRACK_HASHES,
     CF_CONTENT,
 ];
-
-/// Every column family of a layout whose postings are in `postings`.
-pub(crate) fn all_cfs(postings: &'static str) -> [&'static str; 6] {
-    let [meta, tracks, track_idx, track_hashes, content] = RECORD_CFS;
-    [meta, postings, tracks, track_idx, track_hashes, content]
-}
 
 /// u32 big-endian.
 pub(crate) const META_FORMAT_VERSION: &[u8] = b"format_version";
@@ -196,8 +127,8 @@ pub(crate) fn idx_key(idx: u32) -> [u8; 4] {
     idx.to_be_bytes()
 }
 
-/// Bytes of a `postings` key for hashes of `hash_bits` bits: 4 up to 32 bits (every
-/// index of configurations 1-3), then as many as the bits need.
+/// Bytes of a postings key for hashes of `hash_bits` bits: 4 up to 32 bits (the pair
+/// configurations' 23), then as many as the bits need (5 for 40-bit triplets).
 pub(crate) fn hash_key_width(hash_bits: u32) -> usize {
     (hash_bits.clamp(32, 64) as usize).div_ceil(8)
 }
@@ -261,13 +192,8 @@ pub(crate) fn pack_hashes(hashes: impl IntoIterator<Item = u64>) -> Vec<u8> {
     let mut out = Vec::new();
     let mut prev = 0u64;
     for h in hashes {
-        let mut v = h.wrapping_sub(prev);
+        varint::put(&mut out, h.wrapping_sub(prev));
         prev = h;
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
     }
     out
 }
@@ -281,24 +207,9 @@ pub(crate) fn unpack_hashes(bytes: &[u8]) -> Result<Vec<u64>> {
     let mut prev = 0u64;
     let mut pos = 0;
     while pos < bytes.len() {
-        let mut v = 0u64;
-        let mut shift = 0;
-        loop {
-            let b = *bytes
-                .get(pos)
-                .ok_or_else(|| Error::Corrupt("hash list truncated".into()))?;
-            pos += 1;
-            // The tenth byte holds the 64th bit alone.
-            if shift == 63 && b > 1 {
-                return Err(Error::Corrupt("hash list varint too long".into()));
-            }
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-        }
-        prev = prev.wrapping_add(v);
+        let delta = varint::read_u64(bytes, &mut pos)
+            .map_err(|e| Error::Corrupt(format!("hash list: {e}")))?;
+        prev = prev.wrapping_add(delta);
         out.push(prev);
     }
     Ok(out)
@@ -329,8 +240,7 @@ mod tests {
 
     #[test]
     fn hash_lists_of_32_bit_hashes_keep_their_bytes() {
-        // Stored lists of configurations 1-3 were packed from 32-bit hashes, and the
-        // CRC of a track's list guards its delete: the bytes must not change.
+        // The CRC of a track's stored list guards its delete: the bytes must not change.
         let packed = pack_hashes([5, 300, 0xffff_ffff]);
         assert_eq!(packed, [5, 0xa7, 0x02, 0xd3, 0xfd, 0xff, 0xff, 0x0f]);
     }

@@ -21,30 +21,28 @@
 //! ```
 //!
 //! # Layout
-//! One column family per kind of record (layout version [`FORMAT_VERSION`]):
+//! One column family per kind of record (layout version [`FORMAT_VERSION`]; an index
+//! of another version is refused, and one of an earlier release is rebuilt with
+//! `earmark ingest`, never migrated). A golden test pins every stored byte of a small
+//! index, so a change to any of this is deliberate and versioned:
 //!
 //! | column family | key | value |
 //! |---|---|---|
 //! | `meta` | `format_version`, `hash_config_id`, `next_idx`, `tracks`, `postings`, `duration_us` | big-endian integers |
 //! | `meta` | `presence` | a bitmap of the hash values with postings (see below) |
-//! | `packed_postings` | hash, big-endian, 4 bytes (5 for configuration 4's 40-bit hashes) | the postings of [`earmark_index::posting`] in [`BlockFormat::Packed`](earmark_index::posting::BlockFormat::Packed): blocks ascending by track, coded in bits (Rice-coded track differences, frames at one width per value) |
-//! | `sorted_postings` | hash, 4 bytes big-endian | in indexes of layout 4 instead, read and written as they are: posting blocks in [`BlockFormat::Sorted`](earmark_index::posting::BlockFormat::Sorted), ascending by track, each naming its track by the difference from the previous block's |
-//! | `postings` | hash, 4 bytes big-endian | in indexes of layouts 1 to 3 instead, read and written as they are: blocks concatenated, [`Flagged`](earmark_index::posting::BlockFormat::Flagged) (layout 3) or `Counted` (1 and 2) |
+//! | `packed_postings` | hash, big-endian, 4 bytes (5 for the large-catalog's 40-bit hashes) | the postings of [`earmark_index::posting`]: ascending by track, coded in bits (Rice-coded track differences, frames at one width per value) |
 //! | `tracks` | track id | [`TrackRecord`](earmark_index::TrackRecord) as JSON |
 //! | `track_idx` | track idx, u32 big-endian | track id |
-//! | `track_hashes` | track idx, u32 big-endian | a tag, then the track's fingerprint in its wire form (when its landmarks are that fingerprint's) or its distinct hashes, ascending, varint deltas; before layout 4 the hashes alone |
+//! | `track_hashes` | track idx, u32 big-endian | a tag, then the track's fingerprint in its wire form (when its landmarks are that fingerprint's) or its distinct hashes, ascending, varint deltas |
 //! | `content` | SHA-256 of the source file, hex | track id |
 //!
-//! Adding a track adds one block to each of its hashes' values as a merge operand, so
-//! ingest never reads postings. Operands concatenate; RocksDB folds them into one value
-//! per hash as it compacts (or when a read needs the value). In `packed_postings` that
-//! fold decodes the stored value and the new blocks and codes them again, in track
-//! order (in layout 4's `sorted_postings` it sorts the blocks in and renames their
-//! tracks as differences, copying the frames as they are). Each postings family keeps its merge operator for
-//! good, since RocksDB applies it before the metadata can be read; so the layout
-//! version goes with the family the index has. Replacing or deleting a track reads the
-//! values of its hashes (from `track_hashes`: listed there, or recomputed from the
-//! fingerprint kept there) and rewrites them without its block.
+//! Adding a track adds one operand per hash (its postings of that hash, in a simple
+//! byte form) as a RocksDB merge, so ingest never reads postings. Operands concatenate;
+//! RocksDB folds them into the hash's value as it compacts (or when a read needs the
+//! value), decoding the stored value and coding it again with the new tracks' postings
+//! in track order. Replacing or deleting a track reads the values of its hashes (from
+//! `track_hashes`: listed there, or recomputed from the fingerprint kept there) and
+//! rewrites them without it.
 //!
 //! # Presence bitmap
 //! A lookup first tests each hash against a bitmap of the hash values that have
@@ -53,9 +51,7 @@
 //! query's hashes are absent, and the bit test is far cheaper than RocksDB's batched
 //! get; once the catalog uses most values, nearly every test passes and it costs
 //! nothing. Each track's write batch carries the bits it sets, so the stored bitmap
-//! always covers the stored tracks. Bits are never cleared. An index of layout
-//! version 1, which has no bitmap, is read without one and upgraded (the bitmap built
-//! from `track_hashes`) when opened for writing.
+//! always covers the stored tracks. Bits are never cleared.
 //!
 //! # Postings cache
 //! [`RocksStore::with_postings_cache`] keeps the stored postings of hashes looked up
@@ -77,13 +73,12 @@
 //! # Reading while another process writes
 //! RocksDB lets one process open a directory for writing. While the CLI ingests into
 //! an index as the primary ([`RocksStore::create_or_open`]), a service follows it with
-//! a [`Follower`], giving a directory of its own, and calls [`Follower::catch_up`] now
-//! and then (on a timer) to see the tracks written since; each appears whole. The
-//! follower reopens a secondary instance whenever the primary's files changed, rather
-//! than trusting RocksDB's incremental catch-up ([`RocksStore::catch_up`]), which
+//! a [`Follower`]: a secondary instance, reopened whenever the primary's files changed
+//! (each track appears whole), rather than RocksDB's incremental catch-up, which
 //! failed or double-counted merged postings here when the primary compacted between
-//! two calls. [`RocksStore::open_read_only`] gives a fixed view as of opening, for
-//! tools that read once.
+//! two calls. [`Follower::spawn_catch_up`] runs that on a timer.
+//! [`RocksStore::open_read_only`] gives a fixed view as of opening, for tools that
+//! read once.
 //!
 //! # Stats
 //! Tracks, postings and hours are exact counters kept in `meta`. Distinct hashes are
@@ -94,21 +89,22 @@
 //!
 //! # Left out
 //! Replication and sharding (one directory, one machine), backups and checkpoints,
-//! rewriting an index of layout 1 to 3 in the current layout (it keeps working as it
-//! is; a fresh ingest gives the smaller values), indexes of other layouts (refused),
-//! and
-//! tuning knobs: the block cache size and compression are fixed in `options.rs` (only
-//! the postings cache's budget is chosen at open).
+//! migrating indexes of other layouts (refused: rebuild them), and tuning knobs: the
+//! block cache size and compression are fixed in `options.rs` (only the postings
+//! cache's budget is chosen at open).
 
 mod error;
 mod follower;
 mod layout;
+mod open;
 mod options;
 mod postings_cache;
 mod presence;
+mod read;
 mod store;
 #[cfg(test)]
 mod tests;
+mod write;
 
 pub use error::{Error, Result};
 pub use follower::{CatchUp, Follower};

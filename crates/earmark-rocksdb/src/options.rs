@@ -7,7 +7,7 @@ use rocksdb::{
 use earmark_core::{HashConfig, HashScheme};
 use earmark_index::posting;
 
-use crate::layout::{self, CF_META, CF_PACKED_POSTINGS, CF_SORTED_POSTINGS};
+use crate::layout::{self, CF_META, CF_POSTINGS};
 use crate::presence;
 
 /// Shared by all column families. Lookups touch a few thousand random postings keys
@@ -27,9 +27,7 @@ const BLOOM_BITS_PER_KEY: f64 = 10.0;
 const POSTINGS_RESTART_INTERVAL: i32 = 8;
 
 /// Names recorded in the OPTIONS file; the operators never change meaning.
-const MERGE_OPERATOR_NAME: &str = "earmark.concat";
-const SORTED_MERGE_OPERATOR_NAME: &str = "earmark.merge_sorted";
-const PACKED_MERGE_OPERATOR_NAME: &str = "earmark.merge_packed";
+const POSTINGS_MERGE_OPERATOR_NAME: &str = "earmark.merge_packed";
 const PRESENCE_MERGE_OPERATOR_NAME: &str = "earmark.presence_union";
 
 /// The postings tables' compression for an index of `config`, as RocksDB option
@@ -41,9 +39,9 @@ const PRESENCE_MERGE_OPERATOR_NAME: &str = "earmark.presence_union";
 /// bench at 100k tracks (configuration 4, the same index rewritten each way and run in
 /// turn): median of first-time queries 19.1-19.5 ms with LZ4, 8.4-9.3 ms uncompressed
 /// (13.7-16.7 and 8.4-8.9 ms after 400 other queries); index 1.66 -> 1.86 MB per hour
-/// there, and 3.5 -> 4.8 MB/h on the evaluation's real-music catalog (configuration
-/// 3). Pair configurations, the compact ones, keep LZ4: it makes the demo index a
-/// quarter smaller, and their size aim is 2 MB/h.
+/// there, and 3.5 -> 4.8 MB/h on the evaluation's real-music catalog. Pair
+/// configurations keep LZ4: it makes the demo index a quarter smaller, and their size
+/// aim is 2 MB/h.
 pub(crate) fn postings_compression(
     config: &HashConfig,
 ) -> Option<[(&'static str, &'static str); 2]> {
@@ -76,10 +74,9 @@ pub(crate) fn db_options(create: bool) -> Options {
     opts
 }
 
-/// One descriptor per column family of a layout whose postings are in `postings`,
-/// each with its options.
-pub(crate) fn descriptors(cache: &Cache, postings: &'static str) -> Vec<ColumnFamilyDescriptor> {
-    layout::all_cfs(postings)
+/// One descriptor per column family, each with its options.
+pub(crate) fn descriptors(cache: &Cache) -> Vec<ColumnFamilyDescriptor> {
+    layout::ALL_CFS
         .iter()
         .map(|&name| ColumnFamilyDescriptor::new(name, cf_options(name, cache)))
         .collect()
@@ -103,7 +100,7 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
     opts.set_bottommost_compression_type(DBCompressionType::Lz4);
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
-    if layout::POSTINGS_CFS.contains(&name) {
+    if name == CF_POSTINGS {
         // Full (not block-based) filters: one probe per lookup and SST file.
         table.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
         table.set_block_restart_interval(POSTINGS_RESTART_INTERVAL);
@@ -112,17 +109,9 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
         // is bounded by the hash space: one key per hash value (2^23 in configuration 1,
         // ~10 MB of filter) and one index entry per data block.
         table.set_cache_index_and_filter_blocks(false);
-        // In the sorted and packed families operands (new tracks' blocks) concatenate
-        // among themselves; folding them into a stored value sorts them in.
-        match name {
-            CF_PACKED_POSTINGS => {
-                opts.set_merge_operator(PACKED_MERGE_OPERATOR_NAME, merge_packed, concat);
-            }
-            CF_SORTED_POSTINGS => {
-                opts.set_merge_operator(SORTED_MERGE_OPERATOR_NAME, merge_sorted, concat);
-            }
-            _ => opts.set_merge_operator_associative(MERGE_OPERATOR_NAME, concat),
-        }
+        // Operands (new tracks' postings) concatenate among themselves; folding them
+        // into a stored value codes it again with them sorted in.
+        opts.set_merge_operator(POSTINGS_MERGE_OPERATOR_NAME, merge_postings, concat);
     } else {
         // Index and filter blocks count against the cache instead of growing with the
         // catalog; level 0's stay pinned, as every lookup consults them.
@@ -136,8 +125,8 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
     opts
 }
 
-/// Concatenation: blocks are self-delimiting, so appending a track's block to a hash's
-/// value is a merge operand, and operands combine in any grouping (associative).
+/// Concatenation: operands are self-delimiting, so a track's operand appended to
+/// others is still a list of operands, and they combine in any grouping.
 fn concat(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
     let len = existing.map_or(0, <[u8]>::len) + operands.iter().map(<[u8]>::len).sum::<usize>();
     let mut out = Vec::with_capacity(len);
@@ -150,17 +139,15 @@ fn concat(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Opt
     Some(out)
 }
 
-/// The full merge of `sorted_postings`: the stored value (or nothing) and the new
-/// blocks, as one value in track order. Damaged bytes fail the merge rather than
+/// The full merge of the postings: the stored value (or nothing) and the new
+/// operands, as one value in track order. Damaged bytes fail the merge rather than
 /// store a value that decodes to wrong postings: a read that needs it gets a
 /// corruption error, and a flush or compaction that needs it fails, which stops
-/// RocksDB taking writes until the index is reopened (the concatenating operator of
-/// older layouts never fails, and leaves damage to the reads of that hash).
-fn merge_sorted(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
-    posting::merge_sorted(existing, operands.iter()).ok()
-}
-
-/// The full merge of `packed_postings`, failing on damage as [`merge_sorted`] does.
-fn merge_packed(_key: &[u8], existing: Option<&[u8]>, operands: &MergeOperands) -> Option<Vec<u8>> {
-    posting::merge_packed(existing, operands.iter()).ok()
+/// RocksDB taking writes until the index is reopened.
+fn merge_postings(
+    _key: &[u8],
+    existing: Option<&[u8]>,
+    operands: &MergeOperands,
+) -> Option<Vec<u8>> {
+    posting::merge(existing, operands.iter()).ok()
 }

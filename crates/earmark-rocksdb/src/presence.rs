@@ -102,6 +102,7 @@ impl Presence {
     }
 
     /// Sets the bits of every hash in `hashes`.
+    #[cfg(test)]
     pub fn insert_hashes(&self, hashes: &[u64]) {
         for &h in hashes {
             let (word, mask) = self.slot(Self::bit(h));

@@ -1,4 +1,4 @@
-//! The bit-packed value of [`BlockFormat::Packed`](super::BlockFormat::Packed).
+//! The bit-packed stored value of a hash's postings.
 //!
 //! ```text
 //! value := k (5 bits) | w - 1 (5 bits) | block* | 1 | 0* up to a byte boundary

@@ -1,0 +1,251 @@
+//! Reads: batched postings lookups (presence bitmap, postings cache, snapshot),
+//! track records and counts.
+
+use std::path::Path;
+
+use earmark_index::{PostingLists, StoreStats, TrackId, TrackRecord};
+use rocksdb::{Direction, IteratorMode};
+
+use crate::error::{Error, Result};
+use crate::layout::{self, CF_CONTENT, CF_META, CF_POSTINGS, CF_TRACK_IDX, CF_TRACKS, Counters};
+use crate::postings_cache::{Cached, PostingsCache};
+use crate::store::RocksStore;
+
+impl RocksStore {
+    /// The exact number of distinct hashes, by scanning every postings key. Costs a
+    /// full read of the postings; [`stats`](Store::stats) gives RocksDB's estimate.
+    ///
+    /// # Errors
+    /// RocksDB failures.
+    pub fn count_hashes(&self) -> Result<u64> {
+        let mut n = 0;
+        for item in self
+            .db
+            .iterator_cf(self.cf(CF_POSTINGS)?, IteratorMode::Start)
+        {
+            item?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    pub(crate) fn read_counters(&self) -> Result<Counters> {
+        let meta = self.cf(CF_META)?;
+        let mut values: [Option<Vec<u8>>; 4] = Default::default();
+        let results = self
+            .db
+            .multi_get_cf(Counters::KEYS.iter().map(|k| (meta, *k)));
+        for (slot, value) in values.iter_mut().zip(results) {
+            *slot = value?;
+        }
+        Counters::decode(&values)
+    }
+
+    pub(crate) fn read_record(&self, id: &TrackId) -> Result<Option<TrackRecord>> {
+        self.db
+            .get_cf(self.cf(CF_TRACKS)?, id.as_str().as_bytes())?
+            .map(|bytes| layout::decode_record(&bytes))
+            .transpose()
+    }
+
+    pub(crate) fn lookup_postings(
+        &self,
+        hashes: &[u64],
+        cap: usize,
+        out: &mut PostingLists,
+    ) -> Result<()> {
+        // RocksDB counts per-thread perf statistics on every key by default; nothing
+        // reads them, and a query probes thousands of keys (about 1 % of a check's CPU).
+        rocksdb::perf::set_perf_stats(rocksdb::perf::PerfStatsLevel::Disable);
+        let cache = self.postings_cache.as_ref();
+        let generation = cache.and_then(PostingsCache::begin_read);
+        // The snapshot comes first: a writer sets a track's bits before writing it, so
+        // every bit of a track this snapshot holds is already set, and the lookup sees
+        // each track whole or not at all.
+        let snapshot = self.db.snapshot();
+        let mut read = rocksdb::ReadOptions::default();
+        read.set_snapshot(&snapshot);
+        // Cached entries of this generation show what the snapshot shows (see
+        // `postings_cache`); after a write in between, the snapshot alone answers.
+        let cached = match (cache, generation) {
+            (Some(cache), Some(g)) if cache.still(g) => Some((cache, g)),
+            _ => None,
+        };
+        // Tested once per hash: a writer may set bits meanwhile, and the second pass
+        // below must pair each asked hash with its answer.
+        let mut known: Vec<Cached> = Vec::with_capacity(hashes.len());
+        let mut asked: Vec<u64> = Vec::new();
+        let mut keys: Vec<layout::HashKey> = Vec::new();
+        for &h in hashes {
+            // A hash too wide for the keys is stored under none.
+            let Some(key) = layout::hash_key(h, self.key_width) else {
+                known.push(Cached::Absent);
+                continue;
+            };
+            let answer = match cached {
+                _ if !self.presence.may_contain(h) => Cached::Absent,
+                Some((cache, g)) => cache.get(h, g),
+                None => Cached::Unknown,
+            };
+            if matches!(answer, Cached::Unknown) {
+                asked.push(h);
+                keys.push(key);
+            }
+            known.push(answer);
+        }
+        // Big-endian keys sort like the hashes: sorted input spares RocksDB its own sort.
+        let sorted = hashes.is_sorted();
+        let mut values = self
+            .db
+            .batched_multi_get_cf_opt(self.cf(CF_POSTINGS)?, &keys, sorted, &read)
+            .into_iter()
+            .zip(asked);
+        for known in known {
+            match known {
+                Cached::Absent => out.push([]),
+                Cached::Value(value) => out.push_decoded(&value, cap)?,
+                Cached::Unknown => {
+                    let (value, hash) = values
+                        .next()
+                        .ok_or_else(|| Error::Corrupt("RocksDB answered fewer keys".into()))?;
+                    let value = value?;
+                    if let Some((cache, g)) = cached {
+                        cache.insert(hash, g, value.as_deref());
+                    }
+                    match value {
+                        Some(value) => out.push_decoded(&value, cap)?,
+                        None => out.push([]),
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Records by id, in order; ids that are `None` or have no record give `None`.
+    pub(crate) fn records(&self, ids: &[Option<TrackId>]) -> Result<Vec<Option<TrackRecord>>> {
+        let tracks = self.cf(CF_TRACKS)?;
+        let present: Vec<&[u8]> = ids
+            .iter()
+            .flatten()
+            .map(|id| id.as_str().as_bytes())
+            .collect();
+        let mut found = self
+            .db
+            .batched_multi_get_cf(tracks, &present, false)
+            .into_iter();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let value = match id {
+                Some(_) => found.next().transpose()?.flatten(),
+                None => None,
+            };
+            out.push(
+                value
+                    .map(|bytes| layout::decode_record(&bytes))
+                    .transpose()?,
+            );
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn by_idx(&self, idx: &[u32]) -> Result<Vec<Option<TrackRecord>>> {
+        let keys: Vec<[u8; 4]> = idx.iter().map(|&i| layout::idx_key(i)).collect();
+        let ids = self
+            .db
+            .batched_multi_get_cf(self.cf(CF_TRACK_IDX)?, &keys, false)
+            .into_iter()
+            .map(|v| v?.map(|bytes| layout::decode_id(&bytes)).transpose())
+            .collect::<Result<Vec<_>>>()?;
+        let mut records = self.records(&ids)?;
+        // The two reads are not one snapshot: a track replaced in between has a new
+        // idx, and the answer for the old one is then no track.
+        for (record, &i) in records.iter_mut().zip(idx) {
+            if record.as_ref().is_some_and(|r| r.idx != i) {
+                *record = None;
+            }
+        }
+        Ok(records)
+    }
+
+    pub(crate) fn by_content(&self, content_hash: &str) -> Result<Option<TrackRecord>> {
+        let Some(id) = self
+            .db
+            .get_cf(self.cf(CF_CONTENT)?, content_hash.as_bytes())?
+        else {
+            return Ok(None);
+        };
+        let record = self.read_record(&layout::decode_id(&id)?)?;
+        Ok(record.filter(|r| r.content_hash.as_deref() == Some(content_hash)))
+    }
+
+    pub(crate) fn list(&self, after: Option<&TrackId>, limit: usize) -> Result<Vec<TrackRecord>> {
+        let mode = match after {
+            Some(a) => IteratorMode::From(a.as_str().as_bytes(), Direction::Forward),
+            None => IteratorMode::Start,
+        };
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        // Ids are ASCII, so RocksDB's bytewise key order is the ids' order.
+        for item in self.db.iterator_cf(self.cf(CF_TRACKS)?, mode) {
+            let (key, value) = item?;
+            if after.is_some_and(|a| *key == *a.as_str().as_bytes()) {
+                continue;
+            }
+            out.push(layout::decode_record(&value)?);
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn counts(&self) -> Result<StoreStats> {
+        let counters = self.read_counters()?;
+        // RocksDB's estimate: unmerged operands and deletions in memtables and upper
+        // levels count as keys, so it runs high after ingest and is exact after
+        // `compact`. An exact count would need a read per hash at ingest or a scan
+        // (`count_hashes`).
+        let hashes = self
+            .db
+            .property_int_value_cf(
+                self.cf(CF_POSTINGS)?,
+                rocksdb::properties::ESTIMATE_NUM_KEYS,
+            )?
+            .unwrap_or(0);
+        Ok(StoreStats {
+            tracks: counters.tracks,
+            postings: counters.postings,
+            hashes,
+            hours: counters.duration_us as f64 / 3.6e9,
+            bytes: dir_bytes(&self.path)?,
+        })
+    }
+}
+
+/// Bytes of every file under `dir`: tables, WAL, manifest, options and RocksDB's
+/// own log, as `du` would count them (apparent sizes).
+fn dir_bytes(dir: &Path) -> Result<u64> {
+    let io = |source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let entry = entry.map_err(io)?;
+        let kind = entry.file_type().map_err(io)?;
+        if kind.is_dir() {
+            total += dir_bytes(&entry.path())?;
+        } else if kind.is_file() {
+            match entry.metadata() {
+                Ok(meta) => total += meta.len(),
+                // A file compaction or a WAL switch removed since the listing.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+    }
+    Ok(total)
+}
