@@ -6,35 +6,13 @@ use earmark_core::peaks::PeakPicker;
 use earmark_core::resample::{MonoResampler, downmix_into};
 use earmark_core::spectrogram::Stft;
 use earmark_core::{AnalysisConfig, Fingerprint, Fingerprinter, HashConfig, Kernel};
+use earmark_test_support::melody;
 
 const SECONDS: u64 = 10;
 
-/// Chords of three partials with decaying envelopes, a new one every ~200 ms.
-fn melody(rate: u32, secs: u64) -> Vec<f32> {
-    let n = (rate as u64 * secs) as usize;
-    let mut state = 12_345u32;
-    let mut next = || {
-        state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        (state >> 8) as f32 / (1u32 << 24) as f32
-    };
-    let mut out = vec![0.0f32; n];
-    let note = rate as usize / 5;
-    for start in (0..n).step_by(note) {
-        let base = 200.0 * 2f32.powf(next() * 4.0);
-        for (i, s) in out[start..(start + 2 * note).min(n)].iter_mut().enumerate() {
-            let t = i as f32 / rate as f32;
-            let env = (-t * 6.0).exp();
-            for (k, a) in [(1.0, 0.3), (1.5, 0.2), (2.0, 0.1)] {
-                *s += a * env * (2.0 * std::f32::consts::PI * base * k * t).sin();
-            }
-        }
-    }
-    out
-}
-
 fn stages(c: &mut Criterion) {
     let analysis = AnalysisConfig::default();
-    let stereo: Vec<f32> = melody(44_100, SECONDS)
+    let stereo: Vec<f32> = melody(12_345, 44_100, SECONDS as f32)
         .iter()
         .flat_map(|&s| [s, s])
         .collect();

@@ -2,20 +2,10 @@
 //! set by symphonia) beside the whole fingerprint. The README reports the ratio.
 //! Needs `datasets/make-fixtures.sh` (run by `make test`).
 
-use std::path::PathBuf;
-
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use earmark_core::Fingerprinter;
 use earmark_core::decode::{Source, decode};
-
-fn fixtures() -> PathBuf {
-    std::env::var_os("EARMARK_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/earmark-data")
-        })
-        .join("fixtures")
-}
+use earmark_test_support::fixture;
 
 fn formats(c: &mut Criterion) {
     let mut group = c.benchmark_group("format");
@@ -30,8 +20,7 @@ fn formats(c: &mut Criterion) {
         "clip-aac.m4a",
         "clip-alac.m4a",
     ] {
-        let bytes = std::fs::read(fixtures().join(name))
-            .unwrap_or_else(|e| panic!("{name}: {e}: run datasets/make-fixtures.sh"));
+        let bytes = std::fs::read(fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         group.bench_with_input(BenchmarkId::new("decode only", name), &bytes, |b, bytes| {
             b.iter(|| {
                 let mut n = 0usize;

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use earmark_test_support::fixture;
 
 fn catalog(dir: &std::path::Path) -> std::path::PathBuf {
     let manifest = dir.join("catalog.csv");

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use common::*;
+use earmark_test_support::data_dir;
 use serde_json::Value;
 
 fn eval_dir() -> PathBuf {

@@ -10,6 +10,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use earmark_test_support::fixture;
 use serde_json::{Value, json};
 
 /// A running `earmark serve`, stopped with SIGTERM when dropped.

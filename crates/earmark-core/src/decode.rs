@@ -96,6 +96,14 @@ impl Source {
     }
 }
 
+/// Runs a call into the decoder library. Symphonia is written without panics in mind
+/// but parses hostile bytes; a panic there must become an error for this input, not
+/// bring down a server. Only the library's calls are wrapped, so that a panic in
+/// Earmark's own code is never mistaken for bad input.
+fn in_decoder<T>(call: impl FnOnce() -> T) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(call)).map_err(|_| Error::DecoderPanic)
+}
+
 fn codec_name(id: symphonia::core::codecs::audio::AudioCodecId) -> String {
     match id {
         CODEC_ID_OPUS => "opus".into(),
@@ -124,39 +132,25 @@ pub fn decode(
     sink: &mut dyn FnMut(AudioFormat, &[f32]) -> Result<()>,
 ) -> Result<DecodeReport> {
     let media = source.into_media_source()?;
-    // Symphonia is written without panics in mind but parses hostile bytes; a panic
-    // there must become an error for this input, not bring down a server.
-    match catch_unwind(AssertUnwindSafe(|| decode_inner(media, extension, sink))) {
-        Ok(result) => result,
-        Err(_) => Err(Error::Corrupt {
-            reason: "the decoder failed on malformed data".into(),
-        }),
-    }
-}
-
-fn decode_inner(
-    media: Box<dyn MediaSource>,
-    extension: Option<&str>,
-    sink: &mut dyn FnMut(AudioFormat, &[f32]) -> Result<()>,
-) -> Result<DecodeReport> {
     let mss = MediaSourceStream::new(media, Default::default());
     let mut hint = Hint::new();
     if let Some(ext) = extension {
         hint.with_extension(ext);
     }
-    let mut format = symphonia::default::get_probe()
-        .probe(
+    let mut format = in_decoder(|| {
+        symphonia::default::get_probe().probe(
             &hint,
             mss,
             FormatOptions::default(),
             MetadataOptions::default(),
         )
-        .map_err(|e| match e {
-            SymphoniaError::IoError(ref io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
-                Error::Io(std::io::Error::new(io.kind(), io.to_string()))
-            }
-            _ => Error::UnrecognizedFormat,
-        })?;
+    })?
+    .map_err(|e| match e {
+        SymphoniaError::IoError(ref io) if io.kind() != std::io::ErrorKind::UnexpectedEof => {
+            Error::Io(std::io::Error::new(io.kind(), io.to_string()))
+        }
+        _ => Error::UnrecognizedFormat,
+    })?;
 
     let track = format
         .default_track(TrackType::Audio)
@@ -174,18 +168,20 @@ fn decode_inner(
         .and_then(|p| p.audio())
         .ok_or(Error::NoAudioTrack)?
         .clone();
-    let mut decoder = symphonia::default::get_codecs()
-        .make_audio_decoder(&params, &AudioDecoderOptions::default())
-        .map_err(|_| Error::Unsupported {
-            codec: codec_name(params.codec),
-        })?;
+    let mut decoder = in_decoder(|| {
+        symphonia::default::get_codecs()
+            .make_audio_decoder(&params, &AudioDecoderOptions::default())
+    })?
+    .map_err(|_| Error::Unsupported {
+        codec: codec_name(params.codec),
+    })?;
 
     let mut report = DecodeReport::default();
     let mut consecutive_bad = 0u32;
     let mut last_error: Option<String> = None;
     let mut samples: Vec<f32> = Vec::new();
     loop {
-        let packet = match format.next_packet() {
+        let packet = match in_decoder(|| format.next_packet())? {
             Ok(Some(packet)) => packet,
             Ok(None) => break,
             Err(SymphoniaError::IoError(_)) => {
@@ -212,21 +208,32 @@ fn decode_inner(
         if packet.track_id != track_id {
             continue;
         }
-        match decoder.decode(&packet) {
-            Ok(buf) => {
-                consecutive_bad = 0;
+        // The decoder's output is copied out inside the net too: it is symphonia's
+        // code running over what the hostile bytes declared.
+        let decoded = in_decoder(|| {
+            decoder.decode(&packet).map(|buf| {
                 let channels = buf.spec().channels().count();
                 let frames = buf.frames();
-                if channels == 0 || frames == 0 {
-                    continue;
-                }
                 let format = AudioFormat {
                     sample_rate: buf.spec().rate(),
                     channels,
                 };
-                samples.resize(frames * channels, 0.0);
-                buf.copy_to_slice_interleaved(&mut samples[..]);
+                if channels > 0 && frames > 0 {
+                    samples.resize(frames * channels, 0.0);
+                    buf.copy_to_slice_interleaved(&mut samples[..]);
+                }
+                (format, frames)
+            })
+        })?;
+        match decoded {
+            Ok((format, frames)) => {
+                consecutive_bad = 0;
+                if format.channels == 0 || frames == 0 {
+                    continue;
+                }
                 report.frames += frames as u64;
+                // Earmark's own code (resampling, spectrogram, peaks) runs outside the
+                // net: a panic there is a bug to surface, never blamed on the input.
                 sink(format, &samples)?;
             }
             Err(SymphoniaError::DecodeError(msg)) | Err(SymphoniaError::Unsupported(msg)) => {

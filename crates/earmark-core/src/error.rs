@@ -30,6 +30,11 @@ pub enum Error {
         /// What the decoder reported.
         reason: String,
     },
+    /// The decoder library panicked on this input: almost certainly malformed bytes
+    /// that it failed to reject cleanly. Reported as bad input, and worth a bug report
+    /// upstream with the file.
+    #[error("the decoder failed on malformed data")]
+    DecoderPanic,
     /// The input decoded to zero samples.
     #[error("the input contains no audio samples")]
     NoAudio,

@@ -7,20 +7,14 @@ use std::path::PathBuf;
 
 use common::{aligned_share, overlap};
 use earmark_core::{Error, Fingerprint, Fingerprinter, HashConfig};
+use earmark_test_support::fixture;
 
+/// The fixtures folder, checked to be there.
 fn fixtures() -> PathBuf {
-    let data = std::env::var_os("EARMARK_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/earmark-data")
-        });
-    let dir = data.join("fixtures");
-    assert!(
-        dir.join("fixtures.csv").exists(),
-        "fixtures missing in {}: run datasets/make-fixtures.sh (make test does)",
-        dir.display()
-    );
-    dir
+    fixture("fixtures.csv")
+        .parent()
+        .expect("a folder")
+        .to_path_buf()
 }
 
 fn print_of(name: &str) -> Result<Fingerprint, Error> {

@@ -2,8 +2,9 @@
 
 mod common;
 
-use common::{melody, melody_with_noise, overlap, sine};
+use common::overlap;
 use earmark_core::{AnalysisConfig, Error, Fingerprinter, HashConfig, Peak};
+use earmark_test_support::{melody, melody_with_noise, sine};
 
 fn bin_of(freq: f32) -> i32 {
     let cfg = AnalysisConfig::V1;

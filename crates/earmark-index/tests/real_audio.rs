@@ -1,26 +1,10 @@
 //! Matching real music clips from `datasets/make-fixtures.sh` (run by `make test`).
 
-use std::path::PathBuf;
-
 use earmark_core::{Fingerprint, Fingerprinter, HashConfig, Source};
 use earmark_index::{
     Error, MatchConfig, MemoryStore, NewTrack, Store, TrackId, TrackMeta, identify,
 };
-
-fn fixture(name: &str) -> PathBuf {
-    let data = std::env::var_os("EARMARK_DATA")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/earmark-data")
-        });
-    let path = data.join("fixtures").join(name);
-    assert!(
-        path.exists(),
-        "{} missing: run datasets/make-fixtures.sh",
-        path.display()
-    );
-    path
-}
+use earmark_test_support::fixture;
 
 fn query_prints(name: &str) -> Vec<Fingerprint> {
     let file = std::fs::File::open(fixture(name)).expect("open");

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use earmark_core::{Fingerprint, Fingerprinter, HashConfig};
-use earmark_index::MemoryStore;
+use earmark_index::{MemoryStore, Store};
 use earmark_service::{AppState, Config, KeyStore, MemoryLog, Role, router};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -20,50 +20,14 @@ use tower::ServiceExt;
 
 pub const RATE: u32 = 8_000;
 
-/// `secs` seconds of a seeded chord sequence: a new chord every quarter second.
+/// `secs` seconds of seeded music at [`RATE`]: distinct audio per seed.
 pub fn chords(seed: u32, secs: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    let mut notes = Vec::new();
-    for _ in 0..secs * 4 {
-        s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        let a = 200.0 + (s >> 22) as f32;
-        s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-        let b = 500.0 + (s >> 21) as f32;
-        notes.push((a, b));
-    }
-    let per = RATE as usize / 4;
-    (0..secs * RATE as usize)
-        .map(|i| {
-            let (a, b) = notes[i / per];
-            let t = (i % per) as f32 / RATE as f32;
-            let tau = 2.0 * std::f32::consts::PI;
-            0.35 * (tau * a * t).sin()
-                + 0.25 * (tau * b * t).sin()
-                + 0.1 * (tau * 1.5 * b * t).sin()
-        })
-        .collect()
+    earmark_test_support::melody(u64::from(seed), RATE, secs as f32)
 }
 
-/// 16-bit mono PCM WAV bytes.
+/// 16-bit mono PCM WAV bytes at [`RATE`].
 pub fn wav(samples: &[f32]) -> Vec<u8> {
-    let data_len = (samples.len() * 2) as u32;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&RATE.to_le_bytes());
-    out.extend_from_slice(&(RATE * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32_000.0) as i16).to_le_bytes());
-    }
-    out
+    earmark_test_support::wav_bytes(samples, RATE)
 }
 
 /// The fingerprint a client would compute for `samples`.
@@ -91,17 +55,17 @@ pub fn env_with(config: Config) -> Env {
 
 /// The service over an empty in-memory index of hash configuration `hash_config_id`.
 pub fn env_on(config: Config, hash_config_id: u16) -> Env {
+    env_over(Arc::new(MemoryStore::new(hash_config_id)), config)
+}
+
+/// The service over `store`.
+pub fn env_over(store: Arc<dyn Store>, config: Config) -> Env {
     let mut keys = KeyStore::new();
     let admin = keys.insert(Role::Admin, "ops").unwrap();
     let acme = keys.insert(Role::Label, "Acme").unwrap();
     let bolt = keys.insert(Role::Label, "Bolt").unwrap();
     let network = keys.insert(Role::Network, "p2p").unwrap();
-    let state = AppState::new(
-        Arc::new(MemoryStore::new(hash_config_id)),
-        keys,
-        Arc::new(MemoryLog::default()),
-        config,
-    );
+    let state = AppState::new(store, keys, Arc::new(MemoryLog::default()), config);
     Env {
         app: router(state.clone()),
         state,
