@@ -16,7 +16,7 @@ fn stages(c: &mut Criterion) {
         .iter()
         .flat_map(|&s| [s, s])
         .collect();
-    let at_rate = melody(analysis.sample_rate_hz, SECONDS);
+    let at_rate = melody(12_345, analysis.sample_rate_hz, SECONDS as f32);
 
     let mut group = c.benchmark_group("stage");
     group.throughput(Throughput::Elements(SECONDS));

@@ -66,6 +66,13 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: u64,
     },
+    /// The request conflicts with the catalog: the recording is already in it (409).
+    Conflict {
+        /// Stable machine-readable code.
+        code: &'static str,
+        /// What happened, and what the caller can do.
+        message: String,
+    },
     /// The content type is missing or not accepted by the route (415).
     UnsupportedMediaType(String),
     /// The request is malformed (400).
@@ -98,7 +105,8 @@ pub(crate) struct ErrorBody {
 pub(crate) struct ErrorDetail {
     /// Stable and machine-readable: `unauthorized`, `forbidden`, `not_found`,
     /// `too_large`, `unsupported_media_type`, `rate_limited`, `unavailable`, `internal`,
-    /// or a 400's own code such as `invalid_audio` or `invalid_fingerprint`.
+    /// a 400's own code such as `invalid_audio` or `invalid_fingerprint`, or a 409's
+    /// (`duplicate`).
     code: &'static str,
     /// For people: what to fix.
     message: String,
@@ -120,6 +128,7 @@ impl ApiError {
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -141,7 +150,9 @@ impl ApiError {
                 format!("request body larger than the limit of {limit} bytes"),
             ),
             ApiError::UnsupportedMediaType(m) => ("unsupported_media_type", m.clone()),
-            ApiError::BadRequest { code, message } => (code, message.clone()),
+            ApiError::BadRequest { code, message } | ApiError::Conflict { code, message } => {
+                (code, message.clone())
+            }
             ApiError::RateLimited { retry_after_s } => (
                 "rate_limited",
                 format!("rate limit exceeded, retry in {retry_after_s} s"),
@@ -183,6 +194,7 @@ impl From<earmark_index::Error> for ApiError {
                 ApiError::bad_request("fingerprint_mismatch", e.to_string())
             }
             E::NotFound(_) => ApiError::NotFound("no such track".into()),
+            E::NoLandmarks => ApiError::bad_request("no_landmarks", e.to_string()),
             E::ReadOnly => ApiError::Unavailable(
                 "this server follows an index another process writes; change the catalog there"
                     .into(),

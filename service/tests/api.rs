@@ -997,3 +997,59 @@ async fn a_panic_in_our_own_code_is_a_500_not_blamed_on_the_input() {
     let (status, _) = e.call("GET", "/healthz", None, None, "").await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn uploads_follow_the_catalog_rules_of_the_cli() {
+    let e = env();
+    let song = wav(&chords(41, 30));
+    let (status, body) = e
+        .upload(&e.acme, "id=Acme:song&title=Song", song.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // The same bytes again under the same id: unchanged, the metadata kept current.
+    let (status, body) = e
+        .upload(&e.acme, "id=Acme:song&title=Song%20(2026)", song.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["title"], "Song (2026)", "{body}");
+
+    // The same recording under another id: a duplicate, named to its owner ...
+    let (status, body) = e.upload(&e.acme, "id=Acme:copy", song.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "duplicate", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Acme:song"),
+        "{body}"
+    );
+    // ... and withheld from another holder.
+    let (status, body) = e.upload(&e.bolt, "id=Bolt:copy", song.clone()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(!body.to_string().contains("Acme"), "{body}");
+    // Another encoding of it (a fingerprint, no bytes to compare) is the same recording.
+    let (status, body) = e
+        .call(
+            "PUT",
+            "/v1/tracks/Acme:fp-copy",
+            Some(&e.acme),
+            Some(FINGERPRINT_MEDIA_TYPE),
+            fingerprint(&chords(41, 30)).to_bytes(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    // Asked to, the duplicate is added.
+    let (status, body) = e
+        .upload(&e.acme, "id=Acme:copy&on_duplicate=add", song)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, page) = e.call("GET", "/v1/tracks", Some(&e.admin), None, "").await;
+    assert_eq!(page["tracks"].as_array().unwrap().len(), 2, "{page}");
+    let (status, body) = e
+        .upload(&e.acme, "id=Acme:x&on_duplicate=maybe", wav(&chords(42, 5)))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

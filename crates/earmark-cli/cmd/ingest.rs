@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
 use earmark_core::{Fingerprinter, HashConfig};
-use earmark_index::{MatchConfig, NewTrack, PutOutcome, Store, TrackId, identify};
+use earmark_index::{Added, Ingest, OnDuplicate};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
@@ -15,7 +15,7 @@ use crate::catalog::{self, Item, Rejected};
 
 /// What to do with audio that is already in the index under another id.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OnDuplicate {
+pub enum DuplicateArg {
     /// Report it and leave the index as it is.
     Skip,
     /// Add it under the new id as well.
@@ -34,7 +34,7 @@ pub struct Args {
     /// Audio already in the index under another id (same file bytes, or the same
     /// recording re-encoded): skip it or add it.
     #[arg(long, value_enum, default_value = "skip")]
-    on_duplicate: OnDuplicate,
+    on_duplicate: DuplicateArg,
     /// Leave the index as written instead of compacting it at the end. Compaction
     /// merges each hash's postings into one value, which makes lookups several times
     /// cheaper and gives the index its settled size; skip it only between batches of a
@@ -62,13 +62,6 @@ fn parse_hash_config(text: &str) -> std::result::Result<&'static HashConfig, Str
     })
 }
 
-enum Outcome {
-    Inserted,
-    Replaced,
-    Unchanged,
-    Duplicate(TrackId),
-}
-
 /// Runs the command.
 pub fn run(args: Args) -> Result<ExitCode> {
     let mut items: Vec<Item> = Vec::new();
@@ -83,7 +76,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
     let store = crate::store::open_for_writing(&args.db.db, args.hash_config)?;
     let fingerprinter = Fingerprinter::default();
-    let hash_config = store.hash_config()?;
+    let on_duplicate = match args.on_duplicate {
+        DuplicateArg::Skip => OnDuplicate::Skip,
+        DuplicateArg::Add => OnDuplicate::Add,
+    };
+    let ingest = Ingest::new(&store, on_duplicate)?;
 
     let bar = ProgressBar::new(items.len() as u64);
     bar.set_style(
@@ -91,18 +88,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let audio_ms = AtomicU64::new(0);
-    let results: Vec<(usize, Result<Outcome>)> = items
+    let results: Vec<(usize, Result<Added>)> = items
         .par_iter()
         .enumerate()
         .map(|(i, item)| {
-            let result = ingest_one(
-                &store,
-                &fingerprinter,
-                hash_config,
-                item,
-                args.on_duplicate,
-                &audio_ms,
-            );
+            let result = ingest_one(&ingest, &fingerprinter, item, &audio_ms);
             bar.inc(1);
             bar.set_message(format!(
                 "{:.2} h of audio",
@@ -114,7 +104,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     bar.finish_and_clear();
     let changed = results
         .iter()
-        .any(|(_, r)| matches!(r, Ok(o) if !matches!(o, Outcome::Unchanged)));
+        .any(|(_, r)| matches!(r, Ok(Added::Inserted(_) | Added::Replaced(_))));
     if changed && !args.no_compact {
         let started = std::time::Instant::now();
         store.compact().context("cannot compact the index")?;
@@ -131,10 +121,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for (i, result) in results {
         let item = &items[i];
         match result {
-            Ok(Outcome::Inserted) => inserted += 1,
-            Ok(Outcome::Replaced) => replaced += 1,
-            Ok(Outcome::Unchanged) => unchanged += 1,
-            Ok(Outcome::Duplicate(of)) => duplicates.push((item.path.display().to_string(), of)),
+            Ok(Added::Inserted(_)) => inserted += 1,
+            Ok(Added::Replaced(_)) => replaced += 1,
+            Ok(Added::Unchanged(_)) => unchanged += 1,
+            Ok(Added::Duplicate(of)) => duplicates.push((item.path.display().to_string(), of.id)),
             Err(e) => failed.push((item.path.display().to_string(), format!("{e:#}"))),
         }
     }
@@ -145,7 +135,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         audio_ms.load(Ordering::Relaxed) as f64 / 3_600_000.0
     );
     for (path, of) in &duplicates {
-        let action = match args.on_duplicate {
+        let action = match on_duplicate {
             OnDuplicate::Skip => "skipped",
             OnDuplicate::Add => "added anyway",
         };
@@ -161,71 +151,32 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
+/// Adds one file by the library's rules ([`Ingest`]), reading it once: a file whose id
+/// already holds a track made from a file is hashed first, so that an unchanged one is
+/// skipped without decoding; any other is hashed as it is decoded.
 fn ingest_one(
-    store: &dyn Store,
+    ingest: &Ingest<'_>,
     fingerprinter: &Fingerprinter,
-    hash_config: &HashConfig,
     item: &Item,
-    on_duplicate: OnDuplicate,
     audio_ms: &AtomicU64,
-) -> Result<Outcome> {
-    let content_hash = super::content_hash(&item.path)?;
-    if let Some(existing) = store.track_by_content(&content_hash)? {
-        if existing.id == item.id {
-            // A re-run over the same catalog: nothing to redo, but keep metadata current.
-            if existing.meta != item.meta {
-                store.update_meta(&item.id, &item.meta)?;
-            }
-            return Ok(Outcome::Unchanged);
-        }
-        if on_duplicate == OnDuplicate::Skip {
-            return Ok(Outcome::Duplicate(existing.id));
+) -> Result<Added> {
+    if ingest.existing_content_hash(&item.id)?.is_some() {
+        let content_hash = super::content_hash(&item.path)?;
+        if let Some(settled) = ingest.by_content(&item.id, &item.meta, &content_hash)? {
+            return Ok(settled);
         }
     }
-    let fp = fingerprinter
-        .fingerprint_file(&item.path)
+    let decoded = fingerprinter
+        .decode_file(&item.path)
         .with_context(|| format!("cannot fingerprint {}", item.path.display()))?;
-    audio_ms.fetch_add(u64::from(fp.duration_ms()), Ordering::Relaxed);
-    if fp.is_empty() {
-        anyhow::bail!("no landmarks: the audio is silent or too short to identify");
-    }
-    if on_duplicate == OnDuplicate::Skip
-        && let Some(of) = same_recording(store, hash_config, &fp, &item.id)?
-    {
-        return Ok(Outcome::Duplicate(of));
-    }
-    let (outcome, _) = store.put_track(&NewTrack::from_fingerprint(
+    audio_ms.fetch_add(
+        u64::from(decoded.fingerprint.duration_ms()),
+        Ordering::Relaxed,
+    );
+    Ok(ingest.add(
         item.id.clone(),
         item.meta.clone(),
-        Some(content_hash),
-        fp,
-        hash_config,
-    ))?;
-    Ok(match outcome {
-        PutOutcome::Inserted => Outcome::Inserted,
-        PutOutcome::Replaced => Outcome::Replaced,
-    })
-}
-
-/// Another track that is the same recording (another encoding of it): 20 s from the
-/// middle match it at the same place, and the durations agree within a second.
-fn same_recording(
-    store: &dyn Store,
-    hash_config: &HashConfig,
-    fp: &earmark_core::Fingerprint,
-    id: &TrackId,
-) -> Result<Option<TrackId>> {
-    let start = (fp.duration_s() / 2.0 - 10.0).max(0.0);
-    let probe = fp.excerpt(start, 20.0);
-    let config = MatchConfig::for_hash(hash_config);
-    let matches = identify(store, &[probe], hash_config, &config)?;
-    Ok(matches
-        .into_iter()
-        .find(|m| {
-            &m.track.id != id
-                && m.confidence > 0.99
-                && (m.track.duration_s - fp.duration_s()).abs() < 1.0
-                && (m.track_offset_s - m.query_offset_s - start).abs() < 1.0
-        })
-        .map(|m| m.track.id))
+        decoded.content_hash,
+        decoded.fingerprint,
+    )?)
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use earmark_index::Store;
@@ -72,6 +72,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Kept until the service stops: dropping it stops the catch-up thread.
+    let mut _catching_up = None;
     let store: Arc<dyn Store> = match args.follow {
         None => Arc::new(
             store::open_for_writing(&config.index, None)?
@@ -82,26 +84,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 bail!("--follow needs a positive number of seconds");
             }
             let follower = Arc::new(open_follower(&config.index, config.postings_cache_bytes())?);
-            let catching_up = follower.clone();
-            runtime.spawn(async move {
-                let mut tick = tokio::time::interval(Duration::from_secs_f64(seconds));
-                loop {
-                    tick.tick().await;
-                    let store = catching_up.clone();
-                    let started = Instant::now();
-                    match tokio::task::spawn_blocking(move || store.catch_up()).await {
-                        Ok(Ok(CatchUp::Unchanged)) => {}
-                        Ok(Ok(CatchUp::Reopened)) => tracing::debug!(
-                            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            let every = Duration::from_secs_f64(seconds);
+            _catching_up = Some(
+                follower
+                    .spawn_catch_up(every, |outcome, elapsed| match outcome {
+                        Ok(CatchUp::Unchanged) => {}
+                        Ok(CatchUp::Reopened) => tracing::debug!(
+                            elapsed_ms = elapsed.as_secs_f64() * 1e3,
                             "reopened the index to catch up with the writer"
                         ),
-                        Ok(Err(e)) => {
+                        Err(e) => {
                             tracing::warn!(error = %e, "cannot catch up with the writer yet")
                         }
-                        Err(e) => tracing::warn!(error = %e, "catch-up task failed"),
-                    }
-                }
-            });
+                    })
+                    .context("cannot start following the index")?,
+            );
             follower
         }
     };

@@ -6,6 +6,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::config::{AnalysisConfig, FingerprintConfig};
+use crate::content;
 use crate::decode::{self, AudioFormat, DecodeReport, Source};
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
@@ -209,6 +210,9 @@ pub struct Decoded {
     pub fingerprint: Fingerprint,
     /// Decoding statistics: frames, skipped packets, truncation.
     pub report: DecodeReport,
+    /// The SHA-256 of the input's bytes (hex), for a file: hashed as the decoder read
+    /// it, so the file is read once.
+    pub content_hash: Option<String>,
 }
 
 /// Turns audio in any supported form into a [`Fingerprint`].
@@ -237,15 +241,18 @@ impl Fingerprinter {
         Ok(self.decode_file(path)?.fingerprint)
     }
 
-    /// Like [`fingerprint_file`](Self::fingerprint_file), with the decoding report.
+    /// Like [`fingerprint_file`](Self::fingerprint_file), with the decoding report and
+    /// the file's SHA-256, hashed as it was read.
     ///
     /// # Errors
     /// As [`fingerprint_file`](Self::fingerprint_file).
     pub fn decode_file(&self, path: impl AsRef<Path>) -> Result<Decoded> {
         let path = path.as_ref();
-        let file = File::open(path)?;
+        let (reader, hash) = content::hashing(File::open(path)?)?;
         let ext = path.extension().and_then(|e| e.to_str());
-        self.decode_source(Source::file(file), ext)
+        let mut decoded = self.decode_source(Source::Seekable(Box::new(reader)), ext)?;
+        decoded.content_hash = Some(hash.finish()?);
+        Ok(decoded)
     }
 
     /// Decodes and fingerprints bytes from any [`Source`]: a file, bytes in memory or
@@ -259,6 +266,7 @@ impl Fingerprinter {
         Ok(Decoded {
             fingerprint,
             report,
+            content_hash: None,
         })
     }
 

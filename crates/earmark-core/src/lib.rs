@@ -43,6 +43,7 @@
 //! [`Error::Unsupported`] with codec `opus`.
 
 pub mod config;
+mod content;
 pub mod decode;
 mod error;
 mod fingerprint;

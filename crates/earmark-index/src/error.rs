@@ -45,6 +45,9 @@ pub enum Error {
         /// The index's.
         expected: u16,
     },
+    /// A track to add has no landmarks: the audio is silent or too short to identify.
+    #[error("no landmarks: the audio is silent or too short to identify")]
+    NoLandmarks,
     /// Stored bytes do not decode: the index is damaged or not an Earmark index.
     #[error("corrupt index data: {0}")]
     Corrupt(String),

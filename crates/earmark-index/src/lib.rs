@@ -46,8 +46,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod error;
+pub mod ingest;
 pub mod matcher;
 mod memory;
 pub mod posting;
@@ -55,6 +57,7 @@ mod store;
 mod track;
 
 pub use error::{Error, Result};
+pub use ingest::{Added, Ingest, OnDuplicate};
 pub use matcher::{Match, MatchConfig, identify};
 pub use memory::MemoryStore;
 pub use posting::{Posting, PostingLists};

@@ -178,3 +178,14 @@ impl Store for MemoryStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryStore;
+    use crate::Store;
+
+    #[test]
+    fn passes_the_conformance_suite() {
+        crate::conformance::run_all(&|| Box::new(MemoryStore::new(1)) as Box<dyn Store>);
+    }
+}

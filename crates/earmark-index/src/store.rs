@@ -100,8 +100,8 @@ impl StoreStats {
 /// A fingerprint index. Calls are synchronous and batched: a backend over the network
 /// answers [`lookup`](Store::lookup) for many hashes in one round trip.
 ///
-/// Invariants every backend keeps (the [`conformance`](crate::conformance) suite
-/// checks them):
+/// Invariants every backend keeps (the `conformance` suite, behind the feature of that
+/// name, checks them):
 /// - a track is visible (record and postings) all at once or not at all;
 /// - [`delete_track`](Store::delete_track) leaves no posting of the track behind;
 /// - the store refuses to mix hash configurations.

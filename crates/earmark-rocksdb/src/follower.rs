@@ -2,7 +2,10 @@
 //! reopening itself when RocksDB's catch-up cannot.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use earmark_index::{
     NewTrack, PostingLists, PutOutcome, Store, StoreStats, TrackId, TrackMeta, TrackRecord,
@@ -103,12 +106,63 @@ impl Follower {
         Ok(CatchUp::Reopened)
     }
 
+    /// Catches up every `every` on a thread of its own until the returned task is
+    /// dropped, calling `report` with each outcome and how long it took (a failed
+    /// attempt is retried at the next tick; the follower serves what it saw last).
+    ///
+    /// # Errors
+    /// When the thread cannot be started.
+    pub fn spawn_catch_up(
+        self: &Arc<Self>,
+        every: Duration,
+        report: impl Fn(Result<CatchUp>, Duration) + Send + 'static,
+    ) -> std::io::Result<CatchUpTask> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let follower = Arc::clone(self);
+        let stopped = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("earmark-follower".into())
+            .spawn(move || {
+                while !stopped.load(Ordering::Relaxed) {
+                    std::thread::park_timeout(every);
+                    if stopped.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let started = Instant::now();
+                    let outcome = follower.catch_up();
+                    report(outcome, started.elapsed());
+                }
+            })?;
+        Ok(CatchUpTask {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
     /// The instance reads go to now.
     pub fn store(&self) -> Arc<RocksStore> {
         self.current
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+}
+
+/// The thread of [`Follower::spawn_catch_up`]; dropping it stops the thread and waits
+/// for it.
+#[derive(Debug)]
+pub struct CatchUpTask {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for CatchUpTask {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
     }
 }
 

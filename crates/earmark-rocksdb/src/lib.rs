@@ -107,6 +107,6 @@ mod tests;
 mod write;
 
 pub use error::{Error, Result};
-pub use follower::{CatchUp, Follower};
+pub use follower::{CatchUp, CatchUpTask, Follower};
 pub use layout::FORMAT_VERSION;
 pub use store::{Mode, RocksStore};

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use earmark_core::Fingerprint;
-use earmark_index::{NewTrack, PutOutcome, TrackId, TrackMeta, TrackRecord};
+use earmark_index::{Added, Ingest, OnDuplicate, TrackId, TrackMeta, TrackRecord};
 use earmark_rights::Policy;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -38,6 +38,26 @@ pub(crate) struct MetaParams {
     rights_holder: Option<String>,
     /// A policy word or its JSON object form.
     policy: Option<String>,
+    /// A recording already in the catalog under another id (the same bytes, or
+    /// another encoding of it): `skip` (the default) answers 409 `duplicate`, `add`
+    /// adds it under this id as well.
+    on_duplicate: Option<DuplicateParam>,
+}
+
+/// The `on_duplicate` query parameter.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DuplicateParam {
+    Skip,
+    Add,
+}
+
+/// The rule a request asked for; skipping without one.
+fn on_duplicate(param: Option<DuplicateParam>) -> OnDuplicate {
+    match param {
+        Some(DuplicateParam::Add) => OnDuplicate::Add,
+        Some(DuplicateParam::Skip) | None => OnDuplicate::Skip,
+    }
 }
 
 /// The JSON body of `PUT /v1/tracks/{id}`: metadata, and a fingerprint to (re)index
@@ -53,6 +73,8 @@ pub(crate) struct TrackBody {
     policy: Option<Policy>,
     /// A fingerprint in its JSON form, to (re)index the track with.
     fingerprint: Option<serde_json::Value>,
+    /// As the query parameter of audio uploads: `skip` (the default) or `add`.
+    on_duplicate: Option<DuplicateParam>,
 }
 
 fn label_namespace(holder: &str) -> String {
@@ -128,37 +150,42 @@ fn meta_from_params(p: MetaParams) -> Result<TrackMeta, ApiError> {
     })
 }
 
-/// Indexes `fp` as track `id`, answering 201 for a new track and 200 for a replaced one.
+/// Adds `fp` as track `id` by the catalog's rules ([`Ingest`]), as `earmark ingest`
+/// does: 201 for a new track, 200 for a replaced or unchanged one, 409 for a recording
+/// already in the catalog under another id (named only to a caller who may see it).
 async fn store_track(
     state: &AppState,
-    id: TrackId,
-    meta: TrackMeta,
+    caller: &Caller,
+    track: (TrackId, TrackMeta),
     fp: Fingerprint,
     content_hash: Option<String>,
+    on_duplicate: OnDuplicate,
 ) -> Result<Response, ApiError> {
-    if fp.is_empty() {
-        return Err(ApiError::bad_request(
-            "no_landmarks",
-            "the audio yields no fingerprint (silence, or too short)",
-        ));
-    }
+    let (id, meta) = track;
     let store = state.store.clone();
-    let (outcome, record) = blocking(state, move || {
-        let config = store.hash_config()?;
-        Ok(store.put_track(&NewTrack::from_fingerprint(
-            id,
-            meta,
-            content_hash,
-            fp,
-            config,
-        ))?)
+    let added = blocking(state, move || {
+        Ok(Ingest::new(&*store, on_duplicate)?.add(id, meta, content_hash, fp)?)
     })
     .await?;
-    let status = match outcome {
-        PutOutcome::Inserted => StatusCode::CREATED,
-        PutOutcome::Replaced => StatusCode::OK,
+    let status = match &added {
+        Added::Inserted(_) => StatusCode::CREATED,
+        Added::Replaced(_) | Added::Unchanged(_) => StatusCode::OK,
+        Added::Duplicate(existing) => {
+            let which = if visible(caller, existing) {
+                format!(" as {}", existing.id)
+            } else {
+                String::new()
+            };
+            return Err(ApiError::Conflict {
+                code: "duplicate",
+                message: format!(
+                    "this recording is already in the catalog{which}; \
+                     add on_duplicate=add to add it under this id as well"
+                ),
+            });
+        }
     };
-    Ok((status, Json(TrackView::from(&record))).into_response())
+    Ok((status, Json(TrackView::from(added.record()))).into_response())
 }
 
 /// Audio or a binary fingerprint as a new or replacing track.
@@ -181,6 +208,7 @@ async fn upload(
         (Some(p), _) => Some(parse_id(&p)?),
         (None, q) => q.as_deref().map(parse_id).transpose()?,
     };
+    let rule = on_duplicate(params.on_duplicate);
     let meta = owned_meta(caller, meta_from_params(params)?)?;
     // Everything that can be refused is refused before the body is read.
     if let Some(id) = &explicit {
@@ -215,7 +243,7 @@ async fn upload(
             id
         }
     };
-    store_track(state, id, meta, fp, content_hash).await
+    store_track(state, caller, (id, meta), fp, content_hash, rule).await
 }
 
 /// The body forms a track can be uploaded in besides JSON.
@@ -240,8 +268,9 @@ enum Upload {
     )),
     responses(
         (status = 201, description = "Created.", body = TrackView),
-        (status = 200, description = "Replaced: the id existed.", body = TrackView),
+        (status = 200, description = "Replaced (the id existed), or unchanged (the same bytes).", body = TrackView),
         (status = 404, description = "An id the caller may not use.", body = ErrorBody),
+        (status = 409, description = "The recording is already in the catalog under another id.", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = [])),
 )]
@@ -284,8 +313,9 @@ pub(crate) async fn create(
     )),
     responses(
         (status = 201, description = "Created.", body = TrackView),
-        (status = 200, description = "Replaced.", body = TrackView),
+        (status = 200, description = "Replaced, or unchanged (the same bytes).", body = TrackView),
         (status = 404, description = "No such track, or an id the caller may not use.", body = ErrorBody),
+        (status = 409, description = "The recording is already in the catalog under another id.", body = ErrorBody),
     ),
     security(("bearer" = []), ("api_key" = [])),
 )]
@@ -328,7 +358,10 @@ pub(crate) async fn put(
         .transpose()?;
     let existing = writable(&state, &caller, &id).await?;
     match fp {
-        Some(fp) => store_track(&state, id, meta, fp, None).await,
+        Some(fp) => {
+            let rule = on_duplicate(b.on_duplicate);
+            store_track(&state, &caller, (id, meta), fp, None, rule).await
+        }
         None => {
             if existing.is_none() {
                 return Err(ApiError::NotFound(

@@ -113,3 +113,36 @@ fn a_follower_keeps_up_with_a_writer_that_reopens_and_compacts() {
         "the scratch directory outlives the follower"
     );
 }
+
+#[test]
+fn a_catch_up_task_follows_on_its_own_until_dropped() {
+    let dir = tempdir();
+    let path = dir.path().join("index");
+    let primary = RocksStore::create_or_open(&path, 1).expect("creates");
+    let follower = Arc::new(Follower::open(&path, dir.path().join("follower")).expect("follows"));
+    let (outcomes, seen) = std::sync::mpsc::channel();
+    let task = follower
+        .spawn_catch_up(std::time::Duration::from_millis(5), move |outcome, _| {
+            let _ = outcomes.send(outcome.map_err(|e| e.to_string()));
+        })
+        .expect("starts");
+    let track = synthetic_track("a", 1, 300);
+    let (_, record) = primary.put_track(&track).expect("put");
+    // Outcomes until the task has reopened onto the write (bounded, never timed).
+    let reopened = seen
+        .iter()
+        .take(10_000)
+        .any(|outcome| outcome == Ok(CatchUp::Reopened));
+    assert!(reopened, "the task never caught up");
+    assert_eq!(
+        postings_found(follower.as_ref(), &track, record.idx),
+        record.landmarks
+    );
+    drop(task);
+    // Stopped and joined: the thread's handle on the follower and its sender are gone.
+    assert_eq!(
+        Arc::strong_count(&follower),
+        1,
+        "the task outlives its handle"
+    );
+}
