@@ -197,6 +197,49 @@ fn a_malformed_manifest_row_names_its_line() {
 }
 
 #[test]
+fn a_spreadsheet_export_with_columns_of_its_own_is_accepted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let manifest = dir.path().join("export.csv");
+    // A label's own columns, headers as a spreadsheet writes them, and a typo.
+    std::fs::write(
+        &manifest,
+        format!(
+            "Internal Code,Path,Track ID,Title,Artst,Year,Rights Holder
+             X-1,{},clip,The Clip,Someone,1999,label-a
+",
+            s(&fixture("clip.flac")),
+        ),
+    )
+    .expect("manifest");
+    let o = run(&["ingest", "--db", s(&db), "--manifest", s(&manifest)]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("ignored columns it does not use: Internal Code, Artst, Year"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`Artst` is ignored; did you mean `artist`?"),
+        "{err}"
+    );
+    let o = run(&["tracks", "--db", s(&db), "show", "clip"]);
+    let out = stdout(&o);
+    assert!(out.contains("The Clip") && out.contains("label-a"), "{out}");
+    // Without a path column it is still refused.
+    std::fs::write(
+        &manifest,
+        "Track ID,Title
+clip,The Clip
+",
+    )
+    .expect("manifest");
+    let o = run(&["ingest", "--db", s(&db), "--manifest", s(&manifest)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no `path` column"), "{}", stderr(&o));
+}
+
+#[test]
 fn a_directory_that_is_not_an_index_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("notes.txt"), "not an index").expect("write");

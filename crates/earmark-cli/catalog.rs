@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use earmark_index::{TrackId, TrackMeta};
+use walkdir::WalkDir;
 
 /// Extensions picked up when walking a folder; files named explicitly are always tried
 /// (the format is recognised by content).
@@ -36,15 +37,23 @@ pub fn default_id(path: &Path) -> Result<TrackId, earmark_index::Error> {
     TrackId::sanitized(stem)
 }
 
-/// Files below `paths` (folders recursively, sorted), as items with default ids.
+/// Files below `paths` (folders recursively, sorted; symbolic links followed, loops
+/// refused), as items with default ids.
 pub fn from_paths(paths: &[PathBuf], items: &mut Vec<Item>, rejected: &mut Vec<Rejected>) {
     for path in paths {
         if path.is_dir() {
-            let mut found = Vec::new();
-            walk(path, &mut found, rejected);
-            found.sort();
-            for file in found {
-                push_file(file, items, rejected);
+            let walk = WalkDir::new(path).follow_links(true).sort_by_file_name();
+            for entry in walk {
+                match entry {
+                    Ok(entry) if entry.file_type().is_file() && is_audio(entry.path()) => {
+                        push_file(entry.into_path(), items, rejected);
+                    }
+                    Ok(_) => {}
+                    Err(e) => rejected.push(Rejected {
+                        what: e.path().unwrap_or(path).display().to_string(),
+                        reason: format!("cannot read: {e}"),
+                    }),
+                }
             }
         } else if path.exists() {
             push_file(path.clone(), items, rejected);
@@ -55,6 +64,12 @@ pub fn from_paths(paths: &[PathBuf], items: &mut Vec<Item>, rejected: &mut Vec<R
             });
         }
     }
+}
+
+fn is_audio(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 fn push_file(path: PathBuf, items: &mut Vec<Item>, rejected: &mut Vec<Rejected>) {
@@ -71,34 +86,47 @@ fn push_file(path: PathBuf, items: &mut Vec<Item>, rejected: &mut Vec<Rejected>)
     }
 }
 
-fn walk(dir: &Path, found: &mut Vec<PathBuf>, rejected: &mut Vec<Rejected>) {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            rejected.push(Rejected {
-                what: dir.display().to_string(),
-                reason: format!("cannot read directory: {e}"),
-            });
-            return;
-        }
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            walk(&path, found, rejected);
-        } else if path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| AUDIO_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        {
-            found.push(path);
-        }
-    }
+/// The columns a manifest may have; only `path` is required.
+const COLUMNS: [&str; 8] = [
+    "path",
+    "track_id",
+    "title",
+    "artist",
+    "album",
+    "isrc",
+    "rights_holder",
+    "policy",
+];
+
+/// A header name as compared with [`COLUMNS`]: lower case, without spaces, hyphens or
+/// underscores, so that a spreadsheet's "Track ID" or "Rights-Holder" is the column.
+fn normalized(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// The known column a header names, if any.
+fn known_column(header: &str) -> Option<&'static str> {
+    let name = normalized(header);
+    COLUMNS.into_iter().find(|c| normalized(c) == name)
+}
+
+/// The known column a header is probably a misspelling of.
+fn near_column(header: &str) -> Option<&'static str> {
+    let name = normalized(header);
+    COLUMNS
+        .into_iter()
+        .find(|c| strsim::damerau_levenshtein(&name, &normalized(c)) <= 2 && name.len() > 3)
 }
 
 /// Rows of a manifest CSV with header `path,track_id,title,artist,album,isrc,rights_holder,policy`
-/// (only `path` required, columns in any order). Relative paths are relative to the
+/// (only `path` required, columns in any order, names compared without case, spaces,
+/// hyphens or underscores; other columns ignored). Relative paths are relative to the
 /// manifest. A bad row is rejected with its line number; the others still load.
+/// Returns notes for the user: the columns ignored, and any that look like a known
+/// column misspelled.
 ///
 /// # Errors
 /// When the manifest cannot be read or has no `path` column.
@@ -106,7 +134,7 @@ pub fn from_manifest(
     manifest: &Path,
     items: &mut Vec<Item>,
     rejected: &mut Vec<Rejected>,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let base = manifest.parent().unwrap_or(Path::new("."));
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
@@ -117,32 +145,34 @@ pub fn from_manifest(
         .headers()
         .with_context(|| format!("cannot read the header of {}", manifest.display()))?
         .clone();
-    let column = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let column = |name: &str| headers.iter().position(|h| known_column(h) == Some(name));
     let path_col = column("path").with_context(|| {
         format!(
             "manifest {} has no `path` column in its header",
             manifest.display()
         )
     })?;
-    let known = [
-        "path",
-        "track_id",
-        "title",
-        "artist",
-        "album",
-        "isrc",
-        "rights_holder",
-        "policy",
-    ];
-    if let Some(unknown) = headers
+    // Columns Earmark does not use (a label's own codes, a year) are ignored; one that
+    // is probably a known column misspelled is pointed out.
+    let mut notes = Vec::new();
+    let ignored: Vec<&str> = headers
         .iter()
-        .find(|h| !known.contains(&h.to_ascii_lowercase().as_str()))
-    {
-        anyhow::bail!(
-            "manifest {}: unknown column `{unknown}` (expected {})",
+        .filter(|h| known_column(h).is_none())
+        .collect();
+    for header in &ignored {
+        if let Some(near) = near_column(header) {
+            notes.push(format!(
+                "manifest {}: column `{header}` is ignored; did you mean `{near}`?",
+                manifest.display()
+            ));
+        }
+    }
+    if !ignored.is_empty() {
+        notes.push(format!(
+            "manifest {}: ignored columns it does not use: {}",
             manifest.display(),
-            known.join(",")
-        );
+            ignored.join(", ")
+        ));
     }
     let name = manifest
         .file_name()
@@ -216,5 +246,5 @@ pub fn from_manifest(
             },
         });
     }
-    Ok(())
+    Ok(notes)
 }

@@ -28,7 +28,8 @@ pub struct Args {
     #[command(flatten)]
     db: DbArg,
     /// CSV with header path,track_id,title,artist,album,isrc,rights_holder,policy
-    /// (only path required; relative paths are relative to the manifest).
+    /// (only path required; other columns are ignored; relative paths are relative to
+    /// the manifest).
     #[arg(long, value_name = "CSV")]
     manifest: Option<PathBuf>,
     /// Audio already in the index under another id (same file bytes, or the same
@@ -67,7 +68,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut items: Vec<Item> = Vec::new();
     let mut rejected: Vec<Rejected> = Vec::new();
     if let Some(manifest) = &args.manifest {
-        catalog::from_manifest(manifest, &mut items, &mut rejected)?;
+        for note in catalog::from_manifest(manifest, &mut items, &mut rejected)? {
+            eprintln!("{note}");
+        }
     }
     catalog::from_paths(&args.paths, &mut items, &mut rejected);
     if items.is_empty() && rejected.is_empty() {
