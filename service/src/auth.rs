@@ -5,13 +5,19 @@
 //! when made; the file keeps only its hash, so a leaked file grants nothing.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError, RwLock};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
+use earmark_rights::timestamp::now_unix_s;
+use governor::Quota;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -173,23 +179,7 @@ fn stamp(path: &Path) -> Result<FileStamp> {
 
 /// SHA-256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
-fn now_unix_s() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn new_key(role: Role, subject: &str) -> Result<(KeyEntry, String)> {
@@ -197,9 +187,9 @@ fn new_key(role: Role, subject: &str) -> Result<(KeyEntry, String)> {
     let mut id = [0u8; 4];
     getrandom::fill(&mut secret).map_err(|_| Error::Random)?;
     getrandom::fill(&mut id).map_err(|_| Error::Random)?;
-    let key = format!("ek_{}", hex(&secret));
+    let key = format!("ek_{}", hex::encode(secret));
     let entry = KeyEntry {
-        id: hex(&id),
+        id: hex::encode(id),
         role,
         subject: subject.to_owned(),
         sha256: sha256_hex(key.as_bytes()),
@@ -301,41 +291,60 @@ pub fn revoke_key(path: &Path, id: &str) -> Result<KeyEntry> {
     })
 }
 
-/// A token bucket per key.
-#[derive(Debug)]
-pub(crate) struct RateLimiter {
-    per_s: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+type Limiter<C> = governor::RateLimiter<
+    String,
+    DefaultKeyedStateStore<String>,
+    C,
+    NoOpMiddleware<<C as Clock>::Instant>,
+>;
+
+/// The rate limit per key: `per_s` requests a second on average, bursts of up to
+/// `burst` (the generic cell rate algorithm of `governor`); a rate of 0 is no limit.
+pub(crate) struct RateLimiter<C: Clock = DefaultClock> {
+    limiter: Option<Limiter<C>>,
 }
 
 impl RateLimiter {
     pub(crate) fn new(per_s: f64, burst: f64) -> Self {
+        Self::with_clock(per_s, burst, DefaultClock::default())
+    }
+}
+
+impl<C: Clock> RateLimiter<C> {
+    fn with_clock(per_s: f64, burst: f64, clock: C) -> Self {
+        // The configuration checks that both are finite, `per_s >= 0` and `burst >= 1`.
+        // A rate so low that its period overflows waits as long as a period can.
+        let quota = (per_s > 0.0)
+            .then(|| Duration::try_from_secs_f64(1.0 / per_s).unwrap_or(Duration::MAX))
+            .and_then(Quota::with_period)
+            .map(|quota| {
+                let burst = burst.clamp(1.0, f64::from(u32::MAX)) as u32;
+                quota.allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
+            });
         Self {
-            per_s,
-            burst,
-            buckets: Mutex::new(HashMap::new()),
+            limiter: quota.map(|quota| {
+                governor::RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock)
+            }),
         }
     }
 
-    /// Takes a token for `key_id`, or says in how many seconds one will be there.
-    pub(crate) fn take(&self, key_id: &str, now: Instant) -> Result<(), u64> {
-        if self.per_s <= 0.0 {
+    /// Takes a turn for `key_id`, or says in how many whole seconds one will be there.
+    pub(crate) fn take(&self, key_id: &str) -> Result<(), u64> {
+        let Some(limiter) = &self.limiter else {
             return Ok(());
-        }
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (tokens, last) = buckets
-            .entry(key_id.to_owned())
-            .or_insert((self.burst, now));
-        let elapsed = now.saturating_duration_since(*last).as_secs_f64();
-        *tokens = (*tokens + elapsed * self.per_s).min(self.burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / self.per_s).ceil().max(1.0) as u64)
-        }
+        };
+        limiter.check_key(&key_id.to_owned()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(limiter.clock().now());
+            (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+        })
+    }
+}
+
+impl<C: Clock> std::fmt::Debug for RateLimiter<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("on", &self.limiter.is_some())
+            .finish()
     }
 }
 
@@ -390,7 +399,7 @@ impl FromRequestParts<AppState> for Caller {
         state
             .runtime
             .limiter
-            .take(&key.id, Instant::now())
+            .take(&key.id)
             .map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })?;
         Ok(Caller { key })
     }
@@ -497,16 +506,24 @@ mod tests {
     }
 
     #[test]
-    fn token_bucket() {
-        let limiter = RateLimiter::new(2.0, 3.0);
-        let t0 = Instant::now();
+    fn rate_limits_are_per_key_with_bursts() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let limiter = RateLimiter::with_clock(2.0, 3.0, clock.clone());
         for _ in 0..3 {
-            assert!(limiter.take("k", t0).is_ok());
+            assert!(limiter.take("k").is_ok());
         }
-        assert_eq!(limiter.take("k", t0), Err(1));
-        assert!(limiter.take("other", t0).is_ok(), "buckets are per key");
-        assert!(limiter.take("k", t0 + Duration::from_millis(500)).is_ok());
-        assert!(limiter.take("k", t0 + Duration::from_millis(500)).is_err());
-        assert!(RateLimiter::new(0.0, 1.0).take("k", t0).is_ok());
+        assert_eq!(limiter.take("k"), Err(1));
+        assert!(limiter.take("other").is_ok(), "limits are per key");
+        clock.advance(Duration::from_millis(500));
+        assert!(limiter.take("k").is_ok());
+        assert!(limiter.take("k").is_err());
+        // Below one a second, the wait is given in whole seconds.
+        let slow = RateLimiter::with_clock(0.1, 1.0, clock.clone());
+        assert!(slow.take("k").is_ok());
+        assert_eq!(slow.take("k"), Err(10));
+        assert!(
+            RateLimiter::new(0.0, 1.0).take("k").is_ok(),
+            "0 is no limit"
+        );
     }
 }

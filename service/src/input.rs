@@ -10,7 +10,6 @@ use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::auth::hex;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -164,7 +163,7 @@ pub(crate) async fn decode_audio(
         let mut total = 0u64;
         loop {
             match body.frame().await {
-                None => return PumpEnd::Complete(hex(&hasher.finalize())),
+                None => return PumpEnd::Complete(hex::encode(hasher.finalize())),
                 Some(Err(e)) => {
                     let _ = tx
                         .send(Err(io::Error::other("the upload was aborted")))

@@ -292,7 +292,7 @@ impl SequentialId {
         // Without randomness the ids are still unique within the process.
         let _ = getrandom::fill(&mut seed);
         Self {
-            prefix: auth::hex(&seed).into(),
+            prefix: hex::encode(seed).into(),
             next: Arc::new(AtomicU64::new(1)),
         }
     }

@@ -1,138 +1,146 @@
-//! Prometheus text exposition, hand-rolled: request counts and latency histograms per
-//! route, decisions per outcome. Index size is read from the store at scrape time.
+//! Prometheus metrics in the OpenMetrics text format (`prometheus-client`): request
+//! counts and latency histograms per route, decisions per outcome, and the index's
+//! size, read from the store at scrape time.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use earmark_index::StoreStats;
 use earmark_rights::Decision;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The media type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// Upper bounds of the latency buckets, seconds.
 const BUCKETS_S: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-#[derive(Debug, Default)]
-struct Histogram {
-    counts: [u64; BUCKETS_S.len()],
-    count: u64,
-    sum_s: f64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    status: u16,
 }
 
-#[derive(Debug, Default)]
-struct Inner {
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
-    decisions: BTreeMap<&'static str, u64>,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DecisionLabels {
+    decision: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS_S)
 }
 
 /// The service's counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
+    decisions: Family<DecisionLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "earmark_http_requests",
+            "HTTP requests by route, method and status",
+            requests.clone(),
+        );
+        let latency = Family::<RouteLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+            latency_histogram,
+        );
+        registry.register(
+            "earmark_http_request_duration_seconds",
+            "HTTP request latency by route",
+            latency.clone(),
+        );
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        registry.register(
+            "earmark_decisions",
+            "Rights decisions by outcome",
+            decisions.clone(),
+        );
+        // Every outcome from the start, so that a rate over them is defined at 0.
+        for d in [Decision::Allow, Decision::Block, Decision::Review] {
+            let _ = decisions.get_or_create(&DecisionLabels {
+                decision: d.as_str(),
+            });
+        }
+        Self {
+            registry,
+            requests,
+            latency,
+            decisions,
+        }
+    }
 }
 
 impl Metrics {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Counts a finished request.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        let mut inner = self.lock();
-        *inner
-            .requests
-            .entry((route.to_owned(), method.to_owned(), status))
-            .or_default() += 1;
-        let h = inner.latency.entry(route.to_owned()).or_default();
-        let s = elapsed.as_secs_f64();
-        for (bound, count) in BUCKETS_S.iter().zip(h.counts.iter_mut()) {
-            if s <= *bound {
-                *count += 1;
-            }
-        }
-        h.count += 1;
-        h.sum_s += s;
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: route.to_owned(),
+                method: method.to_owned(),
+                status,
+            })
+            .inc();
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
     }
 
     /// Counts a rights decision.
     pub fn observe_decision(&self, decision: Decision) {
-        *self.lock().decisions.entry(decision.as_str()).or_default() += 1;
+        self.decisions
+            .get_or_create(&DecisionLabels {
+                decision: decision.as_str(),
+            })
+            .inc();
     }
 
-    /// The text exposition, with the index's `stats` when available.
+    /// The text exposition ([`CONTENT_TYPE`]), with the index's `stats` when available.
     pub fn render(&self, stats: Option<&StoreStats>) -> String {
-        let inner = self.lock();
         let mut out = String::new();
-        out.push_str(
-            "# HELP earmark_http_requests_total HTTP requests by route, method and status.\n",
-        );
-        out.push_str("# TYPE earmark_http_requests_total counter\n");
-        for ((route, method, status), n) in &inner.requests {
-            let _ = writeln!(
-                out,
-                "earmark_http_requests_total{{route=\"{}\",method=\"{}\",status=\"{status}\"}} {n}",
-                escape(route),
-                escape(method)
-            );
-        }
-        out.push_str(
-            "# HELP earmark_http_request_duration_seconds HTTP request latency by route.\n",
-        );
-        out.push_str("# TYPE earmark_http_request_duration_seconds histogram\n");
-        for (route, h) in &inner.latency {
-            let route = escape(route);
-            for (bound, count) in BUCKETS_S.iter().zip(h.counts.iter()) {
-                let _ = writeln!(
-                    out,
-                    "earmark_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
-                );
+        // Writing into a String cannot fail.
+        let _ = encode_registry(&mut out, &self.registry);
+        if let Some(stats) = stats {
+            let mut index = Registry::default();
+            for (name, help, value) in [
+                ("earmark_index_tracks", "Tracks in the index", stats.tracks),
+                (
+                    "earmark_index_postings",
+                    "Postings in the index",
+                    stats.postings,
+                ),
+                ("earmark_index_bytes", "Bytes the index takes", stats.bytes),
+            ] {
+                let gauge = Gauge::<i64>::default();
+                gauge.set(i64::try_from(value).unwrap_or(i64::MAX));
+                index.register(name, help, gauge);
             }
-            let _ = writeln!(
-                out,
-                "earmark_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "earmark_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum_s
-            );
-            let _ = writeln!(
-                out,
-                "earmark_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
-            );
+            let _ = encode_registry(&mut out, &index);
         }
-        out.push_str("# HELP earmark_decisions_total Rights decisions by outcome.\n");
-        out.push_str("# TYPE earmark_decisions_total counter\n");
-        for d in [Decision::Allow, Decision::Block, Decision::Review] {
-            let n = inner.decisions.get(d.as_str()).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "earmark_decisions_total{{decision=\"{}\"}} {n}",
-                d.as_str()
-            );
-        }
-        if let Some(s) = stats {
-            out.push_str("# HELP earmark_index_tracks Tracks in the index.\n# TYPE earmark_index_tracks gauge\n");
-            let _ = writeln!(out, "earmark_index_tracks {}", s.tracks);
-            out.push_str("# HELP earmark_index_postings Postings in the index.\n# TYPE earmark_index_postings gauge\n");
-            let _ = writeln!(out, "earmark_index_postings {}", s.postings);
-            out.push_str("# HELP earmark_index_bytes Bytes the index takes.\n# TYPE earmark_index_bytes gauge\n");
-            let _ = writeln!(out, "earmark_index_bytes {}", s.bytes);
-        }
+        let _ = encode_eof(&mut out);
         out
     }
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -149,17 +157,32 @@ mod tests {
             tracks: 7,
             ..StoreStats::default()
         }));
-        assert!(text.contains(
-            "earmark_http_requests_total{route=\"/v1/check\",method=\"POST\",status=\"200\"} 2"
-        ));
-        assert!(text.contains(
-            "earmark_http_request_duration_seconds_bucket{route=\"/v1/check\",le=\"0.005\"} 1"
-        ));
-        assert!(text.contains(
-            "earmark_http_request_duration_seconds_bucket{route=\"/v1/check\",le=\"+Inf\"} 2"
-        ));
+        assert!(
+            text.contains(
+                "earmark_http_requests_total{route=\"/v1/check\",method=\"POST\",status=\"200\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "earmark_http_request_duration_seconds_bucket{le=\"0.005\",route=\"/v1/check\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "earmark_http_request_duration_seconds_bucket{le=\"+Inf\",route=\"/v1/check\"} 2"
+            ),
+            "{text}"
+        );
         assert!(text.contains("earmark_decisions_total{decision=\"block\"} 1"));
         assert!(text.contains("earmark_decisions_total{decision=\"review\"} 0"));
         assert!(text.contains("earmark_index_tracks 7"));
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(
+            !Metrics::default()
+                .render(None)
+                .contains("earmark_index_tracks")
+        );
     }
 }

@@ -105,8 +105,7 @@ impl ContentHash {
             }
             progress.hasher.update(&buf[..n]);
         }
-        let digest = std::mem::take(&mut progress.hasher).finalize();
-        Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+        Ok(hex::encode(std::mem::take(&mut progress.hasher).finalize()))
     }
 }
 
@@ -117,10 +116,7 @@ mod tests {
     use super::*;
 
     fn sha256_hex(bytes: &[u8]) -> String {
-        Sha256::digest(bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(Sha256::digest(bytes))
     }
 
     #[test]

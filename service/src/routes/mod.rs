@@ -5,8 +5,6 @@ pub(crate) mod query;
 pub(crate) mod reports;
 pub(crate) mod tracks;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::extract::Query;
 use axum::http::{HeaderMap, Uri};
 use earmark_index::{Match, TrackRecord};
@@ -33,12 +31,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .await
         .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
     tokio::task::spawn_blocking(work).await?
-}
-
-pub(crate) fn now_unix_s() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 pub(crate) fn request_id(headers: &HeaderMap) -> String {

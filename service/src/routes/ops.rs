@@ -53,22 +53,19 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Metrics in the Prometheus text format: requests and latencies per route, decisions
-/// per outcome, index size.
+/// Metrics in the OpenMetrics text format, which Prometheus reads: requests and
+/// latencies per route, decisions per outcome, index size.
 #[utoipa::path(
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "Prometheus text format 0.0.4.", body = String, content_type = "text/plain")),
+    responses((status = 200, description = "OpenMetrics text format 1.0.0.", body = String, content_type = "application/openmetrics-text")),
 )]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     let store = state.store.clone();
     let stats = blocking(&state, move || Ok(store.stats()?)).await.ok();
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         state.runtime.metrics.render(stats.as_ref()),
     )
         .into_response()

@@ -14,12 +14,13 @@ use earmark_rights::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{MatchView, blocking, now_unix_s, query_params, request_id};
+use super::{MatchView, blocking, query_params, request_id};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::input::{self, Kind};
 use crate::reports::DecisionRecord;
 use crate::state::AppState;
+use earmark_rights::timestamp::now_unix_s;
 
 /// The JSON form of a query: exactly one of `fingerprint` and `content_hash`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
