@@ -21,9 +21,14 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The hashed API keys (`EARMARK_KEYS`, default `<index>.keys.json` beside the index).
     pub keys_file: Option<PathBuf>,
-    /// The append-only decision log (`EARMARK_REPORTS`, default
-    /// `<index>.decisions.jsonl` beside the index).
-    pub reports_file: Option<PathBuf>,
+    /// The decision log behind the reports, a RocksDB database of its own
+    /// (`EARMARK_DECISIONS`, default `<index>.decisions` beside the index). One
+    /// service process holds it; each instance serving the same index needs its own.
+    pub decisions_db: Option<PathBuf>,
+    /// Days the decision log keeps decisions and their counts, 0 for ever
+    /// (`EARMARK_DECISION_RETENTION_DAYS`, default 90). Older ones are forgotten once
+    /// an hour.
+    pub decision_retention_days: u32,
     /// Largest audio upload in bytes (`EARMARK_MAX_AUDIO_BYTES`, default 64 MiB).
     pub max_audio_bytes: u64,
     /// Largest JSON or binary fingerprint body in bytes (`EARMARK_MAX_BODY_BYTES`,
@@ -65,7 +70,8 @@ impl Default for Config {
             index: PathBuf::from("earmark.db"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             keys_file: None,
-            reports_file: None,
+            decisions_db: None,
+            decision_retention_days: 90,
             max_audio_bytes: 64 << 20,
             max_body_bytes: 4 << 20,
             request_timeout_s: 60.0,
@@ -118,7 +124,10 @@ impl Config {
                 "EARMARK_INDEX" => self.index = PathBuf::from(value),
                 "EARMARK_LISTEN" => self.listen = parse(&name, &value)?,
                 "EARMARK_KEYS" => self.keys_file = Some(PathBuf::from(value)),
-                "EARMARK_REPORTS" => self.reports_file = Some(PathBuf::from(value)),
+                "EARMARK_DECISIONS" => self.decisions_db = Some(PathBuf::from(value)),
+                "EARMARK_DECISION_RETENTION_DAYS" => {
+                    self.decision_retention_days = parse(&name, &value)?;
+                }
                 "EARMARK_MAX_AUDIO_BYTES" => self.max_audio_bytes = parse(&name, &value)?,
                 "EARMARK_MAX_BODY_BYTES" => self.max_body_bytes = parse(&name, &value)?,
                 "EARMARK_REQUEST_TIMEOUT_S" => self.request_timeout_s = parse(&name, &value)?,
@@ -192,10 +201,10 @@ impl Config {
     }
 
     /// The decision log in use.
-    pub fn reports_path(&self) -> PathBuf {
-        self.reports_file
+    pub fn decisions_path(&self) -> PathBuf {
+        self.decisions_db
             .clone()
-            .unwrap_or_else(|| beside(&self.index, "decisions.jsonl"))
+            .unwrap_or_else(|| beside(&self.index, "decisions"))
     }
 
     /// The postings cache's budget in bytes.
@@ -236,8 +245,8 @@ mod tests {
         c.validate().expect("valid");
         assert_eq!(c.keys_path(), PathBuf::from("/srv/catalog.db.keys.json"));
         assert_eq!(
-            c.reports_path(),
-            PathBuf::from("/srv/catalog.db.decisions.jsonl")
+            c.decisions_path(),
+            PathBuf::from("/srv/catalog.db.decisions")
         );
     }
 

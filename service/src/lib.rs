@@ -27,16 +27,18 @@
 //! use std::sync::Arc;
 //! use earmark_core::HashConfig;
 //! use earmark_index::MemoryStore;
-//! use earmark_service::{AppState, Config, KeyStore, MemoryLog, router};
+//! use earmark_service::{AppState, Config, DecisionDb, KeyStore, router};
 //!
+//! let dir = tempfile::tempdir()?;
 //! let state = AppState::new(
 //!     Arc::new(MemoryStore::new(HashConfig::default().id)),
 //!     KeyStore::new(),
-//!     Arc::new(MemoryLog::default()),
+//!     Arc::new(DecisionDb::open(dir.path().join("decisions"))?),
 //!     Config::default(),
 //! );
 //! let app: axum::Router = router(state);
 //! # drop(app);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod auth;
@@ -75,9 +77,7 @@ pub use config::Config;
 pub use error::{ApiError, Error, Result};
 pub use input::FINGERPRINT_MEDIA_TYPE;
 pub use metrics::Metrics;
-pub use reports::{
-    Counts, DecisionLog, DecisionRecord, FileLog, MemoryLog, Report, ReportQuery, build_report,
-};
+pub use reports::{Counts, DecisionDb, DecisionLog, DecisionRecord, Report, ReportQuery};
 pub use state::AppState;
 
 /// The `/v1` routes, each with its OpenAPI description.
@@ -170,17 +170,42 @@ pub async fn serve(
             "no API keys: every /v1 request will be refused until a key is added"
         );
     }
-    let log_path = config.reports_path();
-    let log = FileLog::open(&log_path)
-        .map_err(|e| Error::io(format!("cannot open {}", log_path.display()), e))?;
+    let log_path = config.decisions_path();
+    let log = Arc::new(
+        DecisionDb::open(&log_path)
+            .map_err(|e| Error::io(format!("cannot open {}", log_path.display()), e))?,
+    );
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| Error::io(format!("cannot listen on {}", config.listen), e))?;
-    let state = AppState::new(store, keys, Arc::new(log), config);
+    let retention_days = config.decision_retention_days;
+    let state = AppState::new(store, keys, log.clone(), config);
     let reloading = tokio::spawn(follow_keys_file(state.keys.clone()));
+    let pruning = (retention_days > 0).then(|| tokio::spawn(prune_decisions(log, retention_days)));
     let served = serve_on(listener, state, shutdown).await;
     reloading.abort();
+    if let Some(pruning) = pruning {
+        pruning.abort();
+    }
     served
+}
+
+/// How often the service forgets decisions past their retention.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Forgets decisions older than `days` now and every [`PRUNE_INTERVAL`].
+async fn prune_decisions(log: Arc<DecisionDb>, days: u32) {
+    let mut tick = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        tick.tick().await;
+        let log = log.clone();
+        let cutoff = earmark_rights::timestamp::now_unix_s() - i64::from(days) * 86_400;
+        match tokio::task::spawn_blocking(move || log.prune(cutoff)).await {
+            Ok(Ok(())) => tracing::debug!(days, "forgot decisions past their retention"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot prune the decision log"),
+            Err(e) => tracing::warn!(error = %e, "prune task failed"),
+        }
+    }
 }
 
 /// How often the service looks at the keys file for keys added or revoked.

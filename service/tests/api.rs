@@ -277,6 +277,31 @@ async fn check_decisions_per_policy_territory_and_window() {
         report["totals"]["total"], 12,
         "admins see unmatched decisions too"
     );
+    // The decisions page by page, newest first, each once.
+    let mut seen = Vec::new();
+    let mut uri = "/v1/reports?recent=5".to_owned();
+    loop {
+        let (status, page) = e.call("GET", &uri, Some(&e.admin), None, "").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let listed = page["recent"].as_array().unwrap();
+        assert!(listed.len() <= 5);
+        seen.extend(listed.iter().map(|d| d["request_id"].clone()));
+        match page["next"].as_str() {
+            Some(next) => uri = format!("/v1/reports?recent=5&before={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 12);
+    let (status, body) = e
+        .call(
+            "GET",
+            "/v1/reports?before=nonsense",
+            Some(&e.admin),
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     let (_, metrics) = e.call("GET", "/metrics", None, None, "").await;
     let metrics = metrics.as_str().unwrap().to_owned();
     assert!(

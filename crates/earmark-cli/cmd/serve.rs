@@ -107,7 +107,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     tracing::info!(
         index = %config.index.display(),
         keys = %config.keys_path().display(),
-        reports = %config.reports_path().display(),
+        decisions = %config.decisions_path().display(),
         follow = args.follow.is_some(),
         "starting"
     );

@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use super::{blocking, query_params};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
-use crate::reports::{Report, ReportQuery, build_report};
+use crate::reports::{Report, ReportQuery};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -25,12 +25,16 @@ pub(crate) struct ReportParams {
     until: Option<String>,
     /// Newest decisions to list, at most 1000 (default 50).
     recent: Option<usize>,
+    /// List the decisions after this cursor: the `next` of the previous page.
+    before: Option<String>,
 }
 
 /// Decision counts per track, network and day, and the recent decisions.
 ///
-/// Where a rights holder's music is being caught. Roles: label (its own rights holder),
-/// admin.
+/// Where a rights holder's music is being caught. Counts are kept per UTC day: they
+/// cover the days that `since` and `until` fall in. The decisions are listed newest
+/// first, a page at a time: `next` is the cursor of the following page, given back as
+/// `before`. Roles: label (its own rights holder), admin.
 #[utoipa::path(
     get,
     path = "/v1/reports",
@@ -60,11 +64,16 @@ pub(crate) async fn get(
         since_unix_s: p.since.as_deref().map(parse_timestamp).transpose()?,
         until_unix_s: p.until.as_deref().map(parse_timestamp).transpose()?,
         recent: p.recent.unwrap_or(50).min(1000),
+        before: p.before,
     };
     let log = state.reports.clone();
     let report = blocking(&state, move || {
-        build_report(&*log, &query)
-            .map_err(|e| ApiError::Internal(format!("cannot read the decision log: {e}")))
+        log.report(&query).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidInput => {
+                ApiError::bad_request("invalid_query", e.to_string())
+            }
+            _ => ApiError::Internal(format!("cannot read the decision log: {e}")),
+        })
     })
     .await?;
     Ok(Json(report))

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use earmark_core::{Fingerprint, Fingerprinter, HashConfig};
 use earmark_index::{MemoryStore, Store};
-use earmark_service::{AppState, Config, KeyStore, MemoryLog, Role, router};
+use earmark_service::{AppState, Config, DecisionDb, KeyStore, Role, router};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,6 +38,8 @@ pub fn fingerprint(samples: &[f32]) -> Fingerprint {
 }
 
 pub struct Env {
+    /// Holds the decision log.
+    _dir: tempfile::TempDir,
     pub app: Router,
     pub state: AppState,
     pub admin: String,
@@ -65,8 +67,11 @@ pub fn env_over(store: Arc<dyn Store>, config: Config) -> Env {
     let acme = keys.insert(Role::Label, "Acme").unwrap();
     let bolt = keys.insert(Role::Label, "Bolt").unwrap();
     let network = keys.insert(Role::Network, "p2p").unwrap();
-    let state = AppState::new(store, keys, Arc::new(MemoryLog::default()), config);
+    let dir = tempfile::tempdir().unwrap();
+    let log = DecisionDb::open(dir.path().join("decisions")).unwrap();
+    let state = AppState::new(store, keys, Arc::new(log), config);
     Env {
+        _dir: dir,
         app: router(state.clone()),
         state,
         admin,
