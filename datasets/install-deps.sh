@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the tests and the demo need, when missing:
-# libclang for RocksDB's bindings, ffmpeg and sox for the test clips and evaluation
+# libclang for RocksDB's bindings, libopus for decoding Opus, ffmpeg and sox for the
+# test clips and evaluation
 # queries, fpcalc for duplicate detection. Needs root (or sudo) only when something
 # is missing. Packages named as arguments are installed too (the load test's wrk).
 set -euo pipefail
 
-packages=(make libclang-dev ffmpeg sox libsox-fmt-all libchromaprint-tools "$@")
+packages=(make libclang-dev libopus-dev ffmpeg sox libsox-fmt-all libchromaprint-tools "$@")
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

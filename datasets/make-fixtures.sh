@@ -7,7 +7,7 @@
 # Needs wesnoth-1.16-music (fetched on demand through fetch-music.sh). Writes into
 # <data>/fixtures/ ($EARMARK_DATA, default <repo>/target/earmark-data):
 #   clip.wav and its conversions, broken and edge-case files, other.wav, offset.wav,
-#   fixtures.csv   file,kind,expect   (expect: ok | error | empty)
+#   fixtures.csv   file,kind,expect   (expect: ok | error | unsupported | empty)
 #   clips.csv      file,track_id,offset_s,length_s   where each real clip comes from
 # The output is deterministic for given tool versions; a stamp skips a second run.
 set -euo pipefail
@@ -87,6 +87,8 @@ ff clip.wav -c:a libvorbis -q:a 5 clip.ogg
 ff clip.wav -c:a aac -b:a 128k clip-aac.m4a
 ff clip.wav -c:a alac clip-alac.m4a
 ff clip.wav -c:a libopus -b:a 96k clip.opus
+ff clip.wav -c:a libopus -b:a 96k clip.webm
+ff clip.wav -c:a ac3 clip-ac3.mka
 sx clip.wav -b 16 -c 1 -r 22050 clip-mono-22k.wav
 sx clip.wav -b 16 -c 1 -r 8000 clip-8k.wav
 sx -D clip.wav short.wav trim 0 0.5
@@ -139,6 +141,8 @@ clip.ogg,vorbis,ok
 clip-aac.m4a,aac,ok
 clip-alac.m4a,alac,ok
 clip.opus,opus,ok
+clip.webm,opus-webm,ok
+clip-ac3.mka,ac3,unsupported
 clip-mono-22k.wav,wav-mono-22k,ok
 clip-8k.wav,wav-mono-8k,ok
 truncated.mp3,truncated,ok

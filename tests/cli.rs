@@ -43,16 +43,19 @@ fn query_json(db: &std::path::Path, files: &[&std::path::Path]) -> Vec<serde_jso
 #[test]
 fn excerpts_and_re_encodings_are_identified_with_offsets() {
     let (_dir, db) = ingested();
+    // The catalog holds the clip as FLAC; Ogg Opus and WebM Opus are among the copies.
     let files = [
         fixture("clip-128k.mp3"),
         fixture("offset.wav"),
         fixture("clip-aac.m4a"),
+        fixture("clip.opus"),
+        fixture("clip.webm"),
         fixture("silence.wav"),
     ];
     let refs: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
     let answers = query_json(&db, &refs);
-    assert_eq!(answers.len(), 4);
-    for (answer, offset) in answers.iter().take(3).zip([0.0, 5.0, 0.0]) {
+    assert_eq!(answers.len(), 6);
+    for (answer, offset) in answers.iter().take(5).zip([0.0, 5.0, 0.0, 0.0, 0.0]) {
         let best = &answer["matches"][0];
         assert_eq!(best["track_id"], "clip", "{answer}");
         assert_eq!(best["title"], "The Clip");
@@ -61,7 +64,7 @@ fn excerpts_and_re_encodings_are_identified_with_offsets() {
         assert!((start - offset).abs() < 0.5, "{answer}");
         assert!(answer["elapsed_ms"].as_f64().is_some());
     }
-    assert_eq!(answers[3]["matches"], serde_json::json!([]));
+    assert_eq!(answers[5]["matches"], serde_json::json!([]));
 }
 
 #[test]
@@ -83,7 +86,7 @@ fn unreadable_files_get_an_error_object_and_a_failing_exit_code() {
         "--json",
         s(&fixture("garbage.mp3")),
         "/nonexistent/file.mp3",
-        s(&fixture("clip.opus")),
+        s(&fixture("clip-ac3.mka")),
     ]);
     assert_eq!(o.status.code(), Some(1));
     let lines: Vec<serde_json::Value> = stdout(&o)
@@ -99,7 +102,7 @@ fn unreadable_files_get_an_error_object_and_a_failing_exit_code() {
         lines[2]["error"]
             .as_str()
             .expect("error")
-            .contains("unsupported codec: opus")
+            .contains("unsupported codec: ac3")
     );
 }
 

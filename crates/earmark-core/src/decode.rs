@@ -7,12 +7,14 @@
 
 use std::io::{Cursor, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::LazyLock;
 
 use symphonia::core::codecs::CodecParameters;
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::codecs::audio::well_known::{
     CODEC_ID_AC3, CODEC_ID_EAC3, CODEC_ID_OPUS, CODEC_ID_SPEEX, CODEC_ID_WMA,
 };
+use symphonia::core::codecs::registry::CodecRegistry;
 use symphonia::core::errors::Error as SymphoniaError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, TrackType};
@@ -20,6 +22,15 @@ use symphonia::core::io::{MediaSource, MediaSourceStream, ReadOnlySource};
 use symphonia::core::meta::MetadataOptions;
 
 use crate::error::{Error, Result};
+
+/// Symphonia's codecs, and libopus for Opus (in Ogg, Matroska and WebM), which
+/// symphonia does not decode itself.
+static CODECS: LazyLock<CodecRegistry> = LazyLock::new(|| {
+    let mut registry = CodecRegistry::new();
+    symphonia::default::register_enabled_codecs(&mut registry);
+    registry.register_audio_decoder::<symphonia_adapter_libopus::OpusDecoder>();
+    registry
+});
 
 /// Consecutive undecodable packets after which a stream is given up as garbage.
 const MAX_CONSECUTIVE_BAD_PACKETS: u32 = 256;
@@ -106,6 +117,8 @@ fn in_decoder<T>(call: impl FnOnce() -> T) -> Result<T> {
 
 fn codec_name(id: symphonia::core::codecs::audio::AudioCodecId) -> String {
     match id {
+        // Decoded, unless a stream declares what libopus refuses (more than two
+        // channels, a rate other than Opus's).
         CODEC_ID_OPUS => "opus".into(),
         CODEC_ID_SPEEX => "speex".into(),
         CODEC_ID_AC3 => "ac3".into(),
@@ -168,13 +181,11 @@ pub fn decode(
         .and_then(|p| p.audio())
         .ok_or(Error::NoAudioTrack)?
         .clone();
-    let mut decoder = in_decoder(|| {
-        symphonia::default::get_codecs()
-            .make_audio_decoder(&params, &AudioDecoderOptions::default())
-    })?
-    .map_err(|_| Error::Unsupported {
-        codec: codec_name(params.codec),
-    })?;
+    let mut decoder =
+        in_decoder(|| CODECS.make_audio_decoder(&params, &AudioDecoderOptions::default()))?
+            .map_err(|_| Error::Unsupported {
+                codec: codec_name(params.codec),
+            })?;
 
     let mut report = DecodeReport::default();
     let mut consecutive_bad = 0u32;
