@@ -253,7 +253,7 @@ async fn check_decisions_per_policy_territory_and_window() {
     assert_eq!(answer["territory"], "XX");
     let (status, body) = e.check_fp(&fp, "territory=Germany").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["error"]["code"], "invalid_policy");
+    assert_eq!(body["error"]["code"], "invalid_query");
 
     // Unmatched content: the catalog default, no track.
     let (status, body) = e.check_fp(&fingerprint(&chords(12, 10)), "").await;

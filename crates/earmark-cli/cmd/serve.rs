@@ -21,7 +21,7 @@ pub struct ConfigArgs {
     /// Index directory (RocksDB); overrides the configuration's `index`.
     #[arg(long, global = true, value_name = "DIR")]
     pub db: Option<PathBuf>,
-    /// JSON configuration file (any subset of the fields; see the README).
+    /// JSON configuration file (any subset of the fields; see docs/service.md).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// The hashed API keys file; overrides the configuration's `keys_file`.

@@ -120,16 +120,18 @@ impl<'a> Ingest<'a> {
         {
             return Ok(settled);
         }
-        if fingerprint.is_empty() {
+        let (probe, duration_s) = (self.probe(&fingerprint), fingerprint.duration_s());
+        let track =
+            NewTrack::from_fingerprint(id, meta, content_hash, fingerprint, self.hash_config);
+        // A peak or two can make a fingerprint without a single landmark.
+        if track.landmarks.is_empty() {
             return Err(Error::NoLandmarks);
         }
         if self.on_duplicate == OnDuplicate::Skip
-            && let Some(existing) = self.same_recording(&fingerprint, &id)?
+            && let Some(existing) = self.same_recording(probe, duration_s, &track.id)?
         {
             return Ok(Added::Duplicate(existing));
         }
-        let track =
-            NewTrack::from_fingerprint(id, meta, content_hash, fingerprint, self.hash_config);
         let (outcome, record) = self.store.put_track(&track)?;
         Ok(match outcome {
             PutOutcome::Inserted => Added::Inserted(record),
@@ -137,12 +139,22 @@ impl<'a> Ingest<'a> {
         })
     }
 
-    /// Another track that is the same recording (another encoding of it): 20 s from
-    /// the middle match it at the same place with full confidence, and the durations
-    /// agree within a second. Excerpts, remixes and medleys are not duplicates.
-    fn same_recording(&self, fp: &Fingerprint, id: &TrackId) -> Result<Option<TrackRecord>> {
+    /// The 20 s from the middle of a track that [`same_recording`](Self::same_recording)
+    /// looks up, and where they start.
+    fn probe(&self, fp: &Fingerprint) -> (Fingerprint, f64) {
         let start = (fp.duration_s() / 2.0 - 10.0).max(0.0);
-        let probe = fp.excerpt(start, 20.0);
+        (fp.excerpt(start, 20.0), start)
+    }
+
+    /// Another track that is the same recording (another encoding of it): the probe's
+    /// 20 s match it at the same place with full confidence, and the durations agree
+    /// within a second. Excerpts, remixes and medleys are not duplicates.
+    fn same_recording(
+        &self,
+        (probe, start): (Fingerprint, f64),
+        duration_s: f64,
+        id: &TrackId,
+    ) -> Result<Option<TrackRecord>> {
         let config = MatchConfig::for_hash(self.hash_config);
         let matches = identify(self.store, &[probe], self.hash_config, &config)?;
         Ok(matches
@@ -150,7 +162,7 @@ impl<'a> Ingest<'a> {
             .find(|m| {
                 &m.track.id != id
                     && m.confidence > 0.99
-                    && (m.track.duration_s - fp.duration_s()).abs() < 1.0
+                    && (m.track.duration_s - duration_s).abs() < 1.0
                     && (m.track_offset_s - m.query_offset_s - start).abs() < 1.0
             })
             .map(|m| m.track))

@@ -255,7 +255,8 @@ pub(crate) async fn check(
         .territory
         .or(params.territory)
         .map(|t| normalize_territory(&t))
-        .transpose()?;
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
     // A network key speaks for its own network; an admin may say which.
     let network = match caller.key.role {
         Role::Network => caller.key.subject.clone(),

@@ -29,6 +29,11 @@ pub(crate) struct ReportParams {
     before: Option<String>,
 }
 
+/// A `since` or `until` parameter.
+fn time(text: &str) -> Result<i64, ApiError> {
+    parse_timestamp(text).map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))
+}
+
 /// Decision counts per track, network and day, and the recent decisions.
 ///
 /// Where a rights holder's music is being caught. Counts are kept per UTC day: they
@@ -61,8 +66,8 @@ pub(crate) async fn get(
     };
     let query = ReportQuery {
         rights_holder,
-        since_unix_s: p.since.as_deref().map(parse_timestamp).transpose()?,
-        until_unix_s: p.until.as_deref().map(parse_timestamp).transpose()?,
+        since_unix_s: p.since.as_deref().map(time).transpose()?,
+        until_unix_s: p.until.as_deref().map(time).transpose()?,
         recent: p.recent.unwrap_or(50).min(1000),
         before: p.before,
     };
