@@ -3,7 +3,8 @@
 //! | column family | key | value |
 //! |---|---|---|
 //! | `default` | `format_version` | u32 big-endian |
-//! | `log` | scope, time, sequence | the [`DecisionRecord`] as JSON |
+//! | `log` | time, sequence | the [`DecisionRecord`] as JSON |
+//! | `by_holder` | holder scope, time, sequence | nothing: the holder's decisions, in time order |
 //! | `counts` | scope, UTC day, `n` or `t`, network name or track id | allow, block, review: three u64 little-endian, added up by a merge |
 //! | `scopes` | scope | nothing: the scopes there are, for pruning |
 //!
@@ -11,8 +12,9 @@
 //! length as u16 big-endian, its name), so that a holder's report reads its own keys
 //! only. Times and days are i64 with the sign bit flipped, big-endian, so that they
 //! sort as numbers; the sequence (u64 big-endian, from the clock at opening and counted
-//! up) keeps decisions of the same second apart. Each decision is one write batch:
-//! the record under its scopes and a merge into each of their counters.
+//! up) keeps decisions of the same second apart. A record is stored once; a holder's
+//! page walks its `by_holder` keys and fetches those records. Each decision is one
+//! write batch: the record, its holder's key, and a merge into each counter.
 
 use std::collections::HashSet;
 use std::io;
@@ -33,6 +35,7 @@ use super::{Counts, DecisionLog, DecisionRecord, Report, ReportQuery};
 const FORMAT_VERSION: u32 = 1;
 const META_FORMAT_VERSION: &[u8] = b"format_version";
 const CF_LOG: &str = "log";
+const CF_BY_HOLDER: &str = "by_holder";
 const CF_COUNTS: &str = "counts";
 const CF_SCOPES: &str = "scopes";
 const KIND_NETWORK: u8 = b'n';
@@ -40,6 +43,11 @@ const KIND_TRACK: u8 = b't';
 /// The track key of decisions no track decided.
 const NO_MATCH: &str = "(no match)";
 const SECONDS_PER_DAY: i64 = 86_400;
+/// A stored record's bytes.
+type Record = Box<[u8]>;
+
+/// Memtable size per column family.
+const WRITE_BUFFER_BYTES: usize = 4 << 20;
 
 /// The decision log on disk.
 pub struct DecisionDb {
@@ -185,8 +193,13 @@ impl DecisionDb {
         opts.create_missing_column_families(true);
         opts.set_keep_log_file_num(2);
         opts.set_max_log_file_size(4 << 20);
+        // Decisions arrive at a few hundred KB per second under full load: small
+        // memtables flush every few seconds and keep the service's memory flat (the
+        // defaults grow it by over 100 MB before the first flush).
+        opts.set_db_write_buffer_size(WRITE_BUFFER_BYTES * 2);
         let family = |name: &str| {
             let mut cf = Options::default();
+            cf.set_write_buffer_size(WRITE_BUFFER_BYTES);
             cf.set_compression_type(DBCompressionType::Lz4);
             if name == CF_COUNTS {
                 cf.set_merge_operator_associative("earmark.add_counts", add_counts);
@@ -196,7 +209,9 @@ impl DecisionDb {
         let db = DB::open_cf_descriptors(
             &opts,
             path,
-            [CF_LOG, CF_COUNTS, CF_SCOPES].into_iter().map(family),
+            [CF_LOG, CF_BY_HOLDER, CF_COUNTS, CF_SCOPES]
+                .into_iter()
+                .map(family),
         )
         .map_err(|e| {
             let busy = e.to_string().contains("LOCK");
@@ -314,37 +329,69 @@ impl DecisionDb {
         Ok(())
     }
 
-    fn recent(&self, scope: &[u8], query: &ReportQuery, report: &mut Report) -> io::Result<()> {
+    /// The newest decisions of `holder` (everyone's for `None`) that `query` asks for.
+    fn recent(
+        &self,
+        holder: Option<&str>,
+        query: &ReportQuery,
+        report: &mut Report,
+    ) -> io::Result<()> {
         if query.recent == 0 {
             return Ok(());
         }
+        // Everyone's decisions are the log itself; a holder's, the keys it has in
+        // `by_holder`, each the log's key behind the holder's scope.
+        let (cf, prefix) = match holder {
+            None => (self.cf(CF_LOG)?, Vec::new()),
+            Some(_) => (self.cf(CF_BY_HOLDER)?, scope(holder)),
+        };
         let mut upper = match query.until_unix_s {
-            Some(until) => key(&[scope, &ordered(until)]),
-            None => prefix_end(scope),
+            Some(until) => key(&[&prefix, &ordered(until)]),
+            None if prefix.is_empty() => vec![0xff; 17],
+            None => prefix_end(&prefix),
         };
         if let Some(before) = &query.before {
-            upper = upper.min(key(&[scope, &parse_cursor(before)?]));
+            upper = upper.min(key(&[&prefix, &parse_cursor(before)?]));
         }
         let mut read = ReadOptions::default();
         read.set_iterate_lower_bound(key(&[
-            scope,
+            &prefix,
             &ordered(query.since_unix_s.unwrap_or(i64::MIN)),
         ]));
         read.set_iterate_upper_bound(upper);
-        let mut last_key = None;
-        for item in self
-            .db
-            .iterator_cf_opt(self.cf(CF_LOG)?, read, IteratorMode::End)
-        {
+        // Each listed decision's key, and its record when the walk already read it.
+        let mut listed: Vec<(Box<[u8]>, Option<Record>)> = Vec::new();
+        for item in self.db.iterator_cf_opt(cf, read, IteratorMode::End) {
             let (k, v) = item.map_err(rocks)?;
-            if report.recent.len() == query.recent {
-                report.next = last_key.map(|k: Box<[u8]>| cursor(&k[scope.len()..]));
+            if listed.len() == query.recent {
+                report.next = listed.last().map(|(k, _)| cursor(&k[prefix.len()..]));
                 break;
             }
+            listed.push((k, holder.is_none().then_some(v)));
+        }
+        let log = self.cf(CF_LOG)?;
+        let missing: Vec<&[u8]> = listed
+            .iter()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| &k[prefix.len()..])
+            .collect();
+        let mut fetched = self
+            .db
+            .batched_multi_get_cf(log, &missing, true)
+            .into_iter();
+        for (_, value) in listed {
+            let value = match value {
+                Some(value) => value.to_vec(),
+                None => fetched
+                    .next()
+                    .ok_or_else(|| damaged("fewer records than keys"))?
+                    .map_err(rocks)?
+                    .ok_or_else(|| damaged("a holder's decision without its record"))?
+                    .to_vec(),
+            };
             report
                 .recent
-                .push(serde_json::from_slice(&v).map_err(|e| damaged(&e.to_string()))?);
-            last_key = Some(k);
+                .push(serde_json::from_slice(&value).map_err(|e| damaged(&e.to_string()))?);
         }
         Ok(())
     }
@@ -360,11 +407,14 @@ impl DecisionLog for DecisionDb {
         let track = record.track_id.as_deref().unwrap_or(NO_MATCH).as_bytes();
         let (log, counts) = (self.cf(CF_LOG)?, self.cf(CF_COUNTS)?);
         let mut batch = WriteBatch::default();
+        batch.put_cf(log, key(&[&at, &seq]), &json);
         let holder = record.rights_holder.as_deref().map(Some);
         for holder in [None].into_iter().chain(holder) {
             let scope = scope(holder);
             self.note_scope(&mut batch, &scope)?;
-            batch.put_cf(log, key(&[&scope, &at, &seq]), &json);
+            if holder.is_some() {
+                batch.put_cf(self.cf(CF_BY_HOLDER)?, key(&[&scope, &at, &seq]), []);
+            }
             batch.merge_cf(
                 counts,
                 key(&[&scope, &day, &[KIND_NETWORK], record.network.as_bytes()]),
@@ -389,7 +439,7 @@ impl DecisionLog for DecisionDb {
         // decisions arriving between the two reads are in one of them only, which a
         // report of a live service cannot avoid anyway.
         self.counts(&scope, query, &mut report)?;
-        self.recent(&scope, query, &mut report)?;
+        self.recent(query.rights_holder.as_deref(), query, &mut report)?;
         Ok(report)
     }
 
@@ -401,23 +451,24 @@ impl DecisionLog for DecisionDb {
             .iter()
             .cloned()
             .collect();
-        let (log, counts) = (self.cf(CF_LOG)?, self.cf(CF_COUNTS)?);
+        let (log, by_holder, counts) = (
+            self.cf(CF_LOG)?,
+            self.cf(CF_BY_HOLDER)?,
+            self.cf(CF_COUNTS)?,
+        );
         let mut batch = WriteBatch::default();
+        batch.delete_range_cf(log, ordered(i64::MIN), ordered(cutoff_unix_s));
         for scope in &scopes {
             let start = key(&[scope, &ordered(i64::MIN)]);
             let end_of_log = key(&[scope, &ordered(cutoff_unix_s)]);
             let end_of_counts = key(&[scope, &ordered(day_of(cutoff_unix_s))]);
-            batch.delete_range_cf(log, &start, &end_of_log);
+            batch.delete_range_cf(by_holder, &start, &end_of_log);
             batch.delete_range_cf(counts, &start, &end_of_counts);
         }
         self.db.write(batch).map_err(rocks)?;
         // Range deletions hide the keys at once; compaction frees their space.
-        for (cf, scope) in scopes.iter().flat_map(|s| [(log, s), (counts, s)]) {
-            self.db.compact_range_cf(
-                cf,
-                Some(scope.as_slice()),
-                Some(prefix_end(scope).as_slice()),
-            );
+        for cf in [log, by_holder, counts] {
+            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
     }
