@@ -1,5 +1,5 @@
 //! End to end per format on the real 20 s fixture clip: decoding alone (the floor
-//! set by symphonia) beside the whole fingerprint. The README reports the ratio.
+//! set by symphonia) beside the whole fingerprint; docs/performance.md reports the ratio.
 //! Needs `datasets/make-fixtures.sh` (run by `make test`).
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

@@ -38,27 +38,12 @@ use criterion::{BenchmarkId, Criterion};
 use earmark_core::{Fingerprint, Fingerprinter, HashConfig, Peak};
 use earmark_index::{MatchConfig, NewTrack, Store, TrackId, TrackMeta, identify};
 use earmark_rocksdb::RocksStore;
+use earmark_test_support::Lcg;
 use rayon::prelude::*;
 
 const BLOCK_FRAMES: u32 = 62; // ~2 s at 8 kHz, hop 256
 const QUERY_S: f64 = 10.0;
 const QUERIES: usize = 40;
-
-/// A small deterministic generator (the bench must not depend on a seed crate).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 33
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
 
 /// Peaks of up to 48 real recordings of the `make music` package. Its own list, not
 /// `tracks.csv` (every extracted package), so that fetching more music does not change

@@ -7,19 +7,7 @@
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use earmark_index::posting;
-
-/// A deterministic stream of pseudo-random numbers (a 64-bit LCG's high bits).
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: u32) -> u32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        ((self.0 >> 33) % u64::from(below)) as u32
-    }
-}
+use earmark_test_support::Lcg;
 
 /// One operand per track of a list of `n` postings.
 fn operands(n: usize, seed: u64) -> Vec<Vec<u8>> {
@@ -28,10 +16,10 @@ fn operands(n: usize, seed: u64) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut postings = 0;
     while postings < n {
-        track += 1 + rng.next(140);
-        let mut frames = vec![rng.next(6_600)];
-        if rng.next(30) == 0 {
-            frames.push(frames[0] + 1 + rng.next(3_000));
+        track += 1 + rng.below(140) as u32;
+        let mut frames = vec![rng.below(6_600) as u32];
+        if rng.below(30) == 0 {
+            frames.push(frames[0] + 1 + rng.below(3_000) as u32);
         }
         postings += frames.len();
         let mut operand = Vec::new();

@@ -14,25 +14,13 @@ use std::time::Instant;
 use criterion::Criterion;
 use earmark_rights::{Decision, Rule};
 use earmark_service::{DecisionDb, DecisionLog, DecisionRecord, ReportQuery};
+use earmark_test_support::Lcg;
 
 const DAYS: i64 = 30;
 const HOLDERS: u64 = 50;
 const TRACKS_PER_HOLDER: u64 = 200;
 const NETWORKS: u64 = 20;
 const START: i64 = 1_780_000_000;
-
-/// A small deterministic generator: every run builds the same log.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % n
-    }
-}
 
 fn decision(i: u64, total: u64, rng: &mut Lcg) -> DecisionRecord {
     let at = START + (i as i64 * DAYS * 86_400) / total as i64;

@@ -312,13 +312,14 @@ impl RateLimiter {
 
 impl<C: Clock> RateLimiter<C> {
     fn with_clock(per_s: f64, burst: f64, clock: C) -> Self {
-        // The configuration checks that both are finite, `per_s >= 0` and `burst >= 1`.
-        // A rate so low that its period overflows waits as long as a period can.
+        // Within what the configuration accepts, 0.001-1e6 a second and bursts up to
+        // 1e6: a period from 1 us to 1,000 s, which no burst makes overflow.
         let quota = (per_s > 0.0)
-            .then(|| Duration::try_from_secs_f64(1.0 / per_s).unwrap_or(Duration::MAX))
+            .then(|| Duration::try_from_secs_f64(1.0 / per_s.clamp(0.001, 1e6)).ok())
+            .flatten()
             .and_then(Quota::with_period)
             .map(|quota| {
-                let burst = burst.clamp(1.0, f64::from(u32::MAX)) as u32;
+                let burst = burst.clamp(1.0, 1e6) as u32;
                 quota.allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
             });
         Self {

@@ -180,8 +180,16 @@ impl Config {
         if self.postings_cache_mib > MAX_POSTINGS_CACHE_MIB {
             return bad("postings_cache_mib must be at most 1048576 (1 TiB)");
         }
-        if self.rate_limit_per_s < 0.0 || self.rate_limit_burst < 1.0 {
-            return bad("rate_limit_per_s must be >= 0 and rate_limit_burst >= 1");
+        // Bounded so that the limiter's period (and period times burst) stays
+        // representable: at most 1,000 s a request, 1,000,000 requests at once.
+        let per_s = self.rate_limit_per_s;
+        if !(per_s == 0.0 || (0.001..=1e6).contains(&per_s))
+            || !(1.0..=1e6).contains(&self.rate_limit_burst)
+        {
+            return bad(
+                "rate_limit_per_s must be 0 (no limit) or 0.001 to 1000000, \
+                 and rate_limit_burst 1 to 1000000",
+            );
         }
         let r = &self.rights;
         if !(0.0..=1.0).contains(&r.review_confidence)

@@ -34,6 +34,8 @@ pub(crate) struct Runtime {
     /// Turns for the blocking pool (see [`Config::cpu_workers`]).
     pub(crate) cpu: Semaphore,
     pub(crate) fingerprinter: Fingerprinter,
+    /// Serialises catalog additions (see [`earmark_index::Ingest::sharing`]).
+    pub(crate) catalog_writes: std::sync::Mutex<()>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             requests: Semaphore::new(config.max_concurrent),
             cpu: Semaphore::new(config.cpu_workers),
             fingerprinter: Fingerprinter::default(),
+            catalog_writes: std::sync::Mutex::new(()),
         };
         Self {
             store,

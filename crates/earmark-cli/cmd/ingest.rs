@@ -137,12 +137,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
         failed.len(),
         audio_ms.load(Ordering::Relaxed) as f64 / 3_600_000.0
     );
+    // Only skipped duplicates are reported: with `--on-duplicate add` they are added.
     for (path, of) in &duplicates {
-        let action = match on_duplicate {
-            OnDuplicate::Skip => "skipped",
-            OnDuplicate::Add => "added anyway",
-        };
-        println!("duplicate: {path} is already in the index as {of} ({action})");
+        println!("duplicate: {path} is already in the index as {of} (skipped)");
     }
     for (what, why) in &failed {
         println!("failed: {what}: {why}");
@@ -163,15 +160,32 @@ fn ingest_one(
     item: &Item,
     audio_ms: &AtomicU64,
 ) -> Result<Added> {
+    let mut known_hash = None;
     if ingest.existing_content_hash(&item.id)?.is_some() {
         let content_hash = super::content_hash(&item.path)?;
         if let Some(settled) = ingest.by_content(&item.id, &item.meta, &content_hash)? {
             return Ok(settled);
         }
+        known_hash = Some(content_hash);
     }
-    let decoded = fingerprinter
-        .decode_file(&item.path)
-        .with_context(|| format!("cannot fingerprint {}", item.path.display()))?;
+    let mut decoded = match known_hash {
+        // Changed since: its hash is known, so decoding need not hash it again.
+        Some(hash) => {
+            let mut decoded = fingerprinter.decode_source(
+                earmark_core::Source::file(
+                    std::fs::File::open(&item.path)
+                        .with_context(|| format!("cannot open {}", item.path.display()))?,
+                ),
+                item.path.extension().and_then(|e| e.to_str()),
+            );
+            if let Ok(decoded) = &mut decoded {
+                decoded.content_hash = Some(hash);
+            }
+            decoded
+        }
+        None => fingerprinter.decode_file(&item.path),
+    }
+    .with_context(|| format!("cannot fingerprint {}", item.path.display()))?;
     audio_ms.fetch_add(
         u64::from(decoded.fingerprint.duration_ms()),
         Ordering::Relaxed,
@@ -179,7 +193,7 @@ fn ingest_one(
     Ok(ingest.add(
         item.id.clone(),
         item.meta.clone(),
-        decoded.content_hash,
+        decoded.content_hash.take(),
         decoded.fingerprint,
     )?)
 }

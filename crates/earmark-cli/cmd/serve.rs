@@ -80,8 +80,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .with_postings_cache(config.postings_cache_bytes()),
         ),
         Some(seconds) => {
-            if !(seconds > 0.0 && seconds.is_finite()) {
-                bail!("--follow needs a positive number of seconds");
+            if !(0.05..=86_400.0).contains(&seconds) {
+                bail!("--follow needs a number of seconds from 0.05 to 86400");
             }
             let follower = Arc::new(open_follower(&config.index, config.postings_cache_bytes())?);
             let every = Duration::from_secs_f64(seconds);

@@ -44,7 +44,7 @@ pub struct AnalysisConfig {
 }
 
 impl AnalysisConfig {
-    /// The analysis used by catalog and queries alike in configuration 1.
+    /// The analysis used by catalog and queries alike by every hash configuration.
     ///
     /// 8 kHz keeps the band that survives telephone and low-bitrate codecs (up to 4 kHz)
     /// and makes resampling and FFTs cheap; a 1024-sample window (128 ms, 7.8 Hz bins)

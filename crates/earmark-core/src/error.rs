@@ -21,7 +21,7 @@ pub enum Error {
     /// The audio uses a codec this build cannot decode.
     #[error("unsupported codec: {codec}")]
     Unsupported {
-        /// Name of the codec, e.g. `opus`.
+        /// Name of the codec, e.g. `ac3`.
         codec: String,
     },
     /// The stream is corrupt: nothing could be decoded.

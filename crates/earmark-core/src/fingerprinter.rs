@@ -238,18 +238,27 @@ impl Fingerprinter {
     /// # Errors
     /// [`Error::Io`] when the file cannot be opened, then as [`decode::decode`].
     pub fn fingerprint_file(&self, path: impl AsRef<Path>) -> Result<Fingerprint> {
-        Ok(self.decode_file(path)?.fingerprint)
+        let path = path.as_ref();
+        let ext = path.extension().and_then(|e| e.to_str());
+        Ok(self
+            .decode_source(Source::file(File::open(path)?), ext)?
+            .fingerprint)
     }
 
-    /// Like [`fingerprint_file`](Self::fingerprint_file), with the decoding report and
-    /// the file's SHA-256, hashed as it was read.
+    /// Like [`fingerprint_file`](Self::fingerprint_file), with the decoding report and,
+    /// for a regular file, its SHA-256, hashed as it was read.
     ///
     /// # Errors
     /// As [`fingerprint_file`](Self::fingerprint_file).
     pub fn decode_file(&self, path: impl AsRef<Path>) -> Result<Decoded> {
         let path = path.as_ref();
-        let (reader, hash) = content::hashing(File::open(path)?)?;
+        let file = File::open(path)?;
         let ext = path.extension().and_then(|e| e.to_str());
+        // A pipe or a device is read as the stream it is, and has no content hash.
+        if !file.metadata()?.is_file() {
+            return self.decode_source(Source::stream(file), ext);
+        }
+        let (reader, hash) = content::hashing(file)?;
         let mut decoded = self.decode_source(Source::Seekable(Box::new(reader)), ext)?;
         decoded.content_hash = Some(hash.finish()?);
         Ok(decoded)

@@ -1,7 +1,7 @@
 //! Earmark's fingerprint core: any audio in, a compact landmark fingerprint out.
 //!
 //! The data flows through one module per stage:
-//! [`decode`] (symphonia: MP3, Vorbis, FLAC, WAV, AAC/M4A, ALAC) ->
+//! [`decode`] (symphonia: MP3, Vorbis, FLAC, WAV, AAC/M4A, ALAC; libopus for Opus) ->
 //! [`resample`] (mono, 8 kHz, anti-aliased) -> [`spectrogram`] (STFT, dB) ->
 //! [`peaks`] (2-D local maxima at a loudness-independent density) -> [`Fingerprint`]
 //! (peaks plus the analysis id, with a compact binary and a JSON [`wire`] form) ->
@@ -39,8 +39,8 @@
 //! # Ok::<(), earmark_core::Error>(())
 //! ```
 //!
-//! Opus is not decoded: symphonia has no Opus decoder, and the input is reported as
-//! [`Error::Unsupported`] with codec `opus`.
+//! A codec without a decoder (AC-3, say) is reported as [`Error::Unsupported`] with its
+//! name.
 
 pub mod config;
 mod content;

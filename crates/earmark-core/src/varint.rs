@@ -1,5 +1,5 @@
 //! LEB128 varints: the one implementation behind every varint Earmark writes (the
-//! fingerprint wire form, posting blocks, stored hash lists).
+//! fingerprint wire form, the operands that add a track's postings, stored hash lists).
 //!
 //! A value is written in 7-bit groups, lowest first, with the top bit set on every byte
 //! but the last. A `u64` takes at most ten bytes, and the tenth holds the 64th bit
@@ -68,10 +68,9 @@ pub fn read_u64(bytes: &[u8], pos: &mut usize) -> Result<u64, VarintError> {
     }
 }
 
-/// Reads a varint that must fit in a `u32`, as [`read_u64`]. Posting blocks are
-/// mostly one- and two-byte varints (frame deltas, track numbers), and a lookup reads
-/// millions of them: those take the inlined path, which was worth about a fifth of a
-/// query's lookup and alignment at 10,000 catalog tracks against the general loop.
+/// Reads a varint that must fit in a `u32`, as [`read_u64`]. Postings operands are
+/// mostly one- and two-byte varints (frame deltas, track numbers), and a compaction
+/// reads millions of them: those take an inlined path.
 ///
 /// # Errors
 /// As [`read_u64`], or [`VarintError::Overflow`] for a value above `u32::MAX`.
@@ -206,7 +205,7 @@ mod tests {
 
     #[test]
     fn bytes_are_pinned() {
-        // Stored hash lists and their checksums, posting blocks and wire fingerprints
+        // Stored hash lists and their checksums, postings operands and wire fingerprints
         // all hold these bytes: they must never change.
         let mut out = Vec::new();
         for v in [5, 295, 0xffff_ffff - 300] {

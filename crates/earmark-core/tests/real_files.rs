@@ -64,7 +64,7 @@ fn encodings_of_the_same_audio_share_most_hashes() {
     // 1.5 hops), so hashes count as shared at the best common shift of a few frames,
     // each within a frame, as the matcher's offset vote would see them, and for the
     // best of four sub-hop analyses, as a query makes them. Floors sit below the
-    // shares measured with configuration 1, printed here.
+    // shares measured with `robust`, printed here.
     for (name, floor) in [
         ("clip-s24.wav", 0.99),
         ("clip.flac", 0.99),

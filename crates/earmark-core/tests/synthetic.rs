@@ -135,7 +135,7 @@ fn a_sub_hop_shift_keeps_most_peaks() {
         })
         .collect();
     let share = overlap(later.peaks(), &expected);
-    // Measured 0.73 with configuration 1: a half-hop shift is the worst case.
+    // Measured 0.73 with `robust`: a half-hop shift is the worst case.
     assert!(
         share > 0.65,
         "only {share:.3} of peaks survive a half-hop shift"

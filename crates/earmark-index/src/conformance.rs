@@ -1,7 +1,7 @@
 //! The suite every [`Store`] backend must pass.
 //!
 //! Call [`run_all`] from a backend's tests with a function that opens a fresh, empty
-//! store for hash configuration 1. Failures panic with the invariant that broke.
+//! store for hash configuration 1 (`robust`). Failures panic with the invariant that broke.
 
 use earmark_core::Landmark;
 

@@ -18,7 +18,11 @@ pub enum Error {
         reason: &'static str,
     },
     /// The index was built with another hash configuration than the one asked for.
-    #[error("index uses hash configuration {index}, the query uses {query}")]
+    #[error(
+        "index uses hash configuration {}, the query uses {}",
+        config_name(*index),
+        config_name(*query)
+    )]
     ConfigMismatch {
         /// The index's hash configuration id.
         index: u16,
@@ -61,6 +65,11 @@ pub enum Error {
     /// The storage backend failed.
     #[error("storage backend error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A hash configuration's name, or its id when this release does not have it.
+fn config_name(id: u16) -> String {
+    earmark_core::HashConfig::by_id(id).map_or_else(|| id.to_string(), |c| c.name.to_owned())
 }
 
 /// The result type of this crate.

@@ -4,6 +4,8 @@
 //! another id (the same bytes, or another encoding of it) is a duplicate, reported
 //! and skipped unless the caller asks to add it anyway.
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
 use earmark_core::{Fingerprint, HashConfig};
 
 use crate::error::{Error, Result};
@@ -44,12 +46,16 @@ impl Added {
     }
 }
 
-/// Adds tracks to one store.
-#[derive(Clone, Copy)]
+/// Adds tracks to one store. Share one `Ingest` between threads adding at once (or
+/// one lock, see [`sharing`](Self::sharing)): checking the catalog and writing are one
+/// step under it, so two copies of one file added together are one track and a
+/// duplicate, never two tracks.
 pub struct Ingest<'a> {
     store: &'a dyn Store,
     hash_config: &'static HashConfig,
     on_duplicate: OnDuplicate,
+    own_lock: Mutex<()>,
+    shared_lock: Option<&'a Mutex<()>>,
 }
 
 impl<'a> Ingest<'a> {
@@ -62,7 +68,25 @@ impl<'a> Ingest<'a> {
             store,
             hash_config: store.hash_config()?,
             on_duplicate,
+            own_lock: Mutex::new(()),
+            shared_lock: None,
         })
+    }
+
+    /// Serialises this `Ingest`'s writes with every other one sharing `lock` (a
+    /// service makes one `Ingest` per request, and keeps one lock).
+    #[must_use]
+    pub fn sharing(mut self, lock: &'a Mutex<()>) -> Self {
+        self.shared_lock = Some(lock);
+        self
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // The lock guards no data: a writer that panicked left the store consistent.
+        self.shared_lock
+            .unwrap_or(&self.own_lock)
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The track `id` holds, when it was made from a file whose SHA-256 is known:
@@ -115,11 +139,6 @@ impl<'a> Ingest<'a> {
         content_hash: Option<String>,
         fingerprint: Fingerprint,
     ) -> Result<Added> {
-        if let Some(hash) = &content_hash
-            && let Some(settled) = self.by_content(&id, &meta, hash)?
-        {
-            return Ok(settled);
-        }
         let (probe, duration_s) = (self.probe(&fingerprint), fingerprint.duration_s());
         let track =
             NewTrack::from_fingerprint(id, meta, content_hash, fingerprint, self.hash_config);
@@ -127,9 +146,19 @@ impl<'a> Ingest<'a> {
         if track.landmarks.is_empty() {
             return Err(Error::NoLandmarks);
         }
-        if self.on_duplicate == OnDuplicate::Skip
-            && let Some(existing) = self.same_recording(probe, duration_s, &track.id)?
+        // The same recording in other bytes is looked for outside the lock (it costs a
+        // query); the same bytes, and the write, under it.
+        let other = match self.on_duplicate {
+            OnDuplicate::Skip => self.same_recording(probe, duration_s, &track.id)?,
+            OnDuplicate::Add => None,
+        };
+        let _writes = self.lock();
+        if let Some(hash) = &track.content_hash
+            && let Some(settled) = self.by_content(&track.id, &track.meta, hash)?
         {
+            return Ok(settled);
+        }
+        if let Some(existing) = other {
             return Ok(Added::Duplicate(existing));
         }
         let (outcome, record) = self.store.put_track(&track)?;

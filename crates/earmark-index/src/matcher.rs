@@ -55,15 +55,17 @@ pub struct MatchConfig {
 impl MatchConfig {
     /// The thresholds calibrated for an index built with `hash`: scores scale with the
     /// fan-outs, so each hash configuration has its own. Ids without a calibration get
-    /// configuration 1's, the strictest.
+    /// `robust`'s, the strictest.
     pub fn for_hash(hash: &HashConfig) -> Self {
+        const COMPACT: u16 = HashConfig::COMPACT.id;
+        const LARGE_CATALOG: u16 = HashConfig::LARGE_CATALOG.id;
         let (min_score, min_score_per_s, min_half_share) = match hash.id {
             // `compact` (catalog fan-out 3, query fan-out 8), swept on the full
             // evaluation set (88 catalog tracks, 5,060 queries, 1,012 of them outside
             // the catalog) with `examples/fan_out.rs`: 35 still let one negative
-            // through, 40 none; scores are about half of configuration 1's, so the
+            // through, 40 none; scores are about half of `robust`'s, so the
             // per-second floor is halved too.
-            2 => (40, 2.0, 0.1),
+            COMPACT => (40, 2.0, 0.1),
             // `large-catalog` (triplets), swept on a 1,650-query subset of the full set
             // (330 of them outside the catalog; clean 3 s to whole files, codecs, white
             // and pink noise, another song underneath): 10 let 1-3 negatives through,
@@ -74,7 +76,7 @@ impl MatchConfig {
             // bursts of pairs, only cost true matches here and is off. The sweep was
             // of the same triplets in 32 bits; in 40 bits the true votes are the same
             // and the chance votes a subset, so the same thresholds hold.
-            4 => (20, 1.5, 0.0),
+            LARGE_CATALOG => (20, 1.5, 0.0),
             // `robust`. The quick evaluation set (8 catalog tracks, 48 ten-second
             // queries): every true match scored 349 or more, chance alignments at most
             // 40. The full set (88 tracks, 5,060 queries): true matches held at least 6.2

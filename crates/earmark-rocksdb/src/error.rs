@@ -62,7 +62,11 @@ pub enum Error {
         id: u16,
     },
     /// The index was built with another hash configuration than the one asked for.
-    #[error("index uses hash configuration {index}, {requested} was asked for")]
+    #[error(
+        "index uses hash configuration {}, {} was asked for (an index keeps the configuration it was built with)",
+        config_name(*index),
+        config_name(*requested)
+    )]
     ConfigMismatch {
         /// The index's hash configuration id.
         index: u16,
@@ -108,6 +112,11 @@ pub enum Error {
     /// An error of the index layer (damaged postings, exhausted numbering, unknown id).
     #[error(transparent)]
     Index(#[from] earmark_index::Error),
+}
+
+/// A hash configuration's name, or its id when this release does not have it.
+fn config_name(id: u16) -> String {
+    earmark_core::HashConfig::by_id(id).map_or_else(|| id.to_string(), |c| c.name.to_owned())
 }
 
 /// The result type of this crate.

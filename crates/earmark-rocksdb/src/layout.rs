@@ -1,6 +1,7 @@
 //! The on-disk layout: column families, key encodings, metadata and packed hash lists.
 //!
-//! Changing anything here (or the posting block format) bumps [`FORMAT_VERSION`].
+//! Changing anything here (or the postings value format) bumps [`FORMAT_VERSION`]; the
+//! golden test in `tests/golden.rs` fails until it does.
 
 use earmark_core::varint;
 use earmark_index::{TrackId, TrackRecord};

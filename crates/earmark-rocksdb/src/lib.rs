@@ -2,12 +2,21 @@
 //! embedded RocksDB database in one directory.
 //!
 //! ```
-//! use earmark_index::{Store, conformance::synthetic_track};
+//! use earmark_core::{HashConfig, Landmark};
+//! use earmark_index::{NewTrack, Store, TrackId, TrackMeta};
 //! use earmark_rocksdb::RocksStore;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let store = RocksStore::create_or_open(dir.path().join("index"), 1)?;
-//! let track = synthetic_track("song-1", 7, 500);
+//! let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::ROBUST.id)?;
+//! // Usually from a fingerprint (`NewTrack::from_fingerprint`); any landmarks will do.
+//! let track = NewTrack {
+//!     id: TrackId::new("song-1")?,
+//!     meta: TrackMeta::default(),
+//!     duration_s: 5.0,
+//!     content_hash: None,
+//!     landmarks: (0..500).map(|i| Landmark { hash: i * 7_919 % (1 << 23), frame: i as u32 }).collect(),
+//!     fingerprint: None,
+//! };
 //! let (_, record) = store.put_track(&track)?;
 //! let found = store.lookup(&[track.landmarks[0].hash], 100)?;
 //! assert!(found[0].iter().any(|p| p.track == record.idx));

@@ -200,7 +200,17 @@ impl RocksStore {
             cache,
             postings_cache: None,
         };
-        let id = match (store.read_header()?, access) {
+        let header = store.read_header()?;
+        // A retired configuration is told before any mismatch with the one asked for.
+        if let Some(id) = header
+            && HashConfig::by_id(id).is_none()
+        {
+            return Err(Error::UnknownHashConfig {
+                path: path.to_path_buf(),
+                id,
+            });
+        }
+        let id = match (header, access) {
             (
                 Some(id),
                 Access::Primary {

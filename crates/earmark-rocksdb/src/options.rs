@@ -36,7 +36,7 @@ const PRESENCE_MERGE_OPERATOR_NAME: &str = "earmark.presence_union";
 /// Triplet configurations store postings uncompressed. They are the ones chosen to
 /// keep lookups fast in large catalogs, and a query's first lookups of a hash read
 /// blocks no cache holds: each such read decompressed a block. Measured on the scale
-/// bench at 100k tracks (configuration 4, the same index rewritten each way and run in
+/// bench at 100k tracks (`large-catalog`, the same index rewritten each way and run in
 /// turn): median of first-time queries 19.1-19.5 ms with LZ4, 8.4-9.3 ms uncompressed
 /// (13.7-16.7 and 8.4-8.9 ms after 400 other queries); index 1.66 -> 1.86 MB per hour
 /// there, and 3.5 -> 4.8 MB/h on the evaluation's real-music catalog. Pair
@@ -106,7 +106,7 @@ fn cf_options(name: &str, cache: &Cache) -> Options {
         table.set_block_restart_interval(POSTINGS_RESTART_INTERVAL);
         // Every query probes the filter and index of each postings file thousands of
         // times; held by the open table readers, they cost no cache lookup. Their size
-        // is bounded by the hash space: one key per hash value (2^23 in configuration 1,
+        // is bounded by the hash space: one key per hash value (2^23 for the pairs,
         // ~10 MB of filter) and one index entry per data block.
         table.set_cache_index_and_filter_blocks(false);
         // Operands (new tracks' postings) concatenate among themselves; folding them

@@ -67,6 +67,11 @@ impl Lcg {
     pub fn unit(&mut self) -> f32 {
         self.next_u32() as f32 / (1u64 << 31) as f32
     }
+
+    /// Below `n` (0 for an `n` of 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        u64::from(self.next_u32()) % n.max(1)
+    }
 }
 
 /// A sine; the phase is computed in f64 because f32 phase error at large sample

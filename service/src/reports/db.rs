@@ -242,12 +242,22 @@ impl DecisionDb {
         for item in db.iterator_cf(cf, IteratorMode::Start) {
             scopes.insert(item.map_err(rocks)?.0.to_vec());
         }
+        // Sequence numbers go on after the newest stored one, so that keys never
+        // repeat, even when the clock stepped back across a restart.
         let clock = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let log = db.cf_handle(CF_LOG).ok_or_else(|| damaged("no log"))?;
+        let after_stored = db
+            .iterator_cf(log, IteratorMode::End)
+            .next()
+            .transpose()
+            .map_err(rocks)?
+            .and_then(|(k, _)| k.get(8..16).and_then(|s| s.try_into().ok()))
+            .map_or(0, |seq: [u8; 8]| u64::from_be_bytes(seq).saturating_add(1));
         Ok(Self {
             db,
-            next_seq: AtomicU64::new(clock),
+            next_seq: AtomicU64::new(clock.max(after_stored)),
             scopes: Mutex::new(scopes),
         })
     }
@@ -267,9 +277,22 @@ impl DecisionDb {
         Ok(())
     }
 
-    fn counts(&self, scope: &[u8], query: &ReportQuery, report: &mut Report) -> io::Result<()> {
-        let from = query.since_unix_s.map_or(i64::MIN, day_of);
+    /// Read options over `snapshot`.
+    fn reading(snapshot: &rocksdb::Snapshot<'_>) -> ReadOptions {
         let mut read = ReadOptions::default();
+        read.set_snapshot(snapshot);
+        read
+    }
+
+    fn counts(
+        &self,
+        snapshot: &rocksdb::Snapshot<'_>,
+        scope: &[u8],
+        query: &ReportQuery,
+        report: &mut Report,
+    ) -> io::Result<()> {
+        let from = query.since_unix_s.map_or(i64::MIN, day_of);
+        let mut read = Self::reading(snapshot);
         read.set_iterate_lower_bound(key(&[scope, &ordered(from)]));
         read.set_iterate_upper_bound(match query.until_unix_s {
             Some(until) => key(&[scope, &ordered(day_of(until.saturating_sub(1)) + 1)]),
@@ -332,6 +355,7 @@ impl DecisionDb {
     /// The newest decisions of `holder` (everyone's for `None`) that `query` asks for.
     fn recent(
         &self,
+        snapshot: &rocksdb::Snapshot<'_>,
         holder: Option<&str>,
         query: &ReportQuery,
         report: &mut Report,
@@ -353,7 +377,7 @@ impl DecisionDb {
         if let Some(before) = &query.before {
             upper = upper.min(key(&[&prefix, &parse_cursor(before)?]));
         }
-        let mut read = ReadOptions::default();
+        let mut read = Self::reading(snapshot);
         read.set_iterate_lower_bound(key(&[
             &prefix,
             &ordered(query.since_unix_s.unwrap_or(i64::MIN)),
@@ -370,6 +394,7 @@ impl DecisionDb {
             listed.push((k, holder.is_none().then_some(v)));
         }
         let log = self.cf(CF_LOG)?;
+        // Newest first, as walked: not the ascending order RocksDB may be told of.
         let missing: Vec<&[u8]> = listed
             .iter()
             .filter(|(_, v)| v.is_none())
@@ -377,7 +402,7 @@ impl DecisionDb {
             .collect();
         let mut fetched = self
             .db
-            .batched_multi_get_cf(log, &missing, true)
+            .batched_multi_get_cf_opt(log, &missing, false, &Self::reading(snapshot))
             .into_iter();
         for (_, value) in listed {
             let value = match value {
@@ -435,11 +460,16 @@ impl DecisionLog for DecisionDb {
             },
             ..Report::default()
         };
-        // One snapshot would make the counts and the list agree to the decision;
-        // decisions arriving between the two reads are in one of them only, which a
-        // report of a live service cannot avoid anyway.
-        self.counts(&scope, query, &mut report)?;
-        self.recent(query.rights_holder.as_deref(), query, &mut report)?;
+        // One snapshot: the counts and the list agree to the decision, and a prune
+        // meanwhile cannot take a listed decision's record away.
+        let snapshot = self.db.snapshot();
+        self.counts(&snapshot, &scope, query, &mut report)?;
+        self.recent(
+            &snapshot,
+            query.rights_holder.as_deref(),
+            query,
+            &mut report,
+        )?;
         Ok(report)
     }
 
@@ -456,19 +486,28 @@ impl DecisionLog for DecisionDb {
             self.cf(CF_BY_HOLDER)?,
             self.cf(CF_COUNTS)?,
         );
-        let mut batch = WriteBatch::default();
-        batch.delete_range_cf(log, ordered(i64::MIN), ordered(cutoff_unix_s));
+        let mut ranges = vec![(
+            log,
+            ordered(i64::MIN).to_vec(),
+            ordered(cutoff_unix_s).to_vec(),
+        )];
         for scope in &scopes {
             let start = key(&[scope, &ordered(i64::MIN)]);
             let end_of_log = key(&[scope, &ordered(cutoff_unix_s)]);
             let end_of_counts = key(&[scope, &ordered(day_of(cutoff_unix_s))]);
-            batch.delete_range_cf(by_holder, &start, &end_of_log);
-            batch.delete_range_cf(counts, &start, &end_of_counts);
+            ranges.push((by_holder, start.clone(), end_of_log));
+            ranges.push((counts, start, end_of_counts));
+        }
+        let mut batch = WriteBatch::default();
+        for (cf, from, to) in &ranges {
+            batch.delete_range_cf(*cf, from, to);
         }
         self.db.write(batch).map_err(rocks)?;
-        // Range deletions hide the keys at once; compaction frees their space.
-        for cf in [log, by_holder, counts] {
-            self.db.compact_range_cf(cf, None::<&[u8]>, None::<&[u8]>);
+        // Range deletions hide the keys at once; compacting the deleted ranges (only
+        // the table files that hold old keys overlap them) frees their space.
+        for (cf, from, to) in &ranges {
+            self.db
+                .compact_range_cf(*cf, Some(from.as_slice()), Some(to.as_slice()));
         }
         Ok(())
     }
@@ -628,6 +667,62 @@ mod tests {
             })
             .expect("report");
         assert_eq!(a.totals.total, 3);
+    }
+
+    #[test]
+    fn holder_pages_read_records_from_every_level() {
+        // Records flushed into several table files and compacted down, then more in
+        // the memtable: a holder's page fetches them from wherever they are.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = DecisionDb::open(dir.path().join("decisions")).expect("opens");
+        let mut at = 0;
+        for round in 0..4 {
+            for i in 0..50 {
+                at += 1;
+                let holder = if i % 2 == 0 { "A" } else { "B" };
+                log.append(&record(at, "net", Some("t"), Some(holder), Decision::Block))
+                    .expect("append");
+            }
+            for cf in [CF_LOG, CF_BY_HOLDER, CF_COUNTS] {
+                log.db.flush_cf(log.cf(cf).expect("cf")).expect("flush");
+            }
+            if round == 1 {
+                for cf in [CF_LOG, CF_BY_HOLDER] {
+                    log.db
+                        .compact_range_cf(log.cf(cf).expect("cf"), None::<&[u8]>, None::<&[u8]>);
+                }
+            }
+        }
+        log.append(&record(
+            at + 1,
+            "net",
+            Some("t"),
+            Some("A"),
+            Decision::Allow,
+        ))
+        .expect("append");
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = log
+                .report(&ReportQuery {
+                    rights_holder: Some("A".into()),
+                    recent: 7,
+                    before,
+                    ..ReportQuery::default()
+                })
+                .expect("report");
+            assert_eq!(page.totals.total, 101);
+            seen.extend(page.recent.iter().map(|r| r.at_unix_s));
+            match page.next {
+                Some(next) => before = Some(next),
+                None => break,
+            }
+        }
+        let expected: Vec<i64> = std::iter::once(at + 1)
+            .chain((1..=at).rev().filter(|t| (t - 1) % 50 % 2 == 0))
+            .collect();
+        assert_eq!(seen, expected, "every decision of A once, newest first");
     }
 
     #[test]

@@ -162,9 +162,10 @@ async fn store_track(
     on_duplicate: OnDuplicate,
 ) -> Result<Response, ApiError> {
     let (id, meta) = track;
-    let store = state.store.clone();
+    let (store, runtime) = (state.store.clone(), state.runtime.clone());
     let added = blocking(state, move || {
-        Ok(Ingest::new(&*store, on_duplicate)?.add(id, meta, content_hash, fp)?)
+        let ingest = Ingest::new(&*store, on_duplicate)?.sharing(&runtime.catalog_writes);
+        Ok(ingest.add(id, meta, content_hash, fp)?)
     })
     .await?;
     let status = match &added {

@@ -128,12 +128,12 @@ fn a_catch_up_task_follows_on_its_own_until_dropped() {
         .expect("starts");
     let track = synthetic_track("a", 1, 300);
     let (_, record) = primary.put_track(&track).expect("put");
-    // Outcomes until the task has reopened onto the write (bounded, never timed).
-    let reopened = seen
-        .iter()
-        .take(10_000)
-        .any(|outcome| outcome == Ok(CatchUp::Reopened));
-    assert!(reopened, "the task never caught up");
+    // Outcomes until a reopen shows the write (a reopen that began before the put
+    // returned may not); bounded, never timed.
+    let caught_up = seen.iter().take(10_000).any(|outcome| {
+        outcome == Ok(CatchUp::Reopened) && follower.track(&track.id).expect("reads").is_some()
+    });
+    assert!(caught_up, "the task never caught up");
     assert_eq!(
         postings_found(follower.as_ref(), &track, record.idx),
         record.landmarks

@@ -1,15 +1,17 @@
 //! The one on-disk layout, pinned: a small index's stored bytes, every key and value
-//! of every column family, compared byte for byte with `testdata/layout-5.txt`. A
+//! of every column family, compared byte for byte with `testdata/layout-5-<hash
+//! configuration>.txt` (the pairs' 4-byte keys and the triplets' 5-byte ones). A
 //! failure here is a format change: make it deliberate, bump
 //! [`FORMAT_VERSION`](crate::FORMAT_VERSION) (older indexes are then refused and
-//! rebuilt), and rewrite the file with `EARMARK_BLESS=1 cargo test -p earmark-rocksdb
-//! golden`.
+//! rebuilt), and rewrite the file with `EARMARK_BLESS=1 cargo test --workspace golden`
+//! (then run the tests again: the test that reads the file may run before it is
+//! written).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use earmark_core::Landmark;
+use earmark_core::{HashConfig, Landmark};
 use earmark_index::{NewTrack, Store, TrackMeta};
 use rocksdb::{DB, IteratorMode};
 
@@ -17,15 +19,22 @@ use super::{check_consistent, fingerprinted_track, hashes_of, id, postings_found
 use crate::RocksStore;
 use crate::layout;
 
-fn golden_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(format!("testdata/layout-{}.txt", crate::FORMAT_VERSION))
+/// The pinned configurations: pairs and triplets.
+const PINNED: [&HashConfig; 2] = [&HashConfig::ROBUST, &HashConfig::LARGE_CATALOG];
+
+fn golden_path(config: &HashConfig) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+        "testdata/layout-{}-{}.txt",
+        crate::FORMAT_VERSION,
+        config.name
+    ))
 }
 
 /// The tracks of the pinned index: two kept as fingerprints (one of them replaced),
 /// one kept as a hash list, one deleted; metadata and content hashes on some.
-fn tracks() -> Vec<NewTrack> {
-    let mut with_meta = fingerprinted_track("label-a:one", 1, 24, 1);
+fn tracks(config: &HashConfig) -> Vec<NewTrack> {
+    let c = config.id;
+    let mut with_meta = fingerprinted_track("label-a:one", 1, 24, c);
     with_meta.meta = TrackMeta {
         title: Some("One".into()),
         artist: Some("Someone".into()),
@@ -35,7 +44,7 @@ fn tracks() -> Vec<NewTrack> {
         policy: Some("block".into()),
     };
     with_meta.content_hash = Some("ab".repeat(32));
-    let mut listed = fingerprinted_track("listed", 2, 16, 1);
+    let mut listed = fingerprinted_track("listed", 2, 16, c);
     // Landmarks that are not the fingerprint's: the store keeps the hash list.
     listed.landmarks.push(Landmark {
         hash: 0x7f_fff0,
@@ -44,16 +53,16 @@ fn tracks() -> Vec<NewTrack> {
     vec![
         with_meta,
         listed,
-        fingerprinted_track("replaced", 3, 16, 1),
-        fingerprinted_track("deleted", 4, 16, 1),
-        fingerprinted_track("replaced", 5, 20, 1),
+        fingerprinted_track("replaced", 3, 16, c),
+        fingerprinted_track("deleted", 4, 16, c),
+        fingerprinted_track("replaced", 5, 20, c),
     ]
 }
 
 /// The index of [`tracks`], compacted.
-fn build(path: &Path) -> RocksStore {
-    let store = RocksStore::create_or_open(path, 1).expect("creates");
-    for track in tracks() {
+fn build(path: &Path, config: &HashConfig) -> RocksStore {
+    let store = RocksStore::create_or_open(path, config.id).expect("creates");
+    for track in tracks(config) {
         store.put_track(&track).expect("put");
     }
     assert!(store.delete_track(&id("deleted")).expect("delete"));
@@ -111,11 +120,17 @@ fn dump(db: &DB) -> String {
 
 #[test]
 fn the_layout_is_pinned_byte_for_byte() {
+    for config in PINNED {
+        pinned_byte_for_byte(config);
+    }
+}
+
+fn pinned_byte_for_byte(config: &HashConfig) {
     let dir = tempdir();
-    let store = build(&dir.path().join("index"));
+    let store = build(&dir.path().join("index"), config);
     check_consistent(&store);
     let found = dump(store.db());
-    let path = golden_path();
+    let path = golden_path(config);
     if std::env::var_os("EARMARK_BLESS").is_some() {
         std::fs::create_dir_all(path.parent().expect("folder")).expect("mkdir");
         std::fs::write(&path, &found).expect("writes the golden file");
@@ -141,9 +156,15 @@ fn the_layout_is_pinned_byte_for_byte() {
 
 #[test]
 fn the_pinned_bytes_open_as_an_index_that_answers() {
-    // Written key by key into a bare database, as an earlier build of this layout left
-    // them: this release must open and read them.
-    let text = std::fs::read_to_string(golden_path()).expect("golden file");
+    for config in PINNED {
+        pinned_bytes_answer(config);
+    }
+}
+
+/// Written key by key into a bare database, as an earlier build of this layout left
+/// them, the pinned bytes must open and read in this release.
+fn pinned_bytes_answer(config: &HashConfig) {
+    let text = std::fs::read_to_string(golden_path(config)).expect("golden file");
     let dir = tempdir();
     let path = dir.path().join("index");
     {
@@ -173,7 +194,7 @@ fn the_pinned_bytes_open_as_an_index_that_answers() {
     assert_eq!(ids, ["label-a:one", "listed", "replaced"]);
     // The last version of each id that was not deleted.
     let mut last: BTreeMap<String, NewTrack> = BTreeMap::new();
-    for track in tracks() {
+    for track in tracks(config) {
         last.insert(track.id.as_str().to_owned(), track);
     }
     last.remove("deleted");

@@ -222,12 +222,16 @@ fn indexes_of_other_layouts_are_refused_with_a_rebuild_message() {
             )
             .expect("put");
     }
-    let err = RocksStore::open_read_only(&retired).expect_err("retired configuration");
-    assert!(
-        matches!(err, Error::UnknownHashConfig { id: 3, .. }),
-        "{err}"
-    );
-    assert!(err.to_string().contains("rebuild"), "{err}");
+    for open in [RocksStore::open_read_only, |p: &Path| {
+        RocksStore::create_or_open(p, 1)
+    }] {
+        let err = open(&retired).expect_err("retired configuration");
+        assert!(
+            matches!(err, Error::UnknownHashConfig { id: 3, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("rebuild"), "{err}");
+    }
 }
 
 #[test]
