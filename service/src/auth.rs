@@ -21,6 +21,7 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::config::{RATE_LIMIT_BURST, RATE_LIMIT_PER_S};
 use crate::error::{ApiError, Error, Result};
 use crate::state::AppState;
 
@@ -312,14 +313,17 @@ impl RateLimiter {
 
 impl<C: Clock> RateLimiter<C> {
     fn with_clock(per_s: f64, burst: f64, clock: C) -> Self {
-        // Within what the configuration accepts, 0.001-1e6 a second and bursts up to
-        // 1e6: a period from 1 us to 1,000 s, which no burst makes overflow.
+        // Within what the configuration accepts: a period from 1 us to 1,000 s, which
+        // no burst makes overflow.
+        let (rates, bursts) = (RATE_LIMIT_PER_S, RATE_LIMIT_BURST);
         let quota = (per_s > 0.0)
-            .then(|| Duration::try_from_secs_f64(1.0 / per_s.clamp(0.001, 1e6)).ok())
+            .then(|| {
+                Duration::try_from_secs_f64(1.0 / per_s.clamp(*rates.start(), *rates.end())).ok()
+            })
             .flatten()
             .and_then(Quota::with_period)
             .map(|quota| {
-                let burst = burst.clamp(1.0, 1e6) as u32;
+                let burst = burst.clamp(*bursts.start(), *bursts.end()) as u32;
                 quota.allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN))
             });
         Self {

@@ -86,6 +86,13 @@ impl Default for Config {
     }
 }
 
+/// The rates a key may be limited to (0 is no limit), a second. Bounded so that the
+/// limiter's period, and the period times the burst, stay representable: at most
+/// 1,000 s a request.
+pub(crate) const RATE_LIMIT_PER_S: std::ops::RangeInclusive<f64> = 0.001..=1e6;
+/// The bursts a key may be allowed: at most 1,000,000 requests at once.
+pub(crate) const RATE_LIMIT_BURST: std::ops::RangeInclusive<f64> = 1.0..=1e6;
+
 impl Config {
     /// Defaults, then `file` (JSON, any subset of the fields) if given, then the
     /// process's `EARMARK_*` environment variables.
@@ -180,11 +187,9 @@ impl Config {
         if self.postings_cache_mib > MAX_POSTINGS_CACHE_MIB {
             return bad("postings_cache_mib must be at most 1048576 (1 TiB)");
         }
-        // Bounded so that the limiter's period (and period times burst) stays
-        // representable: at most 1,000 s a request, 1,000,000 requests at once.
         let per_s = self.rate_limit_per_s;
-        if !(per_s == 0.0 || (0.001..=1e6).contains(&per_s))
-            || !(1.0..=1e6).contains(&self.rate_limit_burst)
+        if !(per_s == 0.0 || RATE_LIMIT_PER_S.contains(&per_s))
+            || !RATE_LIMIT_BURST.contains(&self.rate_limit_burst)
         {
             return bad(
                 "rate_limit_per_s must be 0 (no limit) or 0.001 to 1000000, \

@@ -168,32 +168,21 @@ fn ingest_one(
         }
         known_hash = Some(content_hash);
     }
-    let mut decoded = match known_hash {
-        // Changed since: its hash is known, so decoding need not hash it again.
-        Some(hash) => {
-            let mut decoded = fingerprinter.decode_source(
-                earmark_core::Source::file(
-                    std::fs::File::open(&item.path)
-                        .with_context(|| format!("cannot open {}", item.path.display()))?,
-                ),
-                item.path.extension().and_then(|e| e.to_str()),
-            );
-            if let Ok(decoded) = &mut decoded {
-                decoded.content_hash = Some(hash);
-            }
-            decoded
-        }
-        None => fingerprinter.decode_file(&item.path),
+    // A changed file's hash is known already: it is decoded without hashing it again.
+    let (fingerprint, content_hash) = match known_hash {
+        Some(hash) => fingerprinter
+            .fingerprint_file(&item.path)
+            .map(|fingerprint| (fingerprint, Some(hash))),
+        None => fingerprinter
+            .decode_file(&item.path)
+            .map(|decoded| (decoded.fingerprint, decoded.content_hash)),
     }
     .with_context(|| format!("cannot fingerprint {}", item.path.display()))?;
-    audio_ms.fetch_add(
-        u64::from(decoded.fingerprint.duration_ms()),
-        Ordering::Relaxed,
-    );
+    audio_ms.fetch_add(u64::from(fingerprint.duration_ms()), Ordering::Relaxed);
     Ok(ingest.add(
         item.id.clone(),
         item.meta.clone(),
-        decoded.content_hash.take(),
-        decoded.fingerprint,
+        content_hash,
+        fingerprint,
     )?)
 }

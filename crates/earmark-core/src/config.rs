@@ -205,6 +205,12 @@ impl HashConfig {
         Self::ALL.into_iter().find(|c| c.id == id)
     }
 
+    /// The name of the configuration `id`, for messages; the id itself for one this
+    /// release does not have (a retired one).
+    pub fn name_of(id: u16) -> String {
+        Self::by_id(id).map_or_else(|| id.to_string(), |c| c.name.to_owned())
+    }
+
     /// Looks up a configuration by its name.
     pub fn by_name(name: &str) -> Option<&'static HashConfig> {
         Self::ALL.into_iter().find(|c| c.name == name)

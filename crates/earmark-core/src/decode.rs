@@ -64,9 +64,14 @@ pub enum Source {
 }
 
 impl Source {
-    /// A source over an open file.
+    /// A source over an open file: seekable when it is a regular file, read as the
+    /// stream it is when it is a pipe or a device.
     pub fn file(file: std::fs::File) -> Self {
-        Source::Seekable(Box::new(file))
+        if file.metadata().is_ok_and(|m| m.is_file()) {
+            Source::Seekable(Box::new(file))
+        } else {
+            Source::Stream(Box::new(file))
+        }
     }
 
     /// A source over bytes in memory.

@@ -254,9 +254,9 @@ impl Fingerprinter {
         let path = path.as_ref();
         let file = File::open(path)?;
         let ext = path.extension().and_then(|e| e.to_str());
-        // A pipe or a device is read as the stream it is, and has no content hash.
+        // A pipe or a device has no content hash.
         if !file.metadata()?.is_file() {
-            return self.decode_source(Source::stream(file), ext);
+            return self.decode_source(Source::file(file), ext);
         }
         let (reader, hash) = content::hashing(file)?;
         let mut decoded = self.decode_source(Source::Seekable(Box::new(reader)), ext)?;

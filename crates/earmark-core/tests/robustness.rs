@@ -4,11 +4,11 @@
 //!
 //! A panic in Earmark's own code (resampler, spectrogram, peaks, hashes) is not caught
 //! anywhere, so it fails these tests. A panic inside the decoder library is caught and
-//! reported as `Error::DecoderPanic` for that input: symphonia 0.6 has some (an
+//! reported as [`Error::DecoderPanic`] for that input: symphonia 0.6 has some (an
 //! overflow check on a WAV header's channel count times its sample width, in builds
 //! with overflow checks), which only a fix upstream removes.
 
-use earmark_core::{Fingerprint, Fingerprinter, Source};
+use earmark_core::{Error, Fingerprint, Fingerprinter, Source};
 use earmark_test_support::{fixture, melody, wav_bytes};
 use proptest::prelude::*;
 
@@ -24,6 +24,9 @@ fn valid_wire() -> Vec<u8> {
 fn decode_bytes(bytes: Vec<u8>) -> Result<(), TestCaseError> {
     if let Err(e) = Fingerprinter::default().decode_source(Source::bytes(bytes), None) {
         prop_assert!(!e.to_string().is_empty());
+        if matches!(e, Error::DecoderPanic) {
+            prop_assert_eq!(e.to_string(), "the decoder failed on malformed data");
+        }
     }
     Ok(())
 }

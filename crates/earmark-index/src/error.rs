@@ -20,8 +20,8 @@ pub enum Error {
     /// The index was built with another hash configuration than the one asked for.
     #[error(
         "index uses hash configuration {}, the query uses {}",
-        config_name(*index),
-        config_name(*query)
+        earmark_core::HashConfig::name_of(*index),
+        earmark_core::HashConfig::name_of(*query)
     )]
     ConfigMismatch {
         /// The index's hash configuration id.
@@ -65,11 +65,6 @@ pub enum Error {
     /// The storage backend failed.
     #[error("storage backend error")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-/// A hash configuration's name, or its id when this release does not have it.
-fn config_name(id: u16) -> String {
-    earmark_core::HashConfig::by_id(id).map_or_else(|| id.to_string(), |c| c.name.to_owned())
 }
 
 /// The result type of this crate.

@@ -64,8 +64,8 @@ pub enum Error {
     /// The index was built with another hash configuration than the one asked for.
     #[error(
         "index uses hash configuration {}, {} was asked for (an index keeps the configuration it was built with)",
-        config_name(*index),
-        config_name(*requested)
+        earmark_core::HashConfig::name_of(*index),
+        earmark_core::HashConfig::name_of(*requested)
     )]
     ConfigMismatch {
         /// The index's hash configuration id.
@@ -112,11 +112,6 @@ pub enum Error {
     /// An error of the index layer (damaged postings, exhausted numbering, unknown id).
     #[error(transparent)]
     Index(#[from] earmark_index::Error),
-}
-
-/// A hash configuration's name, or its id when this release does not have it.
-fn config_name(id: u16) -> String {
-    earmark_core::HashConfig::by_id(id).map_or_else(|| id.to_string(), |c| c.name.to_owned())
 }
 
 /// The result type of this crate.

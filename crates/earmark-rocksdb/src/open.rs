@@ -200,37 +200,37 @@ impl RocksStore {
             cache,
             postings_cache: None,
         };
-        let header = store.read_header()?;
+        let unknown = |id| Error::UnknownHashConfig {
+            path: path.to_path_buf(),
+            id,
+        };
         // A retired configuration is told before any mismatch with the one asked for.
-        if let Some(id) = header
-            && HashConfig::by_id(id).is_none()
-        {
-            return Err(Error::UnknownHashConfig {
-                path: path.to_path_buf(),
-                id,
-            });
-        }
-        let id = match (header, access) {
+        let stored = match store.read_header()? {
+            Some(id) => Some(HashConfig::by_id(id).ok_or_else(|| unknown(id))?),
+            None => None,
+        };
+        store.hash_config = match (stored, access) {
             (
-                Some(id),
+                Some(config),
                 Access::Primary {
                     create: Some(requested),
                 },
-            ) if id != requested => {
+            ) if config.id != requested => {
                 return Err(Error::ConfigMismatch {
-                    index: id,
+                    index: config.id,
                     requested,
                 });
             }
-            (Some(id), _) => {
+            (Some(config), _) => {
                 store.load_presence()?;
-                id
+                config
             }
             // A new index, or one whose creation stopped between creating the column
             // families and writing the metadata (all of them still empty).
             (None, Access::Primary { create: Some(id) }) if store.is_blank()? => {
+                let config = HashConfig::by_id(id).ok_or_else(|| unknown(id))?;
                 store.init(id)?;
-                id
+                config
             }
             (None, _) => {
                 return Err(Error::NotAnIndex {
@@ -239,10 +239,6 @@ impl RocksStore {
                 });
             }
         };
-        store.hash_config = HashConfig::by_id(id).ok_or_else(|| Error::UnknownHashConfig {
-            path: path.to_path_buf(),
-            id,
-        })?;
         store.key_width = layout::hash_key_width(store.hash_config.hash_bits());
         // Only a primary writes tables. Tables written before keep their compression
         // until a compaction rewrites them; each block records how it is stored.
