@@ -264,10 +264,47 @@ pub fn add_key(path: &Path, role: Role, subject: &str) -> Result<(KeyEntry, Stri
     }
     let (entry, key) = new_key(role, subject.trim())?;
     rewrite_entries(path, |entries| {
+        if role == Role::Label {
+            check_namespace_free(entries, &entry.subject)?;
+        }
         entries.push(entry.clone());
         Ok(())
     })?;
     Ok((entry, key))
+}
+
+/// The prefix of the track ids a label's uploads take: `<holder>:`, with characters
+/// ids do not allow replaced. Two holders could map to one prefix, so a label key is
+/// refused when its prefix is another holder's ([`add_key`]).
+pub(crate) fn label_namespace(holder: &str) -> String {
+    let prefix: String = holder
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    format!("{prefix}:")
+}
+
+/// Refuses a label key for `holder` when another holder's label keys use the same id
+/// prefix: each holder's namespace is its own.
+fn check_namespace_free(entries: &[KeyEntry], holder: &str) -> Result<()> {
+    let namespace = label_namespace(holder);
+    match entries.iter().find(|e| {
+        e.role == Role::Label && e.subject != holder && label_namespace(&e.subject) == namespace
+    }) {
+        Some(other) => Err(Error::Config(format!(
+            "rights holder {holder:?} would share the track id prefix {namespace:?} with \
+             rights holder {:?}; name it so that the two differ in letters, digits or . _ -",
+            other.subject
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The keys in the file (hashes, never keys).

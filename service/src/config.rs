@@ -34,6 +34,20 @@ pub struct Config {
     /// Largest JSON or binary fingerprint body in bytes (`EARMARK_MAX_BODY_BYTES`,
     /// default 4 MiB).
     pub max_body_bytes: u64,
+    /// Longest audio a request may carry, seconds, decoded or as a fingerprint
+    /// (`EARMARK_MAX_AUDIO_SECONDS`, default 3600: a one-hour mix). Decoding stops
+    /// there, so no upload costs more than this much audio's work.
+    pub max_audio_s: f64,
+    /// Most tracks a rights holder may have in the catalog through the service, 0 for
+    /// no limit (`EARMARK_QUOTA_TRACKS`, default 100,000).
+    pub quota_tracks: u64,
+    /// Most hours of audio a rights holder may have, 0 for no limit
+    /// (`EARMARK_QUOTA_HOURS`, default 10,000).
+    pub quota_hours: f64,
+    /// Most postings a rights holder's tracks may add to the index, 0 for no limit
+    /// (`EARMARK_QUOTA_POSTINGS`, default 4,000,000,000: about 10,000 hours of
+    /// music). Postings are what a track costs every query sharing its hashes.
+    pub quota_postings: u64,
     /// Longest a request may take, seconds (`EARMARK_REQUEST_TIMEOUT_S`, default 60).
     pub request_timeout_s: f64,
     /// API requests handled at once; more wait (`EARMARK_MAX_CONCURRENT`, default 256).
@@ -74,6 +88,10 @@ impl Default for Config {
             decision_retention_days: 90,
             max_audio_bytes: 64 << 20,
             max_body_bytes: 4 << 20,
+            max_audio_s: 3600.0,
+            quota_tracks: 100_000,
+            quota_hours: 10_000.0,
+            quota_postings: 4_000_000_000,
             request_timeout_s: 60.0,
             max_concurrent: 256,
             cpu_workers: 4 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
@@ -137,6 +155,10 @@ impl Config {
                 }
                 "EARMARK_MAX_AUDIO_BYTES" => self.max_audio_bytes = parse(&name, &value)?,
                 "EARMARK_MAX_BODY_BYTES" => self.max_body_bytes = parse(&name, &value)?,
+                "EARMARK_MAX_AUDIO_SECONDS" => self.max_audio_s = parse(&name, &value)?,
+                "EARMARK_QUOTA_TRACKS" => self.quota_tracks = parse(&name, &value)?,
+                "EARMARK_QUOTA_HOURS" => self.quota_hours = parse(&name, &value)?,
+                "EARMARK_QUOTA_POSTINGS" => self.quota_postings = parse(&name, &value)?,
                 "EARMARK_REQUEST_TIMEOUT_S" => self.request_timeout_s = parse(&name, &value)?,
                 "EARMARK_MAX_CONCURRENT" => self.max_concurrent = parse(&name, &value)?,
                 "EARMARK_CPU_WORKERS" => self.cpu_workers = parse(&name, &value)?,
@@ -174,6 +196,12 @@ impl Config {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
         if !(self.request_timeout_s > 0.0 && self.request_timeout_s.is_finite()) {
             return bad("request_timeout_s must be positive");
+        }
+        if !(1.0..=6.0 * 3600.0).contains(&self.max_audio_s) {
+            return bad("max_audio_s must be 1 to 21600 (six hours)");
+        }
+        if !(self.quota_hours >= 0.0 && self.quota_hours.is_finite()) {
+            return bad("quota_hours must be 0 (no limit) or a positive number");
         }
         if self.max_concurrent == 0 {
             return bad("max_concurrent must be at least 1");
@@ -223,6 +251,15 @@ impl Config {
     /// The postings cache's budget in bytes.
     pub fn postings_cache_bytes(&self) -> u64 {
         self.postings_cache_mib.min(MAX_POSTINGS_CACHE_MIB) << 20
+    }
+
+    /// The quota every rights holder's uploads are held to.
+    pub fn holder_quota(&self) -> earmark_index::HolderQuota {
+        earmark_index::HolderQuota {
+            tracks: (self.quota_tracks > 0).then_some(self.quota_tracks),
+            hours: (self.quota_hours > 0.0).then_some(self.quota_hours),
+            postings: (self.quota_postings > 0).then_some(self.quota_postings),
+        }
     }
 
     /// The request timeout.

@@ -73,6 +73,8 @@ pub enum ApiError {
         /// What happened, and what the caller can do.
         message: String,
     },
+    /// The rights holder's quota would be exceeded (403 `quota_exceeded`).
+    QuotaExceeded(String),
     /// The content type is missing or not accepted by the route (415).
     UnsupportedMediaType(String),
     /// The request is malformed (400).
@@ -105,8 +107,8 @@ pub(crate) struct ErrorBody {
 pub(crate) struct ErrorDetail {
     /// Stable and machine-readable: `unauthorized`, `forbidden`, `not_found`,
     /// `too_large`, `unsupported_media_type`, `rate_limited`, `unavailable`, `internal`,
-    /// a 400's own code such as `invalid_audio` or `invalid_fingerprint`, or a 409's
-    /// (`duplicate`).
+    /// `quota_exceeded`, a 400's own code such as `invalid_audio` or
+    /// `invalid_fingerprint`, or a 409's (`duplicate`, `held_by_another_holder`).
     code: &'static str,
     /// For people: what to fix.
     message: String,
@@ -125,7 +127,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -144,6 +146,7 @@ impl ApiError {
                 "a valid API key is required (Authorization: Bearer <key>)".into(),
             ),
             ApiError::Forbidden(m) => ("forbidden", m.clone()),
+            ApiError::QuotaExceeded(m) => ("quota_exceeded", m.clone()),
             ApiError::NotFound(m) => ("not_found", m.clone()),
             ApiError::TooLarge { limit } => (
                 "too_large",
@@ -195,6 +198,8 @@ impl From<earmark_index::Error> for ApiError {
             }
             E::NotFound(_) => ApiError::NotFound("no such track".into()),
             E::NoLandmarks => ApiError::bad_request("no_landmarks", e.to_string()),
+            E::TrackTooLong { .. } => ApiError::bad_request("audio_too_long", e.to_string()),
+            E::QuotaExceeded { .. } => ApiError::QuotaExceeded(e.to_string()),
             E::ReadOnly => ApiError::Unavailable(
                 "this server follows an index another process writes; change the catalog there"
                     .into(),

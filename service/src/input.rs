@@ -208,16 +208,37 @@ pub(crate) async fn decode_audio(
     })
 }
 
-/// A fingerprint from its binary form.
-pub(crate) fn fingerprint_from_bytes(bytes: &[u8]) -> Result<Fingerprint, ApiError> {
-    Ok(Fingerprint::from_bytes(bytes)?)
+/// A fingerprint from its binary form, no longer than `max_s` seconds.
+pub(crate) fn fingerprint_from_bytes(bytes: &[u8], max_s: f64) -> Result<Fingerprint, ApiError> {
+    within_duration(Fingerprint::from_bytes(bytes)?, max_s)
 }
 
-/// A fingerprint from its JSON form, given as a parsed value.
-pub(crate) fn fingerprint_from_json(value: &serde_json::Value) -> Result<Fingerprint, ApiError> {
+/// A fingerprint from its JSON form, given as a parsed value, no longer than `max_s`
+/// seconds.
+pub(crate) fn fingerprint_from_json(
+    value: &serde_json::Value,
+    max_s: f64,
+) -> Result<Fingerprint, ApiError> {
     let text = serde_json::to_string(value)
         .map_err(|e| ApiError::bad_request("invalid_fingerprint", e.to_string()))?;
-    Ok(Fingerprint::from_json(&text)?)
+    within_duration(Fingerprint::from_json(&text)?, max_s)
+}
+
+/// Refuses a client's fingerprint denser than audio gives
+/// ([`Fingerprint::check_density`]) or of more audio than a request may carry: the
+/// two bound the work of matching or storing it.
+fn within_duration(fp: Fingerprint, max_s: f64) -> Result<Fingerprint, ApiError> {
+    fp.check_density()?;
+    if fp.duration_s() > max_s {
+        return Err(ApiError::bad_request(
+            "audio_too_long",
+            format!(
+                "the fingerprint is of {:.0} s of audio, more than the limit of {max_s:.0} s",
+                fp.duration_s()
+            ),
+        ));
+    }
+    Ok(fp)
 }
 
 /// Parses a JSON body into `T`, answering 400 `malformed_json` when it does not fit.

@@ -51,7 +51,10 @@ impl AppState {
             limiter: RateLimiter::new(config.rate_limit_per_s, config.rate_limit_burst),
             requests: Semaphore::new(config.max_concurrent),
             cpu: Semaphore::new(config.cpu_workers),
-            fingerprinter: Fingerprinter::default(),
+            fingerprinter: Fingerprinter::new(earmark_core::FingerprintConfig {
+                max_duration_s: Some(config.max_audio_s),
+                ..Default::default()
+            }),
             catalog_writes: std::sync::Mutex::new(()),
         };
         Self {

@@ -964,11 +964,15 @@ impl earmark_index::Store for PanickingLookups {
     ) -> earmark_index::Result<Vec<Option<earmark_index::TrackRecord>>> {
         self.0.tracks_by_idx(idx)
     }
-    fn track_by_content(
+    fn tracks_by_content(
         &self,
         content_hash: &str,
-    ) -> earmark_index::Result<Option<earmark_index::TrackRecord>> {
-        self.0.track_by_content(content_hash)
+    ) -> earmark_index::Result<Vec<earmark_index::TrackRecord>> {
+        self.0.tracks_by_content(content_hash)
+    }
+
+    fn holder_usage(&self, holder: &str) -> earmark_index::Result<earmark_index::HolderUsage> {
+        self.0.holder_usage(holder)
     }
     fn list_tracks(
         &self,

@@ -128,6 +128,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Ok(Added::Replaced(_)) => replaced += 1,
             Ok(Added::Unchanged(_)) => unchanged += 1,
             Ok(Added::Duplicate(of)) => duplicates.push((item.path.display().to_string(), of.id)),
+            Ok(Added::OtherHolder(of)) => failed.push((
+                item.path.display().to_string(),
+                format!(
+                    "the same file is in the index as {} under another rights holder ({})",
+                    of.id,
+                    of.meta.rights_holder.as_deref().unwrap_or("none")
+                ),
+            )),
             Err(e) => failed.push((item.path.display().to_string(), format!("{e:#}"))),
         }
     }

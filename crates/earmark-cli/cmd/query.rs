@@ -163,8 +163,9 @@ fn query_audio(
     shifts: u16,
 ) -> Result<Vec<Match>> {
     let content_hash = super::content_hash(file)?;
-    if let Some(track) = store.track_by_content(&content_hash)? {
-        return Ok(vec![Match::exact(track)]);
+    let exact = store.tracks_by_content(&content_hash)?;
+    if !exact.is_empty() {
+        return Ok(exact.into_iter().map(Match::exact).collect());
     }
     let opened =
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;

@@ -251,4 +251,20 @@ pub struct FingerprintConfig {
     pub analysis: AnalysisConfig,
     /// Which spectrogram kernel to run.
     pub kernel: Kernel,
+    /// Longest audio decoded, in seconds, when lower than the analysis's own limit
+    /// (`None`: the analysis's [`max_duration_s`](AnalysisConfig::max_duration_s)). A
+    /// service bounds each request's work with it.
+    #[serde(default)]
+    pub max_duration_s: Option<f64>,
+}
+
+impl FingerprintConfig {
+    /// The longest audio decoded, in seconds.
+    pub fn max_duration_s(&self) -> f64 {
+        self.max_duration_s
+            .filter(|s| *s >= 0.0)
+            .map_or(self.analysis.max_duration_s, |s| {
+                s.min(self.analysis.max_duration_s)
+            })
+    }
 }

@@ -133,6 +133,44 @@ fn codec_name(id: symphonia::core::codecs::audio::AudioCodecId) -> String {
     }
 }
 
+/// Sample rates a recording may have: a format outside them is refused before any
+/// decoding. 4 kHz is below any telephone or archive format still met; 768 kHz the
+/// highest studio rate.
+pub const PLAUSIBLE_SAMPLE_RATES_HZ: std::ops::RangeInclusive<u32> = 4_000..=768_000;
+
+/// Most channels a recording may have (beyond any surround or ambisonic format).
+pub const MAX_CHANNELS: usize = 64;
+
+/// Refuses a sample rate outside [`PLAUSIBLE_SAMPLE_RATES_HZ`].
+///
+/// # Errors
+/// [`Error::InvalidParameters`] naming the rate.
+pub fn check_sample_rate(rate: u32) -> Result<()> {
+    if PLAUSIBLE_SAMPLE_RATES_HZ.contains(&rate) {
+        return Ok(());
+    }
+    Err(Error::InvalidParameters {
+        reason: format!(
+            "sample rate {rate} Hz is outside {} Hz to {} Hz",
+            PLAUSIBLE_SAMPLE_RATES_HZ.start(),
+            PLAUSIBLE_SAMPLE_RATES_HZ.end()
+        ),
+    })
+}
+
+/// Refuses a channel count of 0 or above [`MAX_CHANNELS`].
+///
+/// # Errors
+/// [`Error::InvalidParameters`] naming the count.
+pub fn check_channels(channels: usize) -> Result<()> {
+    if (1..=MAX_CHANNELS).contains(&channels) {
+        return Ok(());
+    }
+    Err(Error::InvalidParameters {
+        reason: format!("channel count must be 1 to {MAX_CHANNELS} (got {channels})"),
+    })
+}
+
 /// Decodes `source` and hands every decoded run of interleaved samples to `sink`.
 ///
 /// `extension` is a hint only; the format is recognised by content, so a WAV file named
@@ -186,6 +224,15 @@ pub fn decode(
         .and_then(|p| p.audio())
         .ok_or(Error::NoAudioTrack)?
         .clone();
+    // What the header declares is checked before any decoding: a format no real
+    // recording has would cost work out of all proportion to its bytes (a 1 Hz rate
+    // resampled to the analysis rate is 8,000 output samples per input sample).
+    if let Some(rate) = params.sample_rate {
+        check_sample_rate(rate)?;
+    }
+    if let Some(channels) = &params.channels {
+        check_channels(channels.count())?;
+    }
     let mut decoder =
         in_decoder(|| CODECS.make_audio_decoder(&params, &AudioDecoderOptions::default()))?
             .map_err(|_| Error::Unsupported {

@@ -67,6 +67,37 @@ impl Fingerprint {
         })
     }
 
+    /// Refuses peaks denser than the peak picker ever keeps: at most twice
+    /// [`peaks_per_window`](AnalysisConfig::peaks_per_window) in any
+    /// [`density_window_frames`](AnalysisConfig::density_window_frames) frames. A
+    /// fingerprint from elsewhere (a client's) is checked with it, so that its cost to
+    /// match and to store stays what its duration says.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFingerprint`] naming the first window over the limit.
+    pub fn check_density(&self) -> Result<()> {
+        let analysis = self.analysis();
+        let window = analysis.density_window_frames as u32;
+        let limit = 2 * analysis.peaks_per_window;
+        // Peaks are sorted by frame: the window ending at each peak, by two pointers.
+        let mut start = 0;
+        for (end, peak) in self.peaks.iter().enumerate() {
+            while self.peaks[start].frame + window <= peak.frame {
+                start += 1;
+            }
+            if end + 1 - start > limit {
+                return Err(Error::InvalidFingerprint {
+                    reason: format!(
+                        "more than {limit} peaks in the {window} frames up to frame {}: \
+                         denser than any audio gives",
+                        peak.frame
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The analysis configuration id the peaks were computed with.
     pub fn analysis_id(&self) -> u16 {
         self.analysis_id

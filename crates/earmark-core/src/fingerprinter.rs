@@ -40,6 +40,7 @@ pub struct StreamFingerprinter {
     lanes: Vec<Lane>,
     input_frames: u64,
     max_input_frames: u64,
+    limit_s: f64,
 }
 
 /// One STFT and peak picker, starting `skip` analysis samples into the stream.
@@ -87,16 +88,8 @@ impl StreamFingerprinter {
         channels: usize,
         shifts: usize,
     ) -> Result<Self> {
-        if channels == 0 || channels > 64 {
-            return Err(Error::InvalidParameters {
-                reason: format!("channel count must be 1 to 64 (got {channels})"),
-            });
-        }
-        if sample_rate == 0 || sample_rate > 768_000 {
-            return Err(Error::InvalidParameters {
-                reason: format!("sample rate must be 1 Hz to 768 kHz (got {sample_rate} Hz)"),
-            });
-        }
+        decode::check_channels(channels)?;
+        decode::check_sample_rate(sample_rate)?;
         let analysis = config.analysis.clone();
         let resampler = MonoResampler::new(sample_rate, analysis.sample_rate_hz)?;
         let shifts = shifts.clamp(1, analysis.hop);
@@ -111,7 +104,8 @@ impl StreamFingerprinter {
                 }
             })
             .collect();
-        let max_input_frames = (analysis.max_duration_s * f64::from(sample_rate)) as u64;
+        let limit_s = config.max_duration_s();
+        let max_input_frames = (limit_s * f64::from(sample_rate)) as u64;
         Ok(Self {
             analysis,
             input_rate: sample_rate,
@@ -121,6 +115,7 @@ impl StreamFingerprinter {
             lanes,
             input_frames: 0,
             max_input_frames,
+            limit_s,
         })
     }
 
@@ -148,7 +143,7 @@ impl StreamFingerprinter {
         self.input_frames += frames;
         if self.input_frames > self.max_input_frames {
             return Err(Error::TooLong {
-                limit_s: self.analysis.max_duration_s,
+                limit_s: self.limit_s,
             });
         }
         downmix_into(interleaved, channels, &mut self.mono);

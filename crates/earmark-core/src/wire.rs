@@ -248,6 +248,40 @@ mod tests {
     }
 
     #[test]
+    fn peaks_denser_than_any_audio_are_refused() {
+        let analysis = AnalysisConfig::V1;
+        // Every bin of every frame for ten seconds: what a hostile client could send.
+        let frames = analysis.secs_to_frames(10.0) as u32;
+        let dense: Vec<Peak> = (0..frames)
+            .flat_map(|frame| {
+                (analysis.min_bin..analysis.max_bin).map(move |bin| Peak { frame, bin })
+            })
+            .collect();
+        let fp = Fingerprint::new(analysis.id, 10_000, dense).expect("well-formed");
+        let refused = Fingerprint::from_bytes(&fp.to_bytes())
+            .expect("decodes")
+            .check_density();
+        assert!(
+            matches!(&refused, Err(Error::InvalidFingerprint { reason }) if reason.contains("denser")),
+            "{refused:?}"
+        );
+        // Exactly the picker's bound passes, and so does real audio's fingerprint.
+        let window = analysis.density_window_frames as u32;
+        let limit = 2 * analysis.peaks_per_window as u16;
+        let at_limit: Vec<Peak> = (0..frames)
+            .step_by(window as usize)
+            .flat_map(|frame| {
+                (0..limit).map(move |i| Peak {
+                    frame,
+                    bin: analysis.min_bin + i,
+                })
+            })
+            .collect();
+        let ok = Fingerprint::new(analysis.id, 10_000, at_limit).expect("well-formed");
+        assert!(ok.check_density().is_ok());
+    }
+
+    #[test]
     fn bytes_round_trip() {
         let fp = sample();
         assert_eq!(

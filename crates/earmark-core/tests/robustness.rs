@@ -111,3 +111,49 @@ fn damaged_real_files_never_panic() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+/// A header declaring a format no recording has is refused before decoding: a 1 Hz
+/// rate would otherwise be resampled 8,000-fold (27 s of CPU and 0.9 GB for 42 KB).
+#[test]
+fn absurd_sample_rates_are_refused_before_decoding() {
+    for rate in [1, 100, 3_999, 1_000_000] {
+        let bytes = wav_bytes(&melody(2, 8_000, 2.5), rate);
+        let err = Fingerprinter::default()
+            .decode_source(Source::bytes(bytes), Some("wav"))
+            .expect_err("refused");
+        assert!(
+            matches!(&err, Error::InvalidParameters { reason } if reason.contains(&format!("{rate} Hz"))),
+            "{rate} Hz: {err:?}"
+        );
+    }
+    let ok = wav_bytes(&melody(2, 8_000, 2.5), 8_000);
+    assert!(
+        Fingerprinter::default()
+            .decode_source(Source::bytes(ok), Some("wav"))
+            .is_ok()
+    );
+}
+
+/// A fingerprinter told to decode at most so many seconds stops there with an
+/// error, whatever the input's length.
+#[test]
+fn decoding_stops_at_the_configured_duration() {
+    let fingerprinter = Fingerprinter::new(earmark_core::FingerprintConfig {
+        max_duration_s: Some(3.0),
+        ..Default::default()
+    });
+    let long = wav_bytes(&melody(3, 8_000, 5.0), 8_000);
+    let err = fingerprinter
+        .decode_source(Source::bytes(long), Some("wav"))
+        .expect_err("too long");
+    assert!(
+        matches!(err, Error::TooLong { limit_s } if limit_s == 3.0),
+        "{err:?}"
+    );
+    let short = wav_bytes(&melody(3, 8_000, 2.5), 8_000);
+    assert!(
+        fingerprinter
+            .decode_source(Source::bytes(short), Some("wav"))
+            .is_ok()
+    );
+}

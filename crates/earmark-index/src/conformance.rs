@@ -56,6 +56,85 @@ pub fn run_all(open: &dyn Fn() -> Box<dyn Store>) {
     metadata_and_listing(open().as_ref());
     common_hashes_are_capped(open().as_ref());
     stats_count(open().as_ref());
+    shared_content_keeps_every_entry(open().as_ref());
+    holder_usage_follows_every_write(open().as_ref());
+}
+
+/// Two tracks made from the same file each keep their exact-content entry: adding
+/// the second does not hide the first, and deleting either leaves the other.
+pub fn shared_content_keeps_every_entry(store: &dyn Store) {
+    let first = synthetic_track("first", 7, 100);
+    let mut second = synthetic_track("second", 8, 100);
+    second.content_hash = first.content_hash.clone();
+    second.meta.rights_holder = Some("holder-b".into());
+    let content = first.content_hash.clone().unwrap_or_default();
+    store.put_track(&first).unwrap_or_else(|e| panic!("{e}"));
+    store.put_track(&second).unwrap_or_else(|e| panic!("{e}"));
+    let ids = |store: &dyn Store| -> Vec<String> {
+        store
+            .tracks_by_content(&content)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|r| r.id.to_string())
+            .collect()
+    };
+    assert_eq!(ids(store), ["first", "second"], "first ingested first");
+    assert!(
+        store
+            .delete_track(&second.id)
+            .unwrap_or_else(|e| panic!("{e}"))
+    );
+    assert_eq!(ids(store), ["first"], "a delete removed another's entry");
+    store.put_track(&second).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        store
+            .delete_track(&first.id)
+            .unwrap_or_else(|e| panic!("{e}"))
+    );
+    assert_eq!(ids(store), ["second"]);
+}
+
+/// A holder's usage counts its tracks through puts, replaces, deletes and a change
+/// of holder, and no one else's.
+pub fn holder_usage_follows_every_write(store: &dyn Store) {
+    let usage = |holder: &str| store.holder_usage(holder).unwrap_or_else(|e| panic!("{e}"));
+    let a = synthetic_track("a", 1, 360);
+    let b = synthetic_track("b", 2, 720);
+    let mut other = synthetic_track("other", 3, 100);
+    other.meta.rights_holder = Some("holder-b".into());
+    let (_, ra) = store.put_track(&a).unwrap_or_else(|e| panic!("{e}"));
+    let (_, rb) = store.put_track(&b).unwrap_or_else(|e| panic!("{e}"));
+    let (_, ro) = store.put_track(&other).unwrap_or_else(|e| panic!("{e}"));
+    let mine = usage("holder-a");
+    assert_eq!(mine.tracks, 2);
+    assert_eq!(mine.postings, ra.landmarks + rb.landmarks);
+    assert!((mine.hours - (3.6 + 7.2) / 3600.0).abs() < 1e-9);
+    assert_eq!(usage("holder-b").tracks, 1);
+    assert_eq!(usage("holder-b").postings, ro.landmarks);
+    assert_eq!(usage("nobody"), crate::HolderUsage::default());
+
+    // A replace counts the new audio only; a delete gives its share back.
+    let (_, ra2) = store
+        .put_track(&synthetic_track("a", 4, 100))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(usage("holder-a").tracks, 2);
+    assert_eq!(usage("holder-a").postings, ra2.landmarks + rb.landmarks);
+    assert!(store.delete_track(&b.id).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(usage("holder-a").tracks, 1);
+    assert_eq!(usage("holder-a").postings, ra2.landmarks);
+
+    // Handing a track to another holder moves its share.
+    let meta = TrackMeta {
+        rights_holder: Some("holder-b".into()),
+        ..ra2.meta.clone()
+    };
+    store
+        .update_meta(&ra2.id, &meta)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(usage("holder-a").tracks, 0);
+    assert_eq!(usage("holder-a").postings, 0);
+    assert_eq!(usage("holder-b").tracks, 2);
+    assert_eq!(usage("holder-b").postings, ro.landmarks + ra2.landmarks);
 }
 
 /// Stored landmarks come back as postings of the stored track.
@@ -126,9 +205,9 @@ pub fn delete_removes_every_posting(store: &dyn Store) {
     let content = a.content_hash.clone().unwrap_or_default();
     assert!(
         store
-            .track_by_content(&content)
+            .tracks_by_content(&content)
             .unwrap_or_else(|e| panic!("{e}"))
-            .is_none()
+            .is_empty()
     );
     assert!(
         store
@@ -154,10 +233,9 @@ pub fn metadata_and_listing(store: &dyn Store) {
         .unwrap_or_else(|| panic!("b missing"));
     assert_eq!(record.meta.title.as_deref(), Some("Title of b"));
     let by_content = store
-        .track_by_content(&format!("{:064x}", 12))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("content lookup failed"));
-    assert_eq!(by_content.id, id);
+        .tracks_by_content(&format!("{:064x}", 12))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(by_content.iter().map(|r| &r.id).collect::<Vec<_>>(), [&id]);
     let by_idx = store
         .tracks_by_idx(&[record.idx, 999_999])
         .unwrap_or_else(|e| panic!("{e}"));

@@ -52,6 +52,22 @@ pub enum Error {
     /// A track to add has no landmarks: the audio is silent or too short to identify.
     #[error("no landmarks: the audio is silent or too short to identify")]
     NoLandmarks,
+    /// A track longer than the ingest's limit.
+    #[error("the track is {duration_s:.0} s long, more than the limit of {limit_s:.0} s")]
+    TrackTooLong {
+        /// The track's duration.
+        duration_s: f64,
+        /// The limit.
+        limit_s: f64,
+    },
+    /// Adding the track would take its rights holder past its quota.
+    #[error("rights holder {holder:?} would exceed its quota of {what}")]
+    QuotaExceeded {
+        /// The holder.
+        holder: String,
+        /// Which quota, and by how much.
+        what: String,
+    },
     /// Stored bytes do not decode: the index is damaged or not an Earmark index.
     #[error("corrupt index data: {0}")]
     Corrupt(String),

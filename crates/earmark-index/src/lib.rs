@@ -57,11 +57,11 @@ mod store;
 mod track;
 
 pub use error::{Error, Result};
-pub use ingest::{Added, Ingest, OnDuplicate};
+pub use ingest::{Added, HolderQuota, Ingest, Limits, OnDuplicate};
 pub use matcher::{Match, MatchConfig, identify};
 pub use memory::MemoryStore;
 pub use posting::{Posting, PostingLists};
-pub use store::{NewTrack, PutOutcome, Store, StoreStats};
+pub use store::{HolderUsage, NewTrack, PutOutcome, Store, StoreStats};
 pub use track::{TrackId, TrackMeta, TrackRecord};
 
 /// Occurrences of one hash kept per track: past a few, a repeating loop adds cost and

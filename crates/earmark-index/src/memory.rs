@@ -6,7 +6,7 @@ use std::sync::RwLock;
 use crate::MAX_FRAMES_PER_HASH;
 use crate::error::{Error, Result};
 use crate::posting::{Posting, PostingLists, group_by_hash};
-use crate::store::{NewTrack, PutOutcome, Store, StoreStats};
+use crate::store::{HolderUsage, NewTrack, PutOutcome, Store, StoreStats};
 use crate::track::{TrackId, TrackMeta, TrackRecord};
 
 #[derive(Default)]
@@ -15,7 +15,6 @@ struct Inner {
     tracks: BTreeMap<TrackId, TrackRecord>,
     by_idx: HashMap<u32, TrackId>,
     hashes_of: HashMap<u32, Vec<u64>>,
-    by_content: HashMap<String, TrackId>,
     next_idx: u32,
 }
 
@@ -49,11 +48,6 @@ impl Inner {
     fn remove(&mut self, id: &TrackId) -> Option<TrackRecord> {
         let record = self.tracks.remove(id)?;
         self.by_idx.remove(&record.idx);
-        if let Some(hash) = &record.content_hash
-            && self.by_content.get(hash) == Some(id)
-        {
-            self.by_content.remove(hash);
-        }
         for hash in self.hashes_of.remove(&record.idx).unwrap_or_default() {
             if let Some(list) = self.postings.get_mut(&hash) {
                 list.retain(|p| p.track != record.idx);
@@ -92,9 +86,6 @@ impl Store for MemoryStore {
         let record = track.record(idx, self.hash_config_id, landmarks);
         inner.hashes_of.insert(idx, hashes);
         inner.by_idx.insert(idx, track.id.clone());
-        if let Some(hash) = &track.content_hash {
-            inner.by_content.insert(hash.clone(), track.id.clone());
-        }
         inner.tracks.insert(track.id.clone(), record.clone());
         Ok((outcome, record))
     }
@@ -132,13 +123,32 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn track_by_content(&self, content_hash: &str) -> Result<Option<TrackRecord>> {
+    fn tracks_by_content(&self, content_hash: &str) -> Result<Vec<TrackRecord>> {
+        // A scan: this store serves tests and small catalogs.
+        let mut found: Vec<TrackRecord> = self
+            .read()
+            .tracks
+            .values()
+            .filter(|r| r.content_hash.as_deref() == Some(content_hash))
+            .cloned()
+            .collect();
+        found.sort_by_key(|r| r.idx);
+        Ok(found)
+    }
+
+    fn holder_usage(&self, holder: &str) -> Result<HolderUsage> {
         let inner = self.read();
-        Ok(inner
-            .by_content
-            .get(content_hash)
-            .and_then(|id| inner.tracks.get(id))
-            .cloned())
+        let mut usage = HolderUsage::default();
+        for r in inner
+            .tracks
+            .values()
+            .filter(|r| r.meta.rights_holder.as_deref() == Some(holder))
+        {
+            usage.tracks += 1;
+            usage.postings += r.landmarks;
+            usage.hours += r.duration_s / 3600.0;
+        }
+        Ok(usage)
     }
 
     fn list_tracks(&self, after: Option<&TrackId>, limit: usize) -> Result<Vec<TrackRecord>> {

@@ -71,6 +71,18 @@ pub enum PutOutcome {
     Replaced,
 }
 
+/// What one rights holder's tracks take in an index: what a per-holder quota is
+/// measured against.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct HolderUsage {
+    /// The holder's tracks.
+    pub tracks: u64,
+    /// Their postings.
+    pub postings: u64,
+    /// Their total duration in hours.
+    pub hours: f64,
+}
+
 /// Counts over the whole index.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct StoreStats {
@@ -104,7 +116,8 @@ impl StoreStats {
 /// name, checks them):
 /// - a track is visible (record and postings) all at once or not at all;
 /// - [`delete_track`](Store::delete_track) leaves no posting of the track behind;
-/// - the store refuses to mix hash configurations.
+/// - the store refuses to mix hash configurations;
+/// - each track has its own exact-content entry and its share of its holder's usage.
 pub trait Store: Send + Sync {
     /// The hash configuration id this index was created with.
     fn hash_config_id(&self) -> u16;
@@ -162,11 +175,18 @@ pub trait Store: Send + Sync {
     /// Backend failures.
     fn tracks_by_idx(&self, idx: &[u32]) -> Result<Vec<Option<TrackRecord>>>;
 
-    /// The track whose source file had this SHA-256 (hex), if any.
+    /// Every track whose source file had this SHA-256 (hex), first ingested first.
+    /// Each track keeps its own entry: adding or deleting one never hides another.
     ///
     /// # Errors
     /// Backend failures.
-    fn track_by_content(&self, content_hash: &str) -> Result<Option<TrackRecord>>;
+    fn tracks_by_content(&self, content_hash: &str) -> Result<Vec<TrackRecord>>;
+
+    /// What the tracks whose rights holder is `holder` take in the index.
+    ///
+    /// # Errors
+    /// Backend failures.
+    fn holder_usage(&self, holder: &str) -> Result<HolderUsage>;
 
     /// Up to `limit` tracks in id order, starting after `after`.
     ///

@@ -64,6 +64,10 @@ pub enum Rule {
     NotYetValid,
     /// The policy's window has ended: the catalog default.
     Expired,
+    /// Tracks of different rights holders match the same part of the content and
+    /// their policies disagree: a person should look, since neither holder may
+    /// overrule the other.
+    HolderConflict,
 }
 
 /// The request's circumstances a policy may depend on.
@@ -131,28 +135,56 @@ pub struct DecisionOutcome {
 ///
 /// Matches at or above [`RightsConfig::match_confidence`] are each judged by their
 /// track's policy and the most restrictive result wins (a medley with one blocked track
-/// is blocked), ties going to the more confident match. Failing those, a match at or
-/// above [`RightsConfig::review_confidence`] asks for review. Otherwise the catalog
-/// default applies with no match.
+/// is blocked), ties going to the more confident match, then to the track ingested
+/// first. Two such matches of different rights holders over the same part of the
+/// content whose judgements differ are both judged [`Rule::HolderConflict`] (review):
+/// one holder's track never overrules another's. Failing those, a match at or above
+/// [`RightsConfig::review_confidence`] asks for review. Otherwise the catalog default
+/// applies with no match.
 pub fn decide(matches: &[Match], context: &Context, config: &RightsConfig) -> DecisionOutcome {
-    let mut best: Option<DecisionOutcome> = None;
-    for m in matches
+    let confident: Vec<&Match> = matches
         .iter()
         .filter(|m| m.confidence >= config.match_confidence)
-    {
-        let outcome = judge(m, context, config);
-        let better = match &best {
-            None => true,
-            Some(b) => {
-                let (s, bs) = (outcome.decision.severity(), b.decision.severity());
-                s > bs || (s == bs && outcome.confidence > b.confidence)
-            }
-        };
-        if better {
-            best = Some(outcome);
+        .collect();
+    let mut judged: Vec<DecisionOutcome> = confident
+        .iter()
+        .map(|m| judge(m, context, config))
+        .collect();
+    let conflicting: Vec<bool> = (0..confident.len())
+        .map(|i| {
+            (0..confident.len()).any(|j| {
+                confident[i].track.meta.rights_holder != confident[j].track.meta.rights_holder
+                    && judged[i].decision != judged[j].decision
+                    && same_content(confident[i], confident[j])
+            })
+        })
+        .collect();
+    for ((outcome, m), conflict) in judged.iter_mut().zip(&confident).zip(conflicting) {
+        if conflict {
+            *outcome = self::outcome(
+                m,
+                Decision::Review,
+                Rule::HolderConflict,
+                outcome.policy.clone(),
+            );
         }
     }
-    if let Some(best) = best {
+    let best = judged.into_iter().enumerate().max_by(|(i, a), (j, b)| {
+        let idx = |o: &DecisionOutcome| o.track.as_ref().map_or(u32::MAX, |t| t.idx);
+        a.decision
+            .severity()
+            .cmp(&b.decision.severity())
+            .then(
+                a.confidence
+                    .unwrap_or(0.0)
+                    .total_cmp(&b.confidence.unwrap_or(0.0)),
+            )
+            // The first ingested wins a tie (it was there before the other), then
+            // the first listed.
+            .then(idx(b).cmp(&idx(a)))
+            .then(j.cmp(i))
+    });
+    if let Some((_, best)) = best {
         return best;
     }
     let review = matches
@@ -178,6 +210,16 @@ pub fn decide(matches: &[Match], context: &Context, config: &RightsConfig) -> De
             confidence: None,
         },
     }
+}
+
+/// Whether two matches cover the same part of the content: their spans in the query
+/// overlap by at least half of the shorter one.
+fn same_content(a: &Match, b: &Match) -> bool {
+    let start = a.query_offset_s.max(b.query_offset_s);
+    let end =
+        (a.query_offset_s + a.matched_duration_s).min(b.query_offset_s + b.matched_duration_s);
+    let shorter = a.matched_duration_s.min(b.matched_duration_s);
+    end - start >= 0.5 * shorter
 }
 
 /// One confident match judged by its track's policy.
@@ -372,19 +414,69 @@ mod tests {
     }
 
     #[test]
+    fn holders_disagreeing_over_the_same_content_ask_for_review() {
+        // Another holder's copy of a blocked file, uploaded as allowed: neither wins.
+        let mut original = hit("original", Some("block"), 1.0);
+        original.track.idx = 1;
+        let mut copy = hit("copy", Some("allow"), 1.0);
+        copy.track.idx = 2;
+        let o = decide(
+            &[copy.clone(), original.clone()],
+            &ctx(None, 0),
+            &RightsConfig::default(),
+        );
+        assert_eq!(
+            (o.decision, o.rule),
+            (Decision::Review, Rule::HolderConflict)
+        );
+        assert_eq!(
+            o.track.map(|t| t.id.to_string()).as_deref(),
+            Some("original")
+        );
+        // Holders that agree decide as one.
+        let mut agreeing = copy.clone();
+        agreeing.track.meta.policy = Some("block".into());
+        assert_eq!(
+            run(&[agreeing, original.clone()], &ctx(None, 0)).0,
+            Decision::Block
+        );
+        // The same holder's two tracks are no conflict: the stricter wins.
+        let mut own = copy.clone();
+        own.track.meta.rights_holder = original.track.meta.rights_holder.clone();
+        assert_eq!(run(&[own, original.clone()], &ctx(None, 0)).1, Rule::Policy);
+        // Different parts of a file (a medley) are no conflict either.
+        let mut later = copy;
+        later.query_offset_s = 100.0;
+        later.matched_duration_s = 30.0;
+        original.matched_duration_s = 30.0;
+        assert_eq!(
+            run(&[later, original], &ctx(None, 0)),
+            (Decision::Block, Rule::Policy, Some("original".into()))
+        );
+    }
+
+    #[test]
     fn most_restrictive_match_wins() {
         let c = ctx(None, 0);
+        // Tracks one after another in the file, as in a medley.
+        let at = |mut m: Match, offset_s: f64| {
+            m.query_offset_s = offset_s;
+            m
+        };
         let matches = [
             hit("loud", Some("allow"), 0.99),
-            hit("quiet", Some("block"), 0.6),
-            hit("weak", Some("block"), 0.4),
+            at(hit("quiet", Some("block"), 0.6), 60.0),
+            at(hit("weak", Some("block"), 0.4), 120.0),
         ];
         assert_eq!(
             run(&matches, &c),
             (Decision::Block, Rule::Policy, Some("quiet".into()))
         );
         // Among equal decisions, the more confident match is reported.
-        let matches = [hit("b", Some("allow"), 0.7), hit("a", Some("monitor"), 0.9)];
+        let matches = [
+            hit("b", Some("allow"), 0.7),
+            at(hit("a", Some("monitor"), 0.9), 60.0),
+        ];
         assert_eq!(run(&matches, &c).2.as_deref(), Some("a"));
         // A confident allow beats a weak match that would only ask for review.
         let matches = [

@@ -36,6 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             Added::Replaced(_) => "replaced",
             Added::Unchanged(_) => "unchanged:",
             Added::Duplicate(_) => "a duplicate of",
+            Added::OtherHolder(_) => "held by another rights holder as",
         };
         println!("{file}: {what} {}", added.record().id);
     }

@@ -232,8 +232,12 @@ impl Store for Follower {
         self.store().tracks_by_idx(idx)
     }
 
-    fn track_by_content(&self, content_hash: &str) -> earmark_index::Result<Option<TrackRecord>> {
-        self.store().track_by_content(content_hash)
+    fn tracks_by_content(&self, content_hash: &str) -> earmark_index::Result<Vec<TrackRecord>> {
+        self.store().tracks_by_content(content_hash)
+    }
+
+    fn holder_usage(&self, holder: &str) -> earmark_index::Result<earmark_index::HolderUsage> {
+        self.store().holder_usage(holder)
     }
 
     fn list_tracks(

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 /// Version of the layout below. An index of another version is refused: one of an
 /// earlier version is rebuilt with `earmark ingest`, never migrated.
-pub const FORMAT_VERSION: u32 = 5;
+pub const FORMAT_VERSION: u32 = 6;
 
 /// Format version, hash configuration id, counters and the presence bitmap, under the
 /// `META_*` keys.
@@ -41,8 +41,68 @@ pub(crate) const TRACK_HASHES_PACKED: u8 = 0;
 /// delete checks the recomputed hashes against, then the fingerprint's wire form.
 pub(crate) const TRACK_HASHES_FINGERPRINT: u8 = 1;
 
-/// Content hash (SHA-256 hex) -> track id.
+/// Content hash (SHA-256 hex, 64 bytes) then track idx (u32 big-endian) -> track id:
+/// one entry per track, so that tracks made from the same file never hide one another
+/// ([`content_key`]).
 pub(crate) const CF_CONTENT: &str = "content";
+
+/// The key of a track's entry in `content`.
+pub(crate) fn content_key(content_hash: &str, idx: u32) -> Vec<u8> {
+    let mut key = Vec::with_capacity(content_hash.len() + 4);
+    key.extend_from_slice(content_hash.as_bytes());
+    key.extend_from_slice(&idx.to_be_bytes());
+    key
+}
+
+/// Prefix of the `meta` keys holding a rights holder's usage: the prefix, then the
+/// holder's name as UTF-8 -> [`HolderCounts`].
+pub(crate) const META_HOLDER_PREFIX: &[u8] = b"holder/";
+
+/// The `meta` key of `holder`'s usage.
+pub(crate) fn holder_key(holder: &str) -> Vec<u8> {
+    [META_HOLDER_PREFIX, holder.as_bytes()].concat()
+}
+
+/// A rights holder's tracks, postings and duration (microseconds), each u64
+/// big-endian; updated in the batch of every write that changes them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct HolderCounts {
+    pub tracks: u64,
+    pub postings: u64,
+    pub duration_us: u64,
+}
+
+impl HolderCounts {
+    /// The counts from their stored value.
+    pub fn decode(value: &[u8]) -> Result<Self> {
+        let field = |i: usize| -> Result<u64> {
+            Ok(u64::from_be_bytes(fixed(
+                value.get(i * 8..i * 8 + 8),
+                "holder usage",
+            )?))
+        };
+        if value.len() != 24 {
+            return Err(Error::Corrupt(format!(
+                "holder usage has {} bytes, not 24",
+                value.len()
+            )));
+        }
+        Ok(Self {
+            tracks: field(0)?,
+            postings: field(1)?,
+            duration_us: field(2)?,
+        })
+    }
+
+    /// The stored value.
+    pub fn encode(&self) -> [u8; 24] {
+        let mut out = [0u8; 24];
+        out[..8].copy_from_slice(&self.tracks.to_be_bytes());
+        out[8..16].copy_from_slice(&self.postings.to_be_bytes());
+        out[16..].copy_from_slice(&self.duration_us.to_be_bytes());
+        out
+    }
+}
 
 /// Every column family of an index.
 pub(crate) const ALL_CFS: [&str; 6] = [

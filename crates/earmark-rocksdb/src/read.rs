@@ -168,15 +168,33 @@ impl RocksStore {
         Ok(records)
     }
 
-    pub(crate) fn by_content(&self, content_hash: &str) -> Result<Option<TrackRecord>> {
-        let Some(id) = self
-            .db
-            .get_cf(self.cf(CF_CONTENT)?, content_hash.as_bytes())?
-        else {
-            return Ok(None);
-        };
-        let record = self.read_record(&layout::decode_id(&id)?)?;
-        Ok(record.filter(|r| r.content_hash.as_deref() == Some(content_hash)))
+    pub(crate) fn by_content(&self, content_hash: &str) -> Result<Vec<TrackRecord>> {
+        let prefix = content_hash.as_bytes();
+        let mut ids = Vec::new();
+        // Keys are the hash then the idx: the entries of one hash are adjacent, the
+        // first ingested first.
+        let mode = IteratorMode::From(prefix, Direction::Forward);
+        for item in self.db.iterator_cf(self.cf(CF_CONTENT)?, mode) {
+            let (key, value) = item?;
+            if key.len() != prefix.len() + 4 || !key.starts_with(prefix) {
+                break;
+            }
+            ids.push(Some(layout::decode_id(&value)?));
+        }
+        Ok(self
+            .records(&ids)?
+            .into_iter()
+            .flatten()
+            .filter(|r| r.content_hash.as_deref() == Some(content_hash))
+            .collect())
+    }
+
+    pub(crate) fn holder_counts(&self, holder: &str) -> Result<layout::HolderCounts> {
+        self.db
+            .get_cf(self.cf(CF_META)?, layout::holder_key(holder))?
+            .map_or(Ok(layout::HolderCounts::default()), |v| {
+                layout::HolderCounts::decode(&v)
+            })
     }
 
     pub(crate) fn list(&self, after: Option<&TrackId>, limit: usize) -> Result<Vec<TrackRecord>> {

@@ -6,7 +6,8 @@ use std::sync::{Mutex, PoisonError};
 
 use earmark_core::HashConfig;
 use earmark_index::{
-    NewTrack, PostingLists, PutOutcome, Store, StoreStats, TrackId, TrackMeta, TrackRecord,
+    HolderUsage, NewTrack, PostingLists, PutOutcome, Store, StoreStats, TrackId, TrackMeta,
+    TrackRecord,
 };
 use rocksdb::{Cache, ColumnFamily, DB};
 
@@ -131,8 +132,17 @@ impl Store for RocksStore {
         Ok(self.by_idx(idx)?)
     }
 
-    fn track_by_content(&self, content_hash: &str) -> earmark_index::Result<Option<TrackRecord>> {
+    fn tracks_by_content(&self, content_hash: &str) -> earmark_index::Result<Vec<TrackRecord>> {
         Ok(self.by_content(content_hash)?)
+    }
+
+    fn holder_usage(&self, holder: &str) -> earmark_index::Result<HolderUsage> {
+        let counts = self.holder_counts(holder)?;
+        Ok(HolderUsage {
+            tracks: counts.tracks,
+            postings: counts.postings,
+            hours: counts.duration_us as f64 / 3.6e9,
+        })
     }
 
     fn list_tracks(

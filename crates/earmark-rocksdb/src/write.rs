@@ -1,5 +1,7 @@
 //! Writes: a track put, delete or metadata change is one `WriteBatch`; compaction.
 
+use std::collections::HashMap;
+
 use earmark_core::Fingerprint;
 use earmark_index::posting;
 use earmark_index::{MAX_FRAMES_PER_HASH, NewTrack, PutOutcome, TrackId, TrackMeta, TrackRecord};
@@ -8,11 +10,59 @@ use rocksdb::{BottommostLevelCompaction, CompactOptions, WriteBatch};
 use crate::error::{Error, Result};
 use crate::layout::{
     self, CF_CONTENT, CF_META, CF_POSTINGS, CF_TRACK_HASHES, CF_TRACK_IDX, CF_TRACKS, Counters,
-    META_PRESENCE,
+    HolderCounts, META_PRESENCE,
 };
 use crate::postings_cache::PostingsCache;
 use crate::presence;
 use crate::store::RocksStore;
+
+/// The rights holders' usage one write changes, read once under the writer lock and
+/// written back in its batch.
+#[derive(Default)]
+pub(crate) struct HolderChanges(HashMap<String, HolderCounts>);
+
+impl HolderChanges {
+    fn entry(&mut self, store: &RocksStore, holder: &str) -> Result<&mut HolderCounts> {
+        if !self.0.contains_key(holder) {
+            let counts = store.holder_counts(holder)?;
+            self.0.insert(holder.to_owned(), counts);
+        }
+        Ok(self.0.entry(holder.to_owned()).or_default())
+    }
+
+    /// Counts `record`'s track in (`sign` 1) or out (-1) of its holder's usage.
+    fn count(&mut self, store: &RocksStore, record: &TrackRecord, sign: i8) -> Result<()> {
+        let Some(holder) = &record.meta.rights_holder else {
+            return Ok(());
+        };
+        let counts = self.entry(store, holder)?;
+        let duration_us = layout::duration_us(record.duration_s);
+        if sign > 0 {
+            counts.tracks += 1;
+            counts.postings += record.landmarks;
+            counts.duration_us += duration_us;
+        } else {
+            counts.tracks = counts.tracks.saturating_sub(1);
+            counts.postings = counts.postings.saturating_sub(record.landmarks);
+            counts.duration_us = counts.duration_us.saturating_sub(duration_us);
+        }
+        Ok(())
+    }
+
+    /// Puts the changed usages into `batch` (a holder left with nothing is removed).
+    fn write_into(self, store: &RocksStore, batch: &mut WriteBatch) -> Result<()> {
+        let meta = store.cf(CF_META)?;
+        for (holder, counts) in self.0 {
+            let key = layout::holder_key(&holder);
+            if counts.tracks == 0 {
+                batch.delete_cf(meta, key);
+            } else {
+                batch.put_cf(meta, key, counts.encode());
+            }
+        }
+        Ok(())
+    }
+}
 
 impl RocksStore {
     /// Compacts every column family down to its last level: merge operands are folded
@@ -38,12 +88,14 @@ impl RocksStore {
     }
 
     /// Adds to `batch` everything that removes `record`'s track: its block in each of
-    /// its hashes' values, its records and its content entry; updates `counters`.
+    /// its hashes' values, its records and its content entry; updates `counters` and
+    /// its holder's usage.
     pub(crate) fn remove_into(
         &self,
         batch: &mut WriteBatch,
         record: &TrackRecord,
         counters: &mut Counters,
+        holders: &mut HolderChanges,
     ) -> Result<()> {
         let postings = self.cf(CF_POSTINGS)?;
         let hashes_cf = self.cf(CF_TRACK_HASHES)?;
@@ -70,14 +122,13 @@ impl RocksStore {
         batch.delete_cf(self.cf(CF_TRACK_IDX)?, idx_key);
         batch.delete_cf(hashes_cf, idx_key);
         if let Some(content) = &record.content_hash {
-            // Another track with the same file may own the entry since.
-            let content_cf = self.cf(CF_CONTENT)?;
-            if self.db.get_cf(content_cf, content.as_bytes())?.as_deref()
-                == Some(record.id.as_str().as_bytes())
-            {
-                batch.delete_cf(content_cf, content.as_bytes());
-            }
+            // Its own entry only: other tracks of the same file keep theirs.
+            batch.delete_cf(
+                self.cf(CF_CONTENT)?,
+                layout::content_key(content, record.idx),
+            );
         }
+        holders.count(self, record, -1)?;
         counters.tracks = counters.tracks.saturating_sub(1);
         counters.postings = counters.postings.saturating_sub(record.landmarks);
         counters.duration_us = if counters.tracks == 0 {
@@ -179,12 +230,13 @@ impl RocksStore {
 
         let _writer = self.lock_writer();
         let mut counters = self.read_counters()?;
+        let mut holders = HolderChanges::default();
         let mut batch = WriteBatch::default();
         // Removal goes first in the batch: a value rewritten (or deleted) here and then
         // merged below ends up as the other tracks' blocks plus the new one.
         let outcome = match self.read_record(&track.id)? {
             Some(old) => {
-                self.remove_into(&mut batch, &old, &mut counters)?;
+                self.remove_into(&mut batch, &old, &mut counters, &mut holders)?;
                 PutOutcome::Replaced
             }
             None => PutOutcome::Inserted,
@@ -216,8 +268,14 @@ impl RocksStore {
             hashes_value,
         );
         if let Some(content) = &track.content_hash {
-            batch.put_cf(self.cf(CF_CONTENT)?, content.as_bytes(), id_bytes);
+            batch.put_cf(
+                self.cf(CF_CONTENT)?,
+                layout::content_key(content, idx),
+                id_bytes,
+            );
         }
+        holders.count(self, &record, 1)?;
+        holders.write_into(self, &mut batch)?;
         // Only bits not set yet: once a catalog uses most hash values, a track adds
         // next to nothing here.
         let presence = &self.presence;
@@ -257,8 +315,10 @@ impl RocksStore {
             return Ok(false);
         };
         let mut counters = self.read_counters()?;
+        let mut holders = HolderChanges::default();
         let mut batch = WriteBatch::default();
-        self.remove_into(&mut batch, &record, &mut counters)?;
+        self.remove_into(&mut batch, &record, &mut counters, &mut holders)?;
+        holders.write_into(self, &mut batch)?;
         self.write_counters(&mut batch, &counters)?;
         let _cache_write = self.postings_cache.as_ref().map(PostingsCache::write);
         self.db.write(batch)?;
@@ -271,12 +331,22 @@ impl RocksStore {
         let mut record = self
             .read_record(id)?
             .ok_or_else(|| Error::Index(earmark_index::Error::NotFound(id.clone())))?;
+        let mut holders = HolderChanges::default();
+        let mut batch = WriteBatch::default();
+        if record.meta.rights_holder != meta.rights_holder {
+            // The track's share moves to its new holder.
+            holders.count(self, &record, -1)?;
+            record.meta = meta.clone();
+            holders.count(self, &record, 1)?;
+            holders.write_into(self, &mut batch)?;
+        }
         record.meta = meta.clone();
-        self.db.put_cf(
+        batch.put_cf(
             self.cf(CF_TRACKS)?,
             id.as_str().as_bytes(),
             layout::encode_record(&record)?,
-        )?;
+        );
+        self.db.write(batch)?;
         Ok(record)
     }
 

@@ -82,7 +82,7 @@ async fn read_query(
         }
         Kind::Fingerprint => {
             let bytes = input::read_limited(headers, body, state.config.max_body_bytes).await?;
-            let fp = input::fingerprint_from_bytes(&bytes)?;
+            let fp = input::fingerprint_from_bytes(&bytes, state.config.max_audio_s)?;
             (
                 Query::Prints(vec![fp], None),
                 JsonQuery::default(),
@@ -94,7 +94,10 @@ async fn read_query(
             let mut json: JsonQuery = input::parse_json(&bytes)?;
             match (json.fingerprint.take(), json.content_hash.take()) {
                 (Some(fp), None) => (
-                    Query::Prints(vec![input::fingerprint_from_json(&fp)?], None),
+                    Query::Prints(
+                        vec![input::fingerprint_from_json(&fp, state.config.max_audio_s)?],
+                        None,
+                    ),
                     json,
                     "fingerprint",
                 ),
@@ -122,11 +125,13 @@ fn find(store: &dyn Store, query: Query, config: &MatchConfig) -> Result<Vec<Mat
         Query::Hash(h) => Some(h.as_str()),
         Query::Prints(_, h) => h.as_deref(),
     };
-    // The exact-file fast path: the same bytes as a catalog file.
-    if let Some(hash) = hash
-        && let Some(track) = store.track_by_content(hash)?
-    {
-        return Ok(vec![Match::exact(track)]);
+    // The exact-file fast path: the same bytes as catalog files (each holder's track
+    // of them, so that the decision weighs them all).
+    if let Some(hash) = hash {
+        let exact = store.tracks_by_content(hash)?;
+        if !exact.is_empty() {
+            return Ok(exact.into_iter().map(Match::exact).collect());
+        }
     }
     match query {
         Query::Hash(_) => Ok(Vec::new()),

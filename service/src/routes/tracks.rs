@@ -11,13 +11,13 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use earmark_core::Fingerprint;
-use earmark_index::{Added, Ingest, OnDuplicate, TrackId, TrackMeta, TrackRecord};
+use earmark_index::{Added, Ingest, Limits, OnDuplicate, TrackId, TrackMeta, TrackRecord};
 use earmark_rights::Policy;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{TrackView, blocking, no_such_track, query_params, visible};
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Role, label_namespace};
 use crate::error::{ApiError, ErrorBody};
 use crate::input::{self, Kind};
 use crate::state::AppState;
@@ -75,21 +75,6 @@ pub(crate) struct TrackBody {
     fingerprint: Option<serde_json::Value>,
     /// As the query parameter of audio uploads: `skip` (the default) or `add`.
     on_duplicate: Option<DuplicateParam>,
-}
-
-fn label_namespace(holder: &str) -> String {
-    let prefix: String = holder
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(64)
-        .collect();
-    format!("{prefix}:")
 }
 
 /// Fills in or checks the rights holder against the caller.
@@ -163,14 +148,36 @@ async fn store_track(
 ) -> Result<Response, ApiError> {
     let (id, meta) = track;
     let (store, runtime) = (state.store.clone(), state.runtime.clone());
+    let config = state.config.clone();
     let added = blocking(state, move || {
-        let ingest = Ingest::new(&*store, on_duplicate)?.sharing(&runtime.catalog_writes);
+        let limits = Limits {
+            max_track_s: Some(config.max_audio_s),
+            quota: config.holder_quota(),
+        };
+        let ingest = Ingest::new(&*store, on_duplicate)?
+            .sharing(&runtime.catalog_writes)
+            .with_limits(limits);
         Ok(ingest.add(id, meta, content_hash, fp)?)
     })
     .await?;
     let status = match &added {
         Added::Inserted(_) => StatusCode::CREATED,
         Added::Replaced(_) | Added::Unchanged(_) => StatusCode::OK,
+        Added::OtherHolder(existing) => {
+            let which = if visible(caller, existing) {
+                format!(" as {}", existing.id)
+            } else {
+                String::new()
+            };
+            return Err(ApiError::Conflict {
+                code: "held_by_another_holder",
+                message: format!(
+                    "these very bytes are in the catalog{which} under another rights holder; \
+                     a file is registered by one holder, so that no upload can stand in \
+                     for another holder's"
+                ),
+            });
+        }
         Added::Duplicate(existing) => {
             let which = if visible(caller, existing) {
                 format!(" as {}", existing.id)
@@ -225,7 +232,10 @@ async fn upload(
         }
         Upload::Fingerprint => {
             let bytes = input::read_limited(headers, body, state.config.max_body_bytes).await?;
-            (input::fingerprint_from_bytes(&bytes)?, None)
+            (
+                input::fingerprint_from_bytes(&bytes, state.config.max_audio_s)?,
+                None,
+            )
         }
     };
     let id = match explicit {
@@ -355,7 +365,7 @@ pub(crate) async fn put(
     let fp = b
         .fingerprint
         .as_ref()
-        .map(input::fingerprint_from_json)
+        .map(|fp| input::fingerprint_from_json(fp, state.config.max_audio_s))
         .transpose()?;
     let existing = writable(&state, &caller, &id).await?;
     match fp {

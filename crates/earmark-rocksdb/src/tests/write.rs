@@ -35,13 +35,15 @@ fn replacing_keeps_the_counts_of_the_new_track() {
     assert!((stats.hours - (other.duration_s + 42.0) / 3600.0).abs() < 1e-12);
     // The old content hash no longer leads anywhere; the new one does.
     let old_content = first.content_hash.clone().expect("set");
-    assert_eq!(store.track_by_content(&old_content).expect("read"), None);
+    assert_eq!(store.tracks_by_content(&old_content).expect("read"), []);
     assert_eq!(
         store
-            .track_by_content(&"ab".repeat(32))
+            .tracks_by_content(&"ab".repeat(32))
             .expect("read")
-            .map(|r| r.idx),
-        Some(r_second.idx)
+            .iter()
+            .map(|r| r.idx)
+            .collect::<Vec<_>>(),
+        [r_second.idx]
     );
     let mut distinct = hashes_of(&other);
     distinct.extend(hashes_of(&second));
