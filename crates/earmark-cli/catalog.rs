@@ -179,7 +179,8 @@ fn walk(
             }
         };
         let is_dir = entry.file_type().is_dir();
-        if !is_dir && !(entry.file_type().is_file() && is_audio(entry.path())) {
+        let is_audio_file = entry.file_type().is_file() && is_audio(entry.path());
+        if !(is_dir || is_audio_file) {
             continue;
         }
         let meta = match entry.metadata() {
