@@ -396,3 +396,277 @@ fn check_refusals(db: &std::path::Path) {
         stderr(&o)
     );
 }
+
+/// The track ids of an index, in id order.
+fn track_ids(db: &std::path::Path) -> Vec<String> {
+    let o = run(&["tracks", "--db", s(db), "list", "--json"]);
+    assert!(o.status.success(), "tracks list: {}", stderr(&o));
+    stdout(&o)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("track json");
+            v["id"].as_str().expect("id").to_owned()
+        })
+        .collect()
+}
+
+/// Whether `id` is `base` with the `.` and 8 hex digits that tell apart files deriving
+/// one id.
+fn is_suffixed(id: &str, base: &str) -> bool {
+    id.strip_prefix(base)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .is_some_and(|hex| hex.len() == 8 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[test]
+fn files_of_a_folder_never_share_an_id() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let music = dir.path().join("music");
+    std::fs::create_dir_all(music.join("a")).expect("mkdir");
+    std::fs::create_dir_all(music.join("b")).expect("mkdir");
+    // One name in two folders; two names that become one id; a flat file.
+    let mut files = vec![
+        music.join("a/song.wav"),
+        music.join("b/song.wav"),
+        music.join("x y.wav"),
+        music.join("x-y.wav"),
+        music.join("top.wav"),
+    ];
+    // File names that are not UTF-8 (all once became the id `track`).
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        for name in [&b"\xff.wav"[..], b"\xfe.wav"] {
+            files.push(music.join(std::ffi::OsStr::from_bytes(name)));
+        }
+    }
+    for (seed, file) in (1..).zip(&files) {
+        write_melody_wav(file, 300 + seed, 8);
+    }
+    let ingest = |db: &std::path::Path| {
+        let o = run(&["ingest", "--db", s(db), s(&music)]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        o
+    };
+    let db = dir.path().join("db");
+    let o = ingest(&db);
+    assert!(
+        stdout(&o).contains(&format!("ingested {},", files.len())),
+        "{}",
+        stdout(&o)
+    );
+    let ids = track_ids(&db);
+    assert_eq!(ids.len(), files.len(), "{ids:?}");
+    // A flat folder's files keep their names; sub-folders are part of the id.
+    for id in ["top", "a:song", "b:song"] {
+        assert!(ids.iter().any(|i| i == id), "{id} missing from {ids:?}");
+    }
+    assert_eq!(ids.iter().filter(|i| is_suffixed(i, "x-y")).count(), 2);
+    #[cfg(unix)]
+    assert_eq!(ids.iter().filter(|i| is_suffixed(i, "-")).count(), 2);
+    // The same command names the files the same way every time.
+    let o = ingest(&db);
+    assert!(
+        stdout(&o).contains(&format!("unchanged {}", files.len())),
+        "{}",
+        stdout(&o)
+    );
+    let again = dir.path().join("db-again");
+    ingest(&again);
+    assert_eq!(track_ids(&again), ids);
+}
+
+#[test]
+fn files_named_alike_on_the_command_line_are_all_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (seed, sub) in [(401, "a"), (402, "b")] {
+        std::fs::create_dir_all(dir.path().join(sub)).expect("mkdir");
+        write_melody_wav(&dir.path().join(sub).join("song.wav"), seed, 8);
+    }
+    let db = dir.path().join("db");
+    let (a, b) = (dir.path().join("a/song.wav"), dir.path().join("b/song.wav"));
+    let o = run(&["ingest", "--db", s(&db), s(&a), s(&b)]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("ingested 2,"), "{}", stdout(&o));
+    let ids = track_ids(&db);
+    assert!(ids.iter().all(|i| is_suffixed(i, "song")), "{ids:?}");
+    assert_eq!(ids.len(), 2);
+}
+
+#[test]
+fn a_manifest_giving_one_id_to_two_rows_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let manifest = dir.path().join("catalog.csv");
+    std::fs::write(
+        &manifest,
+        format!(
+            "path,track_id\n{},clip\n{},other\n{},clip\n",
+            s(&fixture("clip.flac")),
+            s(&fixture("other.wav")),
+            s(&fixture("clip-128k.mp3")),
+        ),
+    )
+    .expect("manifest");
+    let o = run(&["ingest", "--db", s(&db), "--manifest", s(&manifest)]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("clip on catalog.csv:2 and catalog.csv:4"),
+        "{err}"
+    );
+    assert!(!db.exists(), "a refused manifest must not create an index");
+}
+
+/// Runs `earmark` with `args`, failing the test if it has not ended within a minute.
+fn run_within_a_minute(args: &[&str]) -> std::process::Output {
+    let mut child = earmark()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("earmark runs");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().expect("kill");
+            panic!("earmark {args:?} ran for over a minute");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("output")
+}
+
+#[cfg(unix)]
+#[test]
+fn symbolic_link_loops_and_repeated_links_walk_each_file_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let music = dir.path().join("music");
+    std::fs::create_dir_all(music.join("sub")).expect("mkdir");
+    write_melody_wav(&music.join("song.wav"), 501, 8);
+    write_melody_wav(&music.join("sub/other.wav"), 502, 8);
+    // Two loops back to the folder, and two more ways into its sub-folder.
+    for (link, target) in [("a", "."), ("b", "."), ("c", "sub"), ("d", "sub")] {
+        std::os::unix::fs::symlink(target, music.join(link)).expect("symlink");
+    }
+    let db = dir.path().join("db");
+    let o = run_within_a_minute(&["ingest", "--db", s(&db), s(&music)]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("ingested 2,"), "{out}");
+    assert!(out.contains("duplicates 0, failed 0"), "{out}");
+    assert_eq!(stats(&db)["tracks"], 2);
+}
+
+#[test]
+fn identical_files_ingested_in_parallel_are_one_track() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let music = dir.path().join("music");
+    std::fs::create_dir_all(&music).expect("mkdir");
+    let original = music.join("copy-0.wav");
+    write_melody_wav(&original, 601, 10);
+    let copies = 6;
+    for i in 1..copies {
+        std::fs::copy(&original, music.join(format!("copy-{i}.wav"))).expect("copy");
+    }
+    // Rounds with fresh indexes, so that a race between the workers would show.
+    for round in 0..5 {
+        let db = dir.path().join(format!("db-{round}"));
+        let o = run(&["ingest", "--db", s(&db), s(&music)]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains(&format!(
+                "ingested 1, replaced 0, unchanged 0, duplicates {}",
+                copies - 1
+            )),
+            "round {round}: {out}"
+        );
+        assert_eq!(stats(&db)["tracks"], 1, "round {round}");
+    }
+}
+
+#[test]
+fn nothing_is_created_when_there_is_nothing_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let o = run(&[
+        "ingest",
+        "--db",
+        s(&db),
+        "/nonexistent/a.mp3",
+        "/nonexistent/b.mp3",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+    assert!(stdout(&o).contains("no such file"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("nothing to ingest"), "{}", stderr(&o));
+    assert!(!db.exists(), "an ingest of nothing created an index");
+    let o = run(&["tracks", "--db", s(&db), "rm", "clip"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no index at"), "{}", stderr(&o));
+    assert!(!db.exists(), "`tracks rm` created an index");
+}
+
+#[test]
+fn writers_racing_to_create_an_index_are_told_it_is_in_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = fixture("clip.flac");
+    for round in 0..4 {
+        let db = dir.path().join(format!("db-{round}"));
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                earmark()
+                    .args(["ingest", "--no-compact", "--db", s(&db), s(&clip)])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("earmark runs")
+            })
+            .collect();
+        for child in children {
+            let o = child.wait_with_output().expect("output");
+            if !o.status.success() {
+                assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+                assert!(
+                    stderr(&o).contains("in use by another process"),
+                    "round {round}: {}",
+                    stderr(&o)
+                );
+            }
+        }
+        assert_eq!(stats(&db)["tracks"], 1, "round {round}");
+    }
+}
+
+#[test]
+fn a_reader_closing_the_output_early_ends_the_command_quietly() {
+    let (_dir, db) = ingested();
+    let (mp3, wav, flac) = (
+        fixture("clip-128k.mp3"),
+        fixture("offset.wav"),
+        fixture("clip.flac"),
+    );
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["stats", "--db", s(&db)],
+        vec!["stats", "--db", s(&db), "--json"],
+        vec!["tracks", "--db", s(&db), "list"],
+        vec!["tracks", "--db", s(&db), "show", "clip"],
+        vec!["query", "--db", s(&db), s(&mp3)],
+        vec!["query", "--db", s(&db), "--json", s(&mp3)],
+        vec!["fingerprint", s(&wav)],
+        vec!["ingest", "--db", s(&db), s(&flac)],
+    ];
+    for args in commands {
+        // The reader is gone before the command writes a byte: its first line fails.
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let o = earmark()
+            .args(&args)
+            .stdout(writer)
+            .output()
+            .expect("earmark runs");
+        let err = stderr(&o);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+    }
+}

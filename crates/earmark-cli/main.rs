@@ -3,10 +3,12 @@
 //! A thin layer over the library crates: argument parsing, progress, output formats
 //! and exit codes. Exit codes: 0 success; 1 when any input failed (the others were
 //! still processed); 2 for usage errors and failures that stop the command (an index
-//! that cannot be opened, an unreadable manifest).
+//! that cannot be opened, an unreadable manifest). A command whose standard output is
+//! closed by its reader (`earmark tracks list | head`) stops quietly with 0.
 
 mod catalog;
 mod cmd;
+mod output;
 mod store;
 
 use std::path::PathBuf;
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        Err(e) if e.is::<output::Closed>() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("earmark: {e:#}");
             ExitCode::from(2)

@@ -11,6 +11,8 @@ use earmark_core::Fingerprinter;
 use earmark_service::FINGERPRINT_MEDIA_TYPE;
 use serde_json::{Value, json};
 
+use crate::output::outln;
+
 /// Arguments of `earmark check`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -58,19 +60,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for file in &args.files {
         match check_one(&agent, &url, &args.key, &fingerprinter, file) {
             Ok(answer) if args.json => {
-                println!(
+                outln!(
                     "{}",
                     json!({"file": file.display().to_string(), "answer": answer})
-                );
+                )?;
             }
-            Ok(answer) => println!("{}: {}", file.display(), describe(&answer)),
+            Ok(answer) => outln!("{}: {}", file.display(), describe(&answer))?,
             Err(e) => {
                 failed = true;
                 if args.json {
-                    println!(
+                    outln!(
                         "{}",
                         json!({"file": file.display().to_string(), "error": format!("{e:#}")})
-                    );
+                    )?;
                 } else {
                     eprintln!("{}: {e:#}", file.display());
                 }

@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use earmark_core::Fingerprinter;
 
+use crate::output::outln;
+
 /// Arguments of `earmark fingerprint`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -42,7 +44,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 out.display()
             );
         }
-        None => println!("{}", fp.to_json()),
+        None => outln!("{}", fp.to_json())?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use crate::DbArg;
 use crate::catalog::{self, Item, Rejected};
+use crate::output::outln;
 
 /// What to do with audio that is already in the index under another id.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -48,7 +49,9 @@ pub struct Args {
     /// noise). An existing index keeps its own; naming another one is an error.
     #[arg(long, value_name = "NAME", value_parser = parse_hash_config)]
     hash_config: Option<&'static HashConfig>,
-    /// Audio files and folders (searched recursively for audio extensions).
+    /// Audio files and folders (searched recursively for audio extensions). A file's
+    /// track id is its name without extension; in a folder, its path below the folder
+    /// with folders joined by `:` (`rock:song`); ids two files would share get a suffix.
     paths: Vec<PathBuf>,
 }
 
@@ -72,9 +75,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
             eprintln!("{note}");
         }
     }
-    catalog::from_paths(&args.paths, &mut items, &mut rejected);
+    for note in catalog::from_paths(&args.paths, &mut items, &mut rejected) {
+        eprintln!("{note}");
+    }
+    for note in catalog::unique_ids(&mut items, &mut rejected) {
+        eprintln!("{note}");
+    }
     if items.is_empty() && rejected.is_empty() {
         anyhow::bail!("nothing to ingest: give audio files, folders or --manifest");
+    }
+    // Nothing could be read: the index is not even opened, so a mistyped path never
+    // leaves an empty index behind.
+    if items.is_empty() {
+        for r in &rejected {
+            outln!("failed: {}: {}", r.what, r.reason)?;
+        }
+        anyhow::bail!("nothing to ingest: every input failed; the index was not opened");
     }
 
     let store = crate::store::open_for_writing(&args.db.db, args.hash_config)?;
@@ -83,6 +99,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
         DuplicateArg::Skip => OnDuplicate::Skip,
         DuplicateArg::Add => OnDuplicate::Add,
     };
+    // One `Ingest` for every worker: under its lock, looking for the same bytes and
+    // writing are one step, so copies of one file in a batch are one track.
     let ingest = Ingest::new(&store, on_duplicate)?;
 
     let bar = ProgressBar::new(items.len() as u64);
@@ -139,18 +157,18 @@ pub fn run(args: Args) -> Result<ExitCode> {
             Err(e) => failed.push((item.path.display().to_string(), format!("{e:#}"))),
         }
     }
-    println!(
+    outln!(
         "ingested {inserted}, replaced {replaced}, unchanged {unchanged}, duplicates {}, failed {} ({:.2} h of audio fingerprinted)",
         duplicates.len(),
         failed.len(),
         audio_ms.load(Ordering::Relaxed) as f64 / 3_600_000.0
-    );
+    )?;
     // Only skipped duplicates are reported: with `--on-duplicate add` they are added.
     for (path, of) in &duplicates {
-        println!("duplicate: {path} is already in the index as {of} (skipped)");
+        outln!("duplicate: {path} is already in the index as {of} (skipped)")?;
     }
     for (what, why) in &failed {
-        println!("failed: {what}: {why}");
+        outln!("failed: {what}: {why}")?;
     }
     Ok(if failed.is_empty() {
         ExitCode::SUCCESS

@@ -8,6 +8,8 @@ use earmark_service::Role;
 
 use super::serve::ConfigArgs;
 
+use crate::output::outln;
+
 /// Arguments of `earmark keys`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -55,19 +57,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 entry.subject,
                 path.display()
             );
-            println!("{key}");
+            outln!("{key}")?;
         }
         Action::List => {
             let entries = earmark_service::list_keys(&path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             for e in entries {
-                println!(
+                outln!(
                     "{}\t{}\t{}\t{}",
                     e.id,
                     format!("{:?}", e.role).to_lowercase(),
                     e.subject,
                     e.created_unix_s
-                );
+                )?;
             }
         }
         Action::Revoke { id } => {

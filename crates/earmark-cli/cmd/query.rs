@@ -11,6 +11,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::DbArg;
+use crate::output::outln;
 
 /// Arguments of `earmark query`.
 #[derive(clap::Args)]
@@ -87,7 +88,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             if result.is_err() {
                 failures += 1;
             }
-            print_answer(file, result, elapsed_ms, args.json);
+            print_answer(file, result, elapsed_ms, args.json)?;
         }
     }
     Ok(if failures == 0 {
@@ -97,7 +98,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
     })
 }
 
-fn print_answer(file: &Path, result: Result<Vec<Match>>, elapsed_ms: f64, json: bool) {
+fn print_answer(
+    file: &Path,
+    result: Result<Vec<Match>>,
+    elapsed_ms: f64,
+    json: bool,
+) -> Result<()> {
     let name = file.display().to_string();
     match (result, json) {
         (Ok(matches), true) => {
@@ -117,19 +123,19 @@ fn print_answer(file: &Path, result: Result<Vec<Match>>, elapsed_ms: f64, json: 
                     .collect(),
                 elapsed_ms: round3(elapsed_ms),
             };
-            println!("{}", serde_json::to_string(&answer).unwrap_or_default());
+            outln!("{}", serde_json::to_string(&answer).unwrap_or_default())?;
         }
         (Err(e), true) => {
             let answer = JsonError {
                 file: name,
                 error: format!("{e:#}"),
             };
-            println!("{}", serde_json::to_string(&answer).unwrap_or_default());
+            outln!("{}", serde_json::to_string(&answer).unwrap_or_default())?;
         }
-        (Ok(matches), false) if matches.is_empty() => println!("{name}: no match"),
+        (Ok(matches), false) if matches.is_empty() => outln!("{name}: no match")?,
         (Ok(matches), false) => {
             for m in matches {
-                println!(
+                outln!(
                     "{name}: {} {}- confidence {:.3}, score {}, query {:.2} s = track {:.2} s, {:.1} s matched",
                     m.track.id,
                     m.track
@@ -143,11 +149,12 @@ fn print_answer(file: &Path, result: Result<Vec<Match>>, elapsed_ms: f64, json: 
                     m.query_offset_s,
                     m.track_offset_s,
                     m.matched_duration_s
-                );
+                )?;
             }
         }
-        (Err(e), false) => println!("{name}: error: {e:#}"),
+        (Err(e), false) => outln!("{name}: error: {e:#}")?,
     }
+    Ok(())
 }
 
 fn round3(x: f64) -> f64 {

@@ -6,6 +6,7 @@ use anyhow::Result;
 use earmark_index::Store;
 
 use crate::DbArg;
+use crate::output::outln;
 
 /// Arguments of `earmark stats`.
 #[derive(clap::Args)]
@@ -26,16 +27,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         value["bytes_per_hour"] = serde_json::json!(stats.bytes_per_hour().round());
         value["hash_config"] = serde_json::json!(store.hash_config()?.name);
         value["layout_version"] = serde_json::json!(earmark_rocksdb::FORMAT_VERSION);
-        println!("{value}");
+        outln!("{value}")?;
     } else {
-        println!("tracks          {}", stats.tracks);
-        println!("hours of audio  {:.2}", stats.hours);
-        println!("postings        {}", stats.postings);
-        println!("distinct hashes {}", stats.hashes);
-        println!("bytes           {}", stats.bytes);
-        println!("bytes per hour  {:.0}", stats.bytes_per_hour());
-        println!("hash config     {}", store.hash_config()?.name);
-        println!("layout          {}", earmark_rocksdb::FORMAT_VERSION);
+        outln!("tracks          {}", stats.tracks)?;
+        outln!("hours of audio  {:.2}", stats.hours)?;
+        outln!("postings        {}", stats.postings)?;
+        outln!("distinct hashes {}", stats.hashes)?;
+        outln!("bytes           {}", stats.bytes)?;
+        outln!("bytes per hour  {:.0}", stats.bytes_per_hour())?;
+        outln!("hash config     {}", store.hash_config()?.name)?;
+        outln!("layout          {}", earmark_rocksdb::FORMAT_VERSION)?;
     }
     Ok(ExitCode::SUCCESS)
 }

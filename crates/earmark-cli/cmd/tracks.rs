@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 use earmark_index::{Store, TrackId, TrackRecord};
 
+use crate::output::outln;
+
 /// Arguments of `earmark tracks`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -71,9 +73,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 left -= page.len();
                 for t in &page {
                     if json {
-                        println!("{}", serde_json::to_string(t)?);
+                        outln!("{}", serde_json::to_string(t)?)?;
                     } else {
-                        println!("{}", line(t));
+                        outln!("{}", line(t))?;
                     }
                 }
             }
@@ -84,7 +86,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             let id = TrackId::new(id)?;
             match store.track(&id)? {
                 Some(t) => {
-                    println!("{}", serde_json::to_string_pretty(&t)?);
+                    outln!("{}", serde_json::to_string_pretty(&t)?)?;
                     Ok(ExitCode::SUCCESS)
                 }
                 None => {
@@ -94,10 +96,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
             }
         }
         Action::Rm { id } => {
-            let store = crate::store::open_for_writing(&db, None)?;
+            let store = crate::store::open_existing_for_writing(&db)?;
             let id = TrackId::new(id)?;
             if store.delete_track(&id)? {
-                println!("removed {id}");
+                outln!("removed {id}")?;
                 Ok(ExitCode::SUCCESS)
             } else {
                 eprintln!("earmark: no track with id {id}");

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use earmark_core::HashConfig;
 use rocksdb::{Cache, DB, IteratorMode, WriteBatch};
@@ -16,6 +17,12 @@ use crate::options;
 use crate::postings_cache::PostingsCache;
 use crate::presence::Presence;
 use crate::store::{Mode, RocksStore};
+
+/// How long a writer waits for another process's creation of the index to end.
+const CREATION_WAIT: Duration = Duration::from_secs(5);
+
+/// How often it looks meanwhile.
+const CREATION_POLL: Duration = Duration::from_millis(20);
 
 /// How to open.
 #[derive(Clone, Copy)]
@@ -139,6 +146,29 @@ impl RocksStore {
     }
 
     fn open(path: &Path, access: Access<'_>) -> Result<Self> {
+        // Another process creating the index shows it half made for a few milliseconds:
+        // RocksDB's log and lock files are there, its column families or metadata not
+        // yet. A
+        // writer waits for that creation to end, then opens the index or is told it is
+        // locked, instead of calling it something else or tripping over the files the
+        // other is writing. A directory that stays half made (a creation killed midway,
+        // a foreign database) is refused as before once the wait is over.
+        let deadline = Instant::now() + CREATION_WAIT;
+        loop {
+            match Self::open_once(path, access) {
+                Err(Error::NotAnIndex { .. } | Error::Rocks(_))
+                    if matches!(access, Access::Primary { .. })
+                        && rocksdb_files_at(path)
+                        && Instant::now() < deadline =>
+                {
+                    std::thread::sleep(CREATION_POLL);
+                }
+                opened => return opened,
+            }
+        }
+    }
+
+    fn open_once(path: &Path, access: Access<'_>) -> Result<Self> {
         let found = inspect(path)?;
         let create = match (access, found) {
             (Access::Primary { create: Some(id) }, Found::Nothing | Found::EmptyDir) => Some(id),
@@ -375,6 +405,12 @@ fn outdated(path: &Path, names: &[String]) -> Error {
             reason: "the column families of an earlier layout, without its metadata".into(),
         },
     }
+}
+
+/// Whether RocksDB has begun a database at `path`: its info log comes first, then its
+/// lock file.
+fn rocksdb_files_at(path: &Path) -> bool {
+    ["LOG", "LOCK"].iter().any(|name| path.join(name).exists())
 }
 
 /// Classifies `path` before RocksDB opens it, so that it never writes into a
