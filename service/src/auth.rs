@@ -436,8 +436,11 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-            .ok_or(ApiError::Unauthorized)?;
-        let key = state.keys.verify(presented).ok_or(ApiError::Unauthorized)?;
+            .ok_or(ApiError::Unauthorized { key_given: false })?;
+        let key = state
+            .keys
+            .verify(presented)
+            .ok_or(ApiError::Unauthorized { key_given: true })?;
         state
             .runtime
             .limiter

@@ -55,12 +55,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// 500 hides its detail from the client and logs it in the request's span.
 #[derive(Debug)]
 pub enum ApiError {
-    /// Missing or unknown API key (401).
-    Unauthorized,
+    /// Missing or unknown API key (401), answered with a `WWW-Authenticate: Bearer`
+    /// challenge.
+    Unauthorized {
+        /// Whether the request carried a key (then an unknown one).
+        key_given: bool,
+    },
     /// The key's role may not do this (403).
     Forbidden(String),
     /// No such resource, or one the caller may not know of (404).
     NotFound(String),
+    /// The route exists but not with this method (405); the router adds `Allow`.
+    MethodNotAllowed,
     /// The body is larger than the route accepts (413).
     TooLarge {
         /// The limit in bytes.
@@ -106,9 +112,10 @@ pub(crate) struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
     /// Stable and machine-readable: `unauthorized`, `forbidden`, `not_found`,
-    /// `too_large`, `unsupported_media_type`, `rate_limited`, `unavailable`, `internal`,
-    /// `quota_exceeded`, a 400's own code such as `invalid_audio` or
-    /// `invalid_fingerprint`, or a 409's (`duplicate`, `held_by_another_holder`).
+    /// `method_not_allowed`, `too_large`, `unsupported_media_type`, `rate_limited`,
+    /// `unavailable`, `internal`, `quota_exceeded`, a 400's own code such as
+    /// `invalid_audio` or `invalid_fingerprint`, or a 409's (`duplicate`,
+    /// `held_by_another_holder`).
     code: &'static str,
     /// For people: what to fix.
     message: String,
@@ -126,9 +133,10 @@ impl ApiError {
     /// The status code of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -141,13 +149,25 @@ impl ApiError {
 
     fn code_and_message(&self) -> (&'static str, String) {
         match self {
-            ApiError::Unauthorized => (
+            ApiError::Unauthorized { key_given } => (
                 "unauthorized",
-                "a valid API key is required (Authorization: Bearer <key>)".into(),
+                format!(
+                    "{}: send it as Authorization: Bearer <key> or as X-Api-Key: <key>",
+                    if *key_given {
+                        "the API key is not known"
+                    } else {
+                        "an API key is required"
+                    }
+                ),
             ),
             ApiError::Forbidden(m) => ("forbidden", m.clone()),
             ApiError::QuotaExceeded(m) => ("quota_exceeded", m.clone()),
             ApiError::NotFound(m) => ("not_found", m.clone()),
+            ApiError::MethodNotAllowed => (
+                "method_not_allowed",
+                "this route does not take this method; the Allow header lists those it takes"
+                    .into(),
+            ),
             ApiError::TooLarge { limit } => (
                 "too_large",
                 format!("request body larger than the limit of {limit} bytes"),
@@ -179,10 +199,26 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if let ApiError::RateLimited { retry_after_s } = self {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+        match self {
+            ApiError::RateLimited { retry_after_s } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            }
+            ApiError::Unauthorized { key_given } => {
+                // RFC 6750: a bare challenge when no key came, `invalid_token` for an
+                // unknown one.
+                let challenge = if key_given {
+                    "Bearer realm=\"earmark\", error=\"invalid_token\""
+                } else {
+                    "Bearer realm=\"earmark\""
+                };
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(challenge),
+                );
+            }
+            _ => {}
         }
         response
     }
@@ -231,9 +267,19 @@ impl From<earmark_core::Error> for ApiError {
     }
 }
 
+/// A policy that does not parse, saying which part is wrong: the rights layer's
+/// territory and timestamp errors do not say they come from a policy. (Territories
+/// and times given as query parameters are mapped to `invalid_query` where they are
+/// read.)
 impl From<earmark_rights::Error> for ApiError {
     fn from(e: earmark_rights::Error) -> Self {
-        ApiError::bad_request("invalid_policy", e.to_string())
+        use earmark_rights::Error as E;
+        let message = match &e {
+            E::InvalidTerritory(_) => format!("invalid policy: in territories: {e}"),
+            E::InvalidTimestamp(_) => format!("invalid policy: in from or until: {e}"),
+            _ => e.to_string(),
+        };
+        ApiError::bad_request("invalid_policy", message)
     }
 }
 

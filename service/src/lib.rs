@@ -123,7 +123,9 @@ pub fn router(state: AppState) -> Router {
     ));
     let (ops, _) = ops_routes().split_for_parts();
     api.merge(ops)
+        .method_not_allowed_fallback(routes::ops::method_not_allowed)
         .fallback(routes::ops::fallback)
+        .layer(middleware::from_fn(routes::refuse_malformed))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             state.config.request_timeout(),
@@ -135,7 +137,7 @@ pub fn router(state: AppState) -> Router {
                 .make_span_with(|req: &Request<Body>| {
                     let id = req
                         .headers()
-                        .get("x-request-id")
+                        .get(X_REQUEST_ID)
                         .and_then(|v| v.to_str().ok())
                         .unwrap_or("");
                     tracing::info_span!(
@@ -148,6 +150,7 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(SetRequestIdLayer::x_request_id(SequentialId::new()))
+        .layer(middleware::map_request(drop_unusable_request_id))
         .with_state(state)
 }
 
@@ -301,6 +304,35 @@ async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) 
         started.elapsed(),
     );
     response
+}
+
+/// The request id header, as [`SetRequestIdLayer::x_request_id`] names it.
+const X_REQUEST_ID: &str = "x-request-id";
+
+/// The longest request id a client may choose.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether a client's `X-Request-Id` may be logged, echoed and recorded as sent: 1 to
+/// [`MAX_REQUEST_ID_LEN`] letters, digits, `.`, `_`, `:` or `-`.
+fn acceptable_request_id(id: &HeaderValue) -> bool {
+    let id = id.as_bytes();
+    (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
+/// Removes a client's request id that is not [`acceptable_request_id`], or that came
+/// more than once, so that the request gets one of ours: the id goes into every log
+/// line, the response and the decision log, where a client's 60 KB or control
+/// characters have no place.
+async fn drop_unusable_request_id(mut req: Request) -> Request {
+    let mut ids = req.headers().get_all(X_REQUEST_ID).iter();
+    let usable = matches!((ids.next(), ids.next()), (Some(id), None) if acceptable_request_id(id));
+    if !usable {
+        req.headers_mut().remove(X_REQUEST_ID);
+    }
+    req
 }
 
 /// Request ids for requests that come without one: a random per-process prefix and a

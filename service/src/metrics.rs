@@ -25,8 +25,19 @@ const BUCKETS_S: [f64; 12] = [
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
-    method: String,
+    method: &'static str,
     status: u16,
+}
+
+/// The `method` label of a request: one of the methods the API knows, or `other`.
+/// HTTP lets a client send any token as its method, and each distinct label value is a
+/// series kept for the life of the process.
+fn method_label(method: &str) -> &'static str {
+    const KNOWN: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .unwrap_or("other")
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -91,12 +102,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Counts a finished request.
+    /// Counts a finished request. `route` must come from a bounded set (a route
+    /// template, or one word for requests no route matched); a method outside the
+    /// usual ones is counted as `other`.
     pub fn observe_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         self.requests
             .get_or_create(&RequestLabels {
                 route: route.to_owned(),
-                method: method.to_owned(),
+                method: method_label(method),
                 status,
             })
             .inc();
@@ -179,6 +192,14 @@ mod tests {
         assert!(text.contains("earmark_decisions_total{decision=\"review\"} 0"));
         assert!(text.contains("earmark_index_tracks 7"));
         assert!(text.ends_with("# EOF\n"), "{text}");
+        m.observe_request("/v1/check", "BREW", 405, Duration::from_millis(1));
+        m.observe_request("/v1/check", "get", 405, Duration::from_millis(1));
+        assert!(
+            m.render(None).contains(
+                "earmark_http_requests_total{route=\"/v1/check\",method=\"other\",status=\"405\"} 2"
+            ),
+            "methods outside the usual ones share one label"
+        );
         assert!(
             !Metrics::default()
                 .render(None)

@@ -1082,3 +1082,381 @@ async fn uploads_follow_the_catalog_rules_of_the_cli() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+/// One request through the router with raw header values; the answer's status,
+/// headers, and body as JSON (or as a JSON string when it is not JSON).
+async fn call_with_headers(
+    e: &common::Env,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, Vec<u8>)],
+    body: impl Into<axum::body::Body>,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        req = req.header(*name, axum::http::HeaderValue::from_bytes(value).unwrap());
+    }
+    let response = e
+        .app
+        .clone()
+        .oneshot(req.body(body.into()).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = response.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    let value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+    (parts.status, parts.headers, value)
+}
+
+/// Percent-encodes everything but letters and digits, for a query parameter's value.
+fn encoded(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn random_methods_and_paths_do_not_grow_the_metrics() {
+    let e = env();
+    for i in 0..300 {
+        let method = format!("M{i}X");
+        let (status, _, _) = call_with_headers(&e, &method, "/v1/check", &[], "").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        let (status, _, _) =
+            call_with_headers(&e, &method, &format!("/no/such/{i}"), &[], "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = e
+            .call("GET", &format!("/v1/tracks/t{i}"), Some(&e.admin), None, "")
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    let (status, text) = e.call("GET", "/metrics", None, None, "").await;
+    assert_eq!(status, StatusCode::OK);
+    let text = text.as_str().unwrap();
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("earmark_http_requests_total{"))
+        .collect();
+    assert!(series.len() <= 4, "{series:#?}");
+    assert!(
+        series.contains(
+            &"earmark_http_requests_total{route=\"/v1/check\",method=\"other\",status=\"405\"} 300"
+        ),
+        "{series:#?}"
+    );
+    assert!(
+        series.contains(
+            &"earmark_http_requests_total{route=\"unmatched\",method=\"other\",status=\"404\"} 300"
+        ),
+        "{series:#?}"
+    );
+    assert!(
+        series.contains(
+            &"earmark_http_requests_total{route=\"/v1/tracks/{id}\",method=\"GET\",status=\"404\"} 300"
+        ),
+        "{series:#?}"
+    );
+    assert!(text.len() < 16_000, "{} bytes", text.len());
+}
+
+/// Whether `id` is a request id the service may log and record.
+fn plain_request_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".:_-".contains(&b))
+}
+
+#[tokio::test]
+async fn request_ids_are_bounded_plain_text_or_replaced() {
+    let e = env();
+    let check = |ids: Vec<Vec<u8>>| {
+        let e = &e;
+        async move {
+            let mut headers: Vec<(&str, Vec<u8>)> =
+                ids.into_iter().map(|id| ("x-request-id", id)).collect();
+            headers.push(("authorization", format!("Bearer {}", e.network).into()));
+            headers.push(("content-type", b"application/json".to_vec()));
+            let query = json!({"content_hash": "0".repeat(64)}).to_string();
+            let (status, headers, body) =
+                call_with_headers(e, "POST", "/v1/check", &headers, query).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let echoed = headers["x-request-id"].to_str().unwrap().to_owned();
+            assert_eq!(body["request_id"], echoed.as_str(), "{body}");
+            echoed
+        }
+    };
+    let sent_back = check(vec![vec![b'a'; 60_000]]).await;
+    assert!(plain_request_id(&sent_back), "{sent_back:?}");
+    for bad in [
+        b"with space".to_vec(),
+        b"tab\there".to_vec(),
+        b"caf\xc3\xa9".to_vec(),
+        b"quote\"d".to_vec(),
+        Vec::new(),
+    ] {
+        let sent_back = check(vec![bad.clone()]).await;
+        assert!(plain_request_id(&sent_back), "{sent_back:?}");
+        assert_ne!(sent_back.as_bytes(), bad.as_slice());
+    }
+    let twice = check(vec![b"first".to_vec(), b"second".to_vec()]).await;
+    assert!(!["first", "second"].contains(&twice.as_str()), "{twice}");
+    let valid = "client-42.retry:1_of_3";
+    assert_eq!(check(vec![valid.as_bytes().to_vec()]).await, valid);
+    assert_eq!(check(vec![vec![b'z'; 64]]).await, "z".repeat(64));
+
+    let (status, report) = e
+        .call("GET", "/v1/reports?recent=100", Some(&e.admin), None, "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let recorded: Vec<&str> = report["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(recorded.len(), 9, "{report}");
+    assert!(
+        recorded.iter().all(|id| plain_request_id(id)),
+        "{recorded:?}"
+    );
+    assert!(recorded.contains(&valid), "{recorded:?}");
+}
+
+#[tokio::test]
+async fn every_error_answer_is_json_with_a_code() {
+    let e = env();
+    let json_error = |status: StatusCode, headers: &axum::http::HeaderMap, body: &Value| {
+        assert_eq!(
+            headers["content-type"], "application/json",
+            "{status} {body}"
+        );
+        body["error"]["code"].as_str().unwrap().to_owned()
+    };
+
+    // A known path with a method it does not take.
+    for (method, uri) in [
+        ("DELETE", "/v1/check"),
+        ("BREW", "/healthz"),
+        ("POST", "/v1/tracks/x"),
+    ] {
+        let (status, headers, body) = call_with_headers(&e, method, uri, &[], "").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
+        assert_eq!(json_error(status, &headers, &body), "method_not_allowed");
+        assert!(headers.contains_key("allow"), "{headers:?}");
+    }
+
+    // A path parameter that is not UTF-8.
+    let admin = [("authorization", format!("Bearer {}", e.admin).into_bytes())];
+    for (method, uri) in [
+        ("GET", "/v1/tracks/%FF"),
+        ("DELETE", "/v1/tracks/a%C3"),
+        ("PATCH", "/v1/tracks/%FF/policy"),
+    ] {
+        let (status, headers, body) = call_with_headers(&e, method, uri, &admin, "").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {uri}: {body}");
+        assert_eq!(json_error(status, &headers, &body), "invalid_path");
+    }
+
+    // No key, or an unknown one: a Bearer challenge, and both ways to send a key.
+    for (headers, challenge) in [
+        (Vec::new(), "Bearer realm=\"earmark\""),
+        (
+            vec![("x-api-key", b"ek_nope".to_vec())],
+            "Bearer realm=\"earmark\", error=\"invalid_token\"",
+        ),
+    ] {
+        let (status, headers, body) =
+            call_with_headers(&e, "GET", "/v1/tracks", &headers, "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(json_error(status, &headers, &body), "unauthorized");
+        assert_eq!(headers["www-authenticate"], challenge);
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("Authorization: Bearer") && message.contains("X-Api-Key"),
+            "{message}"
+        );
+    }
+}
+
+/// A request as `Env::call` takes it: method, URI, key, content type, body.
+type Request<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>, Vec<u8>);
+
+#[tokio::test]
+async fn every_route_refuses_unknown_query_parameters() {
+    let e = env();
+    let fp = fingerprint(&chords(71, 10)).to_bytes();
+    let hash = json!({"content_hash": "0".repeat(64)}).to_string();
+    let routes: [Request<'_>; 14] = [
+        (
+            "POST",
+            "/v1/identify",
+            Some(e.network.as_str()),
+            Some("application/json"),
+            hash.clone().into(),
+        ),
+        (
+            "POST",
+            "/v1/check?territory=DE",
+            Some(e.network.as_str()),
+            Some("application/json"),
+            hash.into(),
+        ),
+        (
+            "POST",
+            "/v1/tracks?id=x",
+            Some(e.admin.as_str()),
+            Some(FINGERPRINT_MEDIA_TYPE),
+            fp.clone(),
+        ),
+        (
+            "PUT",
+            "/v1/tracks/x?title=T",
+            Some(e.admin.as_str()),
+            Some(FINGERPRINT_MEDIA_TYPE),
+            fp,
+        ),
+        (
+            "PUT",
+            "/v1/tracks/x",
+            Some(e.admin.as_str()),
+            Some("application/json"),
+            b"{}".to_vec(),
+        ),
+        (
+            "GET",
+            "/v1/tracks/x",
+            Some(e.admin.as_str()),
+            None,
+            Vec::new(),
+        ),
+        (
+            "DELETE",
+            "/v1/tracks/x",
+            Some(e.admin.as_str()),
+            None,
+            Vec::new(),
+        ),
+        (
+            "PATCH",
+            "/v1/tracks/x/policy",
+            Some(e.admin.as_str()),
+            Some("application/json"),
+            b"null".to_vec(),
+        ),
+        (
+            "GET",
+            "/v1/tracks?limit=5",
+            Some(e.admin.as_str()),
+            None,
+            Vec::new(),
+        ),
+        (
+            "GET",
+            "/v1/reports?recent=5",
+            Some(e.admin.as_str()),
+            None,
+            Vec::new(),
+        ),
+        ("GET", "/healthz", None, None, Vec::new()),
+        ("GET", "/readyz", None, None, Vec::new()),
+        ("GET", "/metrics", None, None, Vec::new()),
+        ("GET", "/openapi.json", None, None, Vec::new()),
+    ];
+    for (method, uri, key, content_type, body) in routes {
+        let sep = if uri.contains('?') { '&' } else { '?' };
+        let (status, answer) = e
+            .call(
+                method,
+                &format!("{uri}{sep}bogus=1"),
+                key,
+                content_type,
+                body,
+            )
+            .await;
+        assert_eq!(
+            (status, answer["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("invalid_query")),
+            "{method} {uri}: {answer}"
+        );
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains("\"bogus\""), "{method} {uri}: {message}");
+    }
+    // The parameters a route takes still pass, and a long unknown name is cut short.
+    let (status, body) = e
+        .call(
+            "GET",
+            "/v1/tracks?limit=5&q=x",
+            Some(e.admin.as_str()),
+            None,
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let long = "n".repeat(10_000);
+    let (status, body) = e
+        .call("GET", &format!("/healthz?{long}=1"), None, None, "")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.to_string().len() < 500, "{body}");
+}
+
+#[tokio::test]
+async fn bad_times_and_territories_are_named_in_queries_and_policies() {
+    let e = env();
+    let hash = json!({"content_hash": "0".repeat(64)}).to_string();
+    let (status, body) = e
+        .call(
+            "POST",
+            "/v1/check?territory=ZZZ",
+            Some(e.network.as_str()),
+            Some("application/json"),
+            hash,
+        )
+        .await;
+    assert_eq!(body["error"]["code"], "invalid_query", "{status} {body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("territory")
+    );
+    for (param, value) in [("since", "yesterday"), ("until", "2026-13-01")] {
+        let (_, body) = e
+            .call(
+                "GET",
+                &format!("/v1/reports?{param}={value}"),
+                Some(e.admin.as_str()),
+                None,
+                "",
+            )
+            .await;
+        assert_eq!(body["error"]["code"], "invalid_query", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("{param}: ")), "{message}");
+    }
+    // In a policy: invalid_policy, saying which part is wrong.
+    for (policy, part) in [
+        (
+            json!({"action": "block", "territories": ["ZZZ"]}),
+            "territories",
+        ),
+        (json!({"action": "block", "from": "soon"}), "from or until"),
+    ] {
+        let query = format!("id=p&policy={}", encoded(&policy.to_string()));
+        let (status, body) = e.upload(&e.admin, &query, wav(&chords(72, 5))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_policy", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(part), "{message}");
+    }
+}

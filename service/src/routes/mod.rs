@@ -5,8 +5,14 @@ pub(crate) mod query;
 pub(crate) mod reports;
 pub(crate) mod tracks;
 
-use axum::extract::Query;
-use axum::http::{HeaderMap, Uri};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use axum::extract::rejection::RawPathParamsRejection;
+use axum::extract::{FromRequestParts, MatchedPath, Query, RawPathParams, Request};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use earmark_index::{Match, TrackRecord};
 use earmark_rights::Policy;
 use serde::Serialize;
@@ -46,6 +52,100 @@ pub(crate) fn query_params<T: DeserializeOwned>(uri: &Uri) -> Result<T, ApiError
     Query::try_from_uri(uri)
         .map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+}
+
+/// The query parameters of each route: by path template, then by method. Read from
+/// the OpenAPI description, which the handlers' parameter structs generate, so that
+/// what is documented is exactly what is accepted.
+type QueryParameters = HashMap<String, Vec<(Method, Vec<String>)>>;
+
+static QUERY_PARAMETERS: LazyLock<QueryParameters> = LazyLock::new(|| {
+    use utoipa::openapi::path::{Operation, ParameterIn};
+    let names = |op: &Operation| -> Vec<String> {
+        op.parameters
+            .iter()
+            .flatten()
+            .filter(|p| p.parameter_in == ParameterIn::Query)
+            .map(|p| p.name.clone())
+            .collect()
+    };
+    crate::openapi()
+        .paths
+        .paths
+        .into_iter()
+        .map(|(path, item)| {
+            let methods = [
+                (Method::GET, &item.get),
+                (Method::PUT, &item.put),
+                (Method::POST, &item.post),
+                (Method::DELETE, &item.delete),
+                (Method::PATCH, &item.patch),
+            ]
+            .into_iter()
+            .filter_map(|(method, op)| op.as_ref().map(|op| (method, names(op))))
+            .collect();
+            (path, methods)
+        })
+        .collect()
+});
+
+/// Longest part of a client's parameter name repeated in an error message.
+const MAX_ECHOED_NAME_CHARS: usize = 64;
+
+/// Refuses, before any handler or key check runs, what no route accepts: a path
+/// parameter that is not UTF-8 once percent-decoded (400 `invalid_path`) and a query
+/// parameter the route does not take (400 `invalid_query`, naming it). One check for
+/// every route, those without parameters included, so that all answer alike.
+pub(crate) async fn refuse_malformed(req: Request, next: Next) -> Response {
+    let (mut parts, body) = req.into_parts();
+    if let Err(RawPathParamsRejection::InvalidUtf8InPathParam(e)) =
+        RawPathParams::from_request_parts(&mut parts, &()).await
+    {
+        return ApiError::bad_request(
+            "invalid_path",
+            format!(
+                "a path parameter is not UTF-8 once percent-decoded ({})",
+                e.body_text()
+            ),
+        )
+        .into_response();
+    }
+    // Only matched routes: the others answer 404, or 405 when the method is wrong.
+    let method = if parts.method == Method::HEAD {
+        Method::GET
+    } else {
+        parts.method.clone()
+    };
+    let taken = parts
+        .extensions
+        .get::<MatchedPath>()
+        .and_then(|route| QUERY_PARAMETERS.get(route.as_str()))
+        .and_then(|methods| methods.iter().find(|(m, _)| *m == method))
+        .map(|(_, names)| names);
+    if let Some(taken) = taken
+        && let Err(refusal) = only_parameters(&parts.uri, taken)
+    {
+        return refusal.into_response();
+    }
+    next.run(Request::from_parts(parts, body)).await
+}
+
+/// Refuses a query parameter outside `taken`.
+fn only_parameters(uri: &Uri, taken: &[String]) -> Result<(), ApiError> {
+    let given: Vec<(String, String)> = query_params(uri)?;
+    let Some((unknown, _)) = given.iter().find(|(name, _)| !taken.contains(name)) else {
+        return Ok(());
+    };
+    let shown: String = unknown.chars().take(MAX_ECHOED_NAME_CHARS).collect();
+    let accepted = if taken.is_empty() {
+        "this route takes no query parameters".to_owned()
+    } else {
+        format!("this route takes {}", taken.join(", "))
+    };
+    Err(ApiError::bad_request(
+        "invalid_query",
+        format!("unknown query parameter {shown:?}: {accepted}"),
+    ))
 }
 
 /// Whether the caller may know of this track: labels see only their holder's.

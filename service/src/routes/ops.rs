@@ -95,3 +95,8 @@ pub(crate) async fn openapi() -> Response {
 pub(crate) async fn fallback() -> ApiError {
     ApiError::NotFound("no such route".into())
 }
+
+/// A known path with a method it does not take; the router adds the `Allow` header.
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

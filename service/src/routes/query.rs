@@ -40,6 +40,7 @@ pub(crate) struct JsonQuery {
 
 /// Context given as query parameters (a JSON body's fields take precedence).
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ContextParams {
     /// The network asking; admin keys only (a network key speaks for its own network).

@@ -29,9 +29,11 @@ pub(crate) struct ReportParams {
     before: Option<String>,
 }
 
-/// A `since` or `until` parameter.
-fn time(text: &str) -> Result<i64, ApiError> {
-    parse_timestamp(text).map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))
+/// The `since` or `until` parameter, named in the error.
+fn time(name: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
+    text.map(parse_timestamp)
+        .transpose()
+        .map_err(|e| ApiError::bad_request("invalid_query", format!("{name}: {e}")))
 }
 
 /// Decision counts per track, network and day, and the recent decisions.
@@ -66,8 +68,8 @@ pub(crate) async fn get(
     };
     let query = ReportQuery {
         rights_holder,
-        since_unix_s: p.since.as_deref().map(time).transpose()?,
-        until_unix_s: p.until.as_deref().map(time).transpose()?,
+        since_unix_s: time("since", p.since.as_deref())?,
+        until_unix_s: time("until", p.until.as_deref())?,
         recent: p.recent.unwrap_or(50).min(1000),
         before: p.before,
     };
