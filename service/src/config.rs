@@ -228,9 +228,7 @@ impl Config {
             ("cpu_workers", self.cpu_workers),
         ] {
             if !(1..=MAX_PERMITS).contains(&count) {
-                return Err(Error::Config(format!(
-                    "{name} must be 1 to {MAX_PERMITS}"
-                )));
+                return Err(Error::Config(format!("{name} must be 1 to {MAX_PERMITS}")));
             }
         }
         if self
@@ -474,11 +472,27 @@ mod tests {
         assert_eq!((one.per_key_requests(), one.per_key_cpu_workers()), (1, 1));
         for (variable, value, field) in [
             ("EARMARK_MAX_CONNECTIONS", "0", "max_connections"),
-            ("EARMARK_MAX_CONNECTIONS", "18446744073709551615", "max_connections"),
-            ("EARMARK_MAX_CONCURRENT", "18446744073709551615", "max_concurrent"),
+            (
+                "EARMARK_MAX_CONNECTIONS",
+                "18446744073709551615",
+                "max_connections",
+            ),
+            (
+                "EARMARK_MAX_CONCURRENT",
+                "18446744073709551615",
+                "max_concurrent",
+            ),
             ("EARMARK_CPU_WORKERS", "18446744073709551615", "cpu_workers"),
-            ("EARMARK_MAX_CONCURRENT_PER_KEY", "0", "max_concurrent_per_key"),
-            ("EARMARK_MAX_CONCURRENT_PER_KEY", "257", "max_concurrent_per_key"),
+            (
+                "EARMARK_MAX_CONCURRENT_PER_KEY",
+                "0",
+                "max_concurrent_per_key",
+            ),
+            (
+                "EARMARK_MAX_CONCURRENT_PER_KEY",
+                "257",
+                "max_concurrent_per_key",
+            ),
             ("EARMARK_CPU_WORKERS_PER_KEY", "0", "cpu_workers_per_key"),
         ] {
             let mut c = Config {

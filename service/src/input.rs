@@ -123,9 +123,7 @@ impl HttpBody for DeadlineBody {
                 Poll::Ready(frame.map(|f| f.map_err(axum::BoxError::from)))
             }
             Poll::Pending => match this.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    Poll::Ready(Some(Err(Box::new(BodyTimedOut(this.timeout)))))
-                }
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(this.timeout))))),
                 Poll::Pending => Poll::Pending,
             },
         }

@@ -59,7 +59,9 @@ impl AppState {
             // have been checked, and a semaphore panics beyond its maximum.
             requests: Semaphore::new(config.max_concurrent.min(Semaphore::MAX_PERMITS)),
             requests_per_key: KeyedLimit::new(config.per_key_requests()),
-            cpu: Arc::new(Semaphore::new(config.cpu_workers.min(Semaphore::MAX_PERMITS))),
+            cpu: Arc::new(Semaphore::new(
+                config.cpu_workers.min(Semaphore::MAX_PERMITS),
+            )),
             cpu_per_key: KeyedLimit::new(config.per_key_cpu_workers()),
             fingerprinter: Fingerprinter::default(),
             catalog_writes: std::sync::Mutex::new(()),

@@ -105,7 +105,10 @@ async fn slow_heads_are_cut_while_healthz_answers() {
 
     // And every slow one is cut after the header timeout.
     for stream in &mut stalled {
-        assert!(until_closed(stream).await.is_some(), "a stalled head was cut");
+        assert!(
+            until_closed(stream).await.is_some(),
+            "a stalled head was cut"
+        );
     }
     assert!(
         until_closed(&mut trickled).await.is_some(),
@@ -114,7 +117,10 @@ async fn slow_heads_are_cut_while_healthz_answers() {
     trickler.abort();
     // An idle connection that never sends a byte is cut too.
     let mut idle = TcpStream::connect(addr).await.unwrap();
-    assert!(until_closed(&mut idle).await.is_some(), "an idle connection was cut");
+    assert!(
+        until_closed(&mut idle).await.is_some(),
+        "an idle connection was cut"
+    );
 
     stop.send(()).unwrap();
     tokio::time::timeout(SOON, server).await.unwrap().unwrap();
@@ -147,7 +153,10 @@ async fn over_the_connection_cap_an_honest_client_is_served_once_slow_ones_are_c
     // ... and served once the header timeout has cut the idle ones.
     let answered = tokio::time::timeout(SOON, read_response(honest)).await;
     let answered = answered.expect("the honest client was served");
-    assert_eq!((answered.status, answered.body.as_slice()), (200, &b"ok"[..]));
+    assert_eq!(
+        (answered.status, answered.body.as_slice()),
+        (200, &b"ok"[..])
+    );
     for stream in &mut idle {
         assert!(until_closed(stream).await.is_some());
     }
@@ -158,7 +167,11 @@ async fn over_the_connection_cap_an_honest_client_is_served_once_slow_ones_are_c
 
 /// Sends `head` and then `body` a little at a time, never pausing as long as the body
 /// timeout, until the server stops taking it; returns the reading half.
-async fn trickle(addr: SocketAddr, head: String, body: Vec<u8>) -> (OwnedReadHalf, tokio::task::JoinHandle<()>) {
+async fn trickle(
+    addr: SocketAddr,
+    head: String,
+    body: Vec<u8>,
+) -> (OwnedReadHalf, tokio::task::JoinHandle<()>) {
     let (read, mut write) = TcpStream::connect(addr).await.unwrap().into_split();
     let writer = tokio::spawn(async move {
         if write.write_all(head.as_bytes()).await.is_err() {
@@ -205,7 +218,11 @@ async fn bodies_trickled_past_the_body_timeout_get_408() {
     writer.abort();
 
     // JSON, read whole before parsing.
-    let json = format!("{{\"content_hash\": \"{}\"{}}}", "ab".repeat(32), " ".repeat(200_000));
+    let json = format!(
+        "{{\"content_hash\": \"{}\"{}}}",
+        "ab".repeat(32),
+        " ".repeat(200_000)
+    );
     let head = format!(
         "POST /v1/check HTTP/1.1\r\nhost: test\r\nauthorization: Bearer {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
         e.network,
