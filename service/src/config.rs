@@ -50,8 +50,22 @@ pub struct Config {
     pub quota_postings: u64,
     /// Longest a request may take, seconds (`EARMARK_REQUEST_TIMEOUT_S`, default 60).
     pub request_timeout_s: f64,
+    /// Longest a client may take to send a request's head, seconds, counted from when
+    /// the service starts reading it, including on an idle kept-alive connection
+    /// (`EARMARK_HEADER_READ_TIMEOUT_S`, default 10); the connection is closed after.
+    pub header_read_timeout_s: f64,
+    /// Longest a client may take to send a whole body, seconds, counted from when the
+    /// service starts reading it (`EARMARK_BODY_READ_TIMEOUT_S`, default 30); 408 after.
+    pub body_read_timeout_s: f64,
+    /// Connections open at once (`EARMARK_MAX_CONNECTIONS`, default 1024). At the cap the
+    /// service accepts no more until one closes; slow clients are cut by the timeouts.
+    pub max_connections: usize,
     /// API requests handled at once; more wait (`EARMARK_MAX_CONCURRENT`, default 256).
     pub max_concurrent: usize,
+    /// API requests one key may have handled at once, taken before the global limit
+    /// (`EARMARK_MAX_CONCURRENT_PER_KEY`, default a quarter of `max_concurrent`), so
+    /// that one key's slow uploads cannot hold every slot.
+    pub max_concurrent_per_key: Option<usize>,
     /// Matching and store tasks run at once; more wait their turn in order
     /// (`EARMARK_CPU_WORKERS`, default four per core). Few enough that a task, once
     /// started, runs to its end without sharing a core with dozens of others, which
@@ -59,6 +73,9 @@ pub struct Config {
     /// tasks are handed to and from the blocking pool (at two per core they idled
     /// about 3 % of the time under load).
     pub cpu_workers: usize,
+    /// Turns of the worker pool one key may hold at once (`EARMARK_CPU_WORKERS_PER_KEY`,
+    /// default half of `cpu_workers`, at least 1), so that other keys always get turns.
+    pub cpu_workers_per_key: Option<usize>,
     /// Requests per second per key, 0 for no limit (`EARMARK_RATE_LIMIT_PER_S`,
     /// default 100).
     pub rate_limit_per_s: f64,
@@ -93,8 +110,13 @@ impl Default for Config {
             quota_hours: 10_000.0,
             quota_postings: 4_000_000_000,
             request_timeout_s: 60.0,
+            header_read_timeout_s: 10.0,
+            body_read_timeout_s: 30.0,
+            max_connections: 1024,
             max_concurrent: 256,
+            max_concurrent_per_key: None,
             cpu_workers: 4 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            cpu_workers_per_key: None,
             rate_limit_per_s: 100.0,
             rate_limit_burst: 200.0,
             query_shifts: 4,
@@ -110,6 +132,11 @@ impl Default for Config {
 pub(crate) const RATE_LIMIT_PER_S: std::ops::RangeInclusive<f64> = 0.001..=1e6;
 /// The bursts a key may be allowed: at most 1,000,000 requests at once.
 pub(crate) const RATE_LIMIT_BURST: std::ops::RangeInclusive<f64> = 1.0..=1e6;
+/// The longest any timeout may be, seconds: a day. Far below where a `Duration` overflows.
+const MAX_TIMEOUT_S: f64 = 86_400.0;
+/// The most connections, requests or workers a limit may allow at once; far below
+/// where a semaphore would refuse the count.
+const MAX_PERMITS: usize = 1_000_000;
 
 impl Config {
     /// Defaults, then `file` (JSON, any subset of the fields) if given, then the
@@ -160,8 +187,19 @@ impl Config {
                 "EARMARK_QUOTA_HOURS" => self.quota_hours = parse(&name, &value)?,
                 "EARMARK_QUOTA_POSTINGS" => self.quota_postings = parse(&name, &value)?,
                 "EARMARK_REQUEST_TIMEOUT_S" => self.request_timeout_s = parse(&name, &value)?,
+                "EARMARK_HEADER_READ_TIMEOUT_S" => {
+                    self.header_read_timeout_s = parse(&name, &value)?;
+                }
+                "EARMARK_BODY_READ_TIMEOUT_S" => self.body_read_timeout_s = parse(&name, &value)?,
+                "EARMARK_MAX_CONNECTIONS" => self.max_connections = parse(&name, &value)?,
                 "EARMARK_MAX_CONCURRENT" => self.max_concurrent = parse(&name, &value)?,
+                "EARMARK_MAX_CONCURRENT_PER_KEY" => {
+                    self.max_concurrent_per_key = Some(parse(&name, &value)?);
+                }
                 "EARMARK_CPU_WORKERS" => self.cpu_workers = parse(&name, &value)?,
+                "EARMARK_CPU_WORKERS_PER_KEY" => {
+                    self.cpu_workers_per_key = Some(parse(&name, &value)?);
+                }
                 "EARMARK_RATE_LIMIT_PER_S" => self.rate_limit_per_s = parse(&name, &value)?,
                 "EARMARK_RATE_LIMIT_BURST" => self.rate_limit_burst = parse(&name, &value)?,
                 "EARMARK_QUERY_SHIFTS" => self.query_shifts = parse(&name, &value)?,
@@ -194,8 +232,17 @@ impl Config {
     /// [`Error::Config`] naming the first bad value.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &str| Err(Error::Config(m.to_owned()));
-        if !(self.request_timeout_s > 0.0 && self.request_timeout_s.is_finite()) {
-            return bad("request_timeout_s must be positive");
+        for (name, seconds) in [
+            ("request_timeout_s", self.request_timeout_s),
+            ("header_read_timeout_s", self.header_read_timeout_s),
+            ("body_read_timeout_s", self.body_read_timeout_s),
+        ] {
+            // Also refuses NaN, which every comparison fails.
+            if !(seconds > 0.0 && seconds <= MAX_TIMEOUT_S) {
+                return Err(Error::Config(format!(
+                    "{name} must be more than 0 and at most {MAX_TIMEOUT_S} (a day)"
+                )));
+            }
         }
         if !(1.0..=6.0 * 3600.0).contains(&self.max_audio_s) {
             return bad("max_audio_s must be 1 to 21600 (six hours)");
@@ -203,11 +250,26 @@ impl Config {
         if !(self.quota_hours >= 0.0 && self.quota_hours.is_finite()) {
             return bad("quota_hours must be 0 (no limit) or a positive number");
         }
-        if self.max_concurrent == 0 {
-            return bad("max_concurrent must be at least 1");
+        for (name, count) in [
+            ("max_connections", self.max_connections),
+            ("max_concurrent", self.max_concurrent),
+            ("cpu_workers", self.cpu_workers),
+        ] {
+            if !(1..=MAX_PERMITS).contains(&count) {
+                return Err(Error::Config(format!("{name} must be 1 to {MAX_PERMITS}")));
+            }
         }
-        if self.cpu_workers == 0 {
-            return bad("cpu_workers must be at least 1");
+        if self
+            .max_concurrent_per_key
+            .is_some_and(|n| !(1..=self.max_concurrent).contains(&n))
+        {
+            return bad("max_concurrent_per_key must be 1 to max_concurrent");
+        }
+        if self
+            .cpu_workers_per_key
+            .is_some_and(|n| !(1..=self.cpu_workers).contains(&n))
+        {
+            return bad("cpu_workers_per_key must be 1 to cpu_workers");
         }
         if !(1..=16).contains(&self.query_shifts) {
             return bad("query_shifts must be 1 to 16");
@@ -264,8 +326,39 @@ impl Config {
 
     /// The request timeout.
     pub fn request_timeout(&self) -> Duration {
-        Duration::from_secs_f64(self.request_timeout_s)
+        seconds(self.request_timeout_s)
     }
+
+    /// The timeout for a request's head.
+    pub fn header_read_timeout(&self) -> Duration {
+        seconds(self.header_read_timeout_s)
+    }
+
+    /// The timeout for a whole request body.
+    pub fn body_read_timeout(&self) -> Duration {
+        seconds(self.body_read_timeout_s)
+    }
+
+    /// API requests one key may have handled at once.
+    pub fn per_key_requests(&self) -> usize {
+        self.max_concurrent_per_key
+            .unwrap_or(self.max_concurrent / 4)
+            .clamp(1, self.max_concurrent.max(1))
+    }
+
+    /// Turns of the worker pool one key may hold at once.
+    pub fn per_key_cpu_workers(&self) -> usize {
+        self.cpu_workers_per_key
+            .unwrap_or(self.cpu_workers / 2)
+            .clamp(1, self.cpu_workers.max(1))
+    }
+}
+
+/// A duration of `s` seconds, held within what [`Config::validate`] accepts so that a
+/// configuration built in code and never checked cannot make it panic.
+fn seconds(s: f64) -> Duration {
+    let s = if s.is_nan() { MAX_TIMEOUT_S } else { s };
+    Duration::from_secs_f64(s.clamp(0.0, MAX_TIMEOUT_S))
 }
 
 /// A bound that keeps the budget in bytes far from overflow.
@@ -341,5 +434,123 @@ mod tests {
             ..Config::default()
         };
         assert!(matches!(none.validate(), Err(Error::Config(m)) if m.contains("cpu_workers")));
+    }
+
+    /// Every duration and float from the environment that is not a number, infinite,
+    /// out of its range or would overflow a `Duration` is refused at start-up, naming
+    /// the field, instead of panicking later.
+    #[test]
+    fn bad_numbers_are_refused_by_name() {
+        let fields = [
+            ("EARMARK_REQUEST_TIMEOUT_S", "request_timeout_s"),
+            ("EARMARK_HEADER_READ_TIMEOUT_S", "header_read_timeout_s"),
+            ("EARMARK_BODY_READ_TIMEOUT_S", "body_read_timeout_s"),
+            ("EARMARK_RATE_LIMIT_PER_S", "rate_limit_per_s"),
+            ("EARMARK_RATE_LIMIT_BURST", "rate_limit_burst"),
+            ("EARMARK_REVIEW_CONFIDENCE", "confidences"),
+            ("EARMARK_MATCH_CONFIDENCE", "confidences"),
+        ];
+        for (variable, field) in fields {
+            for value in ["1e300", "NaN", "inf", "-inf", "-1"] {
+                let mut c = Config::default();
+                c.apply_env([(variable.to_owned(), value.to_owned())])
+                    .expect("parses as a float");
+                let refused = c.validate();
+                assert!(
+                    matches!(&refused, Err(Error::Config(m)) if m.contains(field)),
+                    "{variable}={value}: {refused:?}"
+                );
+            }
+        }
+        for variable in [
+            "EARMARK_REQUEST_TIMEOUT_S",
+            "EARMARK_HEADER_READ_TIMEOUT_S",
+            "EARMARK_BODY_READ_TIMEOUT_S",
+        ] {
+            for value in ["0", "86401"] {
+                let mut c = Config::default();
+                c.apply_env([(variable.to_owned(), value.to_owned())])
+                    .expect("parses");
+                assert!(c.validate().is_err(), "{variable}={value}");
+            }
+            let mut c = Config::default();
+            c.apply_env([(variable.to_owned(), "86400".to_owned())])
+                .expect("parses");
+            c.validate().expect("a day is allowed");
+        }
+        // A file can say 1e300 too.
+        let c: Config = serde_json::from_str(r#"{"request_timeout_s": 1e300}"#).expect("parses");
+        assert!(c.validate().is_err());
+        // An unchecked configuration still gives durations rather than panicking.
+        let unchecked = Config {
+            request_timeout_s: 1e300,
+            header_read_timeout_s: f64::NAN,
+            body_read_timeout_s: f64::INFINITY,
+            ..Config::default()
+        };
+        assert_eq!(unchecked.request_timeout(), Duration::from_secs(86_400));
+        assert_eq!(unchecked.header_read_timeout(), Duration::from_secs(86_400));
+        assert_eq!(unchecked.body_read_timeout(), Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn limits_are_bounded_and_per_key_shares_default_to_fractions() {
+        let c = Config {
+            max_concurrent: 256,
+            cpu_workers: 8,
+            ..Config::default()
+        };
+        assert_eq!((c.per_key_requests(), c.per_key_cpu_workers()), (64, 4));
+        let one = Config {
+            max_concurrent: 1,
+            cpu_workers: 1,
+            ..Config::default()
+        };
+        assert_eq!((one.per_key_requests(), one.per_key_cpu_workers()), (1, 1));
+        for (variable, value, field) in [
+            ("EARMARK_MAX_CONNECTIONS", "0", "max_connections"),
+            (
+                "EARMARK_MAX_CONNECTIONS",
+                "18446744073709551615",
+                "max_connections",
+            ),
+            (
+                "EARMARK_MAX_CONCURRENT",
+                "18446744073709551615",
+                "max_concurrent",
+            ),
+            ("EARMARK_CPU_WORKERS", "18446744073709551615", "cpu_workers"),
+            (
+                "EARMARK_MAX_CONCURRENT_PER_KEY",
+                "0",
+                "max_concurrent_per_key",
+            ),
+            (
+                "EARMARK_MAX_CONCURRENT_PER_KEY",
+                "257",
+                "max_concurrent_per_key",
+            ),
+            ("EARMARK_CPU_WORKERS_PER_KEY", "0", "cpu_workers_per_key"),
+        ] {
+            let mut c = Config {
+                max_concurrent: 256,
+                ..Config::default()
+            };
+            c.apply_env([(variable.to_owned(), value.to_owned())])
+                .expect("parses");
+            let refused = c.validate();
+            assert!(
+                matches!(&refused, Err(Error::Config(m)) if m.contains(field)),
+                "{variable}={value}: {refused:?}"
+            );
+        }
+        let mut c = Config::default();
+        c.apply_env([
+            ("EARMARK_MAX_CONCURRENT_PER_KEY".to_owned(), "3".to_owned()),
+            ("EARMARK_CPU_WORKERS_PER_KEY".to_owned(), "1".to_owned()),
+        ])
+        .expect("parses");
+        c.validate().expect("valid");
+        assert_eq!((c.per_key_requests(), c.per_key_cpu_workers()), (3, 1));
     }
 }

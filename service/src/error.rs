@@ -90,6 +90,11 @@ pub enum ApiError {
         /// What to fix.
         message: String,
     },
+    /// The body did not arrive within the body-read timeout (408).
+    BodyTimeout {
+        /// The timeout in seconds.
+        limit_s: f64,
+    },
     /// The key has used up its rate (429).
     RateLimited {
         /// Seconds until a request will be accepted again.
@@ -112,9 +117,9 @@ pub(crate) struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
     /// Stable and machine-readable: `unauthorized`, `forbidden`, `not_found`,
-    /// `method_not_allowed`, `too_large`, `unsupported_media_type`, `rate_limited`,
-    /// `unavailable`, `internal`, `quota_exceeded`, a 400's own code such as
-    /// `invalid_audio` or `invalid_fingerprint`, or a 409's (`duplicate`,
+    /// `method_not_allowed`, `too_large`, `body_timeout`, `unsupported_media_type`,
+    /// `rate_limited`, `unavailable`, `internal`, `quota_exceeded`, a 400's own code
+    /// such as `invalid_audio` or `invalid_fingerprint`, or a 409's (`duplicate`,
     /// `held_by_another_holder`).
     code: &'static str,
     /// For people: what to fix.
@@ -141,6 +146,7 @@ impl ApiError {
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -176,6 +182,10 @@ impl ApiError {
             ApiError::BadRequest { code, message } | ApiError::Conflict { code, message } => {
                 (code, message.clone())
             }
+            ApiError::BodyTimeout { limit_s } => (
+                "body_timeout",
+                format!("the request body did not arrive within {limit_s} s"),
+            ),
             ApiError::RateLimited { retry_after_s } => (
                 "rate_limited",
                 format!("rate limit exceeded, retry in {retry_after_s} s"),

@@ -1,17 +1,26 @@
-//! Request bodies: what the content type says they are, read under a size limit, and
-//! audio streamed to the decoder on a blocking thread without buffering it whole.
+//! Request bodies: what the content type says they are, read under a size limit and a
+//! deadline, and audio streamed to the decoder on a blocking thread without buffering
+//! it whole.
 
 use std::io::{self, Read};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
 use earmark_core::{Fingerprint, Source};
+use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TryRecvError;
+use tokio::time::{Instant, Sleep};
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::limits::{CpuTurn, cpu_turn, current_key};
+use crate::state::{AppState, Runtime};
 
 /// The compact binary fingerprint's media type.
 pub const FINGERPRINT_MEDIA_TYPE: &str = "application/vnd.earmark.fingerprint";
@@ -62,6 +71,87 @@ pub(crate) fn classify(headers: &HeaderMap) -> Result<Kind, ApiError> {
     Ok(Kind::Audio(hint))
 }
 
+/// A body the service waits for at most `timeout` in all: the time spent waiting for
+/// the client's bytes adds up across reads, so a client trickling bytes cannot hold a
+/// request (and what it holds) for longer; the time the service itself takes between
+/// reads (decoding, waiting for a turn) does not count against the client. Past it,
+/// reads fail with [`BodyTimedOut`], which the readers here answer with 408.
+pub(crate) fn with_deadline(body: Body, timeout: Duration) -> Body {
+    Body::new(DeadlineBody {
+        inner: body,
+        timeout,
+        left: timeout,
+        waiting_since: None,
+        sleep: Box::pin(tokio::time::sleep(timeout)),
+    })
+}
+
+struct DeadlineBody {
+    inner: Body,
+    timeout: Duration,
+    /// What is left of the timeout.
+    left: Duration,
+    /// When the current wait for the client began.
+    waiting_since: Option<Instant>,
+    /// Fires when the current wait uses up what is left.
+    sleep: Pin<Box<Sleep>>,
+}
+
+/// The body did not arrive within its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("the body did not arrive within {0:?}")]
+pub(crate) struct BodyTimedOut(Duration);
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let since = *this.waiting_since.get_or_insert_with(|| {
+            let now = Instant::now();
+            this.sleep.as_mut().reset(now + this.left);
+            now
+        });
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.left = this.left.saturating_sub(since.elapsed());
+                this.waiting_since = None;
+                Poll::Ready(frame.map(|f| f.map_err(axum::BoxError::from)))
+            }
+            Poll::Pending => match this.sleep.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(this.timeout))))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The answer for a body that failed: 408 past its deadline, else `upload_failed`.
+fn body_failed(error: &axum::Error) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(BodyTimedOut(timeout)) = e.downcast_ref() {
+            return ApiError::BodyTimeout {
+                limit_s: timeout.as_secs_f64(),
+            };
+        }
+        cause = e.source();
+    }
+    ApiError::bad_request("upload_failed", format!("reading the body failed: {error}"))
+}
+
 /// Refuses a body whose declared length is over `limit` before reading it.
 fn check_declared_length(headers: &HeaderMap, limit: u64) -> Result<(), ApiError> {
     let declared = headers
@@ -83,9 +173,7 @@ pub(crate) async fn read_limited(
     check_declared_length(headers, limit)?;
     let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| {
-            ApiError::bad_request("upload_failed", format!("reading the body failed: {e}"))
-        })?;
+        let frame = frame.map_err(|e| body_failed(&e))?;
         if let Ok(data) = frame.into_data() {
             if (buf.len() + data.len()) as u64 > limit {
                 return Err(ApiError::TooLarge { limit });
@@ -97,15 +185,64 @@ pub(crate) async fn read_limited(
 }
 
 /// A blocking reader over chunks sent from the async side.
+///
+/// With `turns`, the decoder reading it works only while holding a turn of the worker
+/// pool, as matching does: each read returns holding one, so everything the decoder
+/// does between reads is counted against the pool and the key's share. A read that has
+/// to wait for the client gives its turn back first, so an upload slower than its
+/// decoder holds no turn while it waits (it holds a blocking thread, which the
+/// per-key request limit and the body-read timeout bound).
 struct ChannelReader {
     rx: mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
+    turns: Option<Turns>,
+    turn: Option<CpuTurn>,
+}
+
+/// Where a decoder on a blocking thread takes its turns: the pool, and its key's share.
+struct Turns {
+    runtime: Arc<Runtime>,
+    key: Arc<str>,
+    handle: tokio::runtime::Handle,
+}
+
+impl ChannelReader {
+    fn new(rx: mpsc::Receiver<io::Result<Bytes>>, turns: Option<Turns>) -> Self {
+        Self {
+            rx,
+            current: Bytes::new(),
+            turns,
+            turn: None,
+        }
+    }
+
+    /// The next chunk, waiting for it without a turn; returns holding one.
+    fn next_chunk(&mut self) -> io::Result<Option<io::Result<Bytes>>> {
+        let next = match self.rx.try_recv() {
+            Ok(chunk) => Some(chunk),
+            Err(TryRecvError::Disconnected) => None,
+            Err(TryRecvError::Empty) => {
+                self.turn = None;
+                self.rx.blocking_recv()
+            }
+        };
+        if let (Some(turns), None) = (&self.turns, &self.turn) {
+            // A blocking thread may wait on the runtime's futures: it is not one of
+            // the runtime's workers.
+            let turn = turns
+                .handle
+                .block_on(cpu_turn(&turns.runtime, &turns.key))
+                .map_err(|_| io::Error::other("the service is shutting down"))?;
+            self.turn = Some(turn);
+        }
+        Ok(next)
+    }
 }
 
 impl Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
-            match self.rx.blocking_recv() {
+            match self.next_chunk()? {
                 Some(Ok(chunk)) => self.current = chunk,
                 Some(Err(e)) => return Err(e),
                 None => return Ok(0),
@@ -125,8 +262,8 @@ enum PumpEnd {
     ReaderGone,
     /// The body was over the limit.
     TooLarge,
-    /// The client's body failed (an aborted upload).
-    Aborted(String),
+    /// The client's body failed (an aborted upload, or one past its deadline).
+    Failed(ApiError),
 }
 
 /// Decoded audio: its fingerprints (one per shifted analysis) and, when the whole body
@@ -136,7 +273,9 @@ pub(crate) struct Audio {
     pub(crate) content_hash: Option<String>,
 }
 
-/// Streams `body` into the decoder running on a blocking thread.
+/// Streams `body` into the decoder running on a blocking thread, in turns of the
+/// worker pool under the request's key (see [`ChannelReader`]), so that concurrent
+/// decodes are capped with matching and per-key shares apply to them.
 ///
 /// If this future is dropped (a timeout, a client gone), the sender goes with it and
 /// the decoder sees the end of its input and returns: nothing outlives the request.
@@ -151,11 +290,13 @@ pub(crate) async fn decode_audio(
     check_declared_length(headers, limit)?;
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(8);
     let fingerprinter = state.runtime.fingerprinter.clone();
+    let turns = Turns {
+        runtime: state.runtime.clone(),
+        key: current_key(),
+        handle: tokio::runtime::Handle::current(),
+    };
     let decode = tokio::task::spawn_blocking(move || {
-        let reader = ChannelReader {
-            rx,
-            current: Bytes::new(),
-        };
+        let reader = ChannelReader::new(rx, Some(turns));
         fingerprinter.decode_source_shifted(Source::stream(reader), hint, shifts)
     });
     let pump = async move {
@@ -168,7 +309,7 @@ pub(crate) async fn decode_audio(
                     let _ = tx
                         .send(Err(io::Error::other("the upload was aborted")))
                         .await;
-                    return PumpEnd::Aborted(e.to_string());
+                    return PumpEnd::Failed(body_failed(&e));
                 }
                 Some(Ok(frame)) => {
                     let Ok(data) = frame.into_data() else {
@@ -192,12 +333,7 @@ pub(crate) async fn decode_audio(
     let (end, decoded) = tokio::join!(pump, decode);
     let content_hash = match end {
         PumpEnd::TooLarge => return Err(ApiError::TooLarge { limit }),
-        PumpEnd::Aborted(reason) => {
-            return Err(ApiError::bad_request(
-                "upload_failed",
-                format!("reading the body failed: {reason}"),
-            ));
-        }
+        PumpEnd::Failed(error) => return Err(error),
         PumpEnd::Complete(hash) => Some(hash),
         PumpEnd::ReaderGone => None,
     };
@@ -318,10 +454,7 @@ mod tests {
             tx.try_send(Ok(Bytes::from_static(chunk))).expect("send");
         }
         drop(tx);
-        let mut reader = ChannelReader {
-            rx,
-            current: Bytes::new(),
-        };
+        let mut reader = ChannelReader::new(rx, None);
         let mut out = Vec::new();
         reader.read_to_end(&mut out).expect("read");
         assert_eq!(out, b"abcde");

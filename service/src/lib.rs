@@ -43,8 +43,10 @@
 
 mod auth;
 mod config;
+mod connections;
 mod error;
 mod input;
+mod limits;
 mod metrics;
 mod openapi;
 mod reports;
@@ -249,10 +251,11 @@ pub async fn serve_on(
         Ok(addr) => tracing::info!(%addr, "listening"),
         Err(e) => tracing::info!(error = %e, "listening on an address the OS does not tell"),
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::io("serving failed", e))
+    let limits = connections::ConnectionLimits {
+        max_connections: state.config.max_connections,
+        header_read_timeout: state.config.header_read_timeout(),
+    };
+    connections::serve(listener, router(state), limits, shutdown).await
 }
 
 /// Resolves on Ctrl-C or, on Unix, SIGTERM: the usual `shutdown` for [`serve`].
@@ -280,10 +283,20 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// Admits a `/v1` request within its key's share of
+/// [`max_concurrent`](Config::max_concurrent), then within the global limit: a key at
+/// its share waits without holding a global slot, so no key can hold them all. The
+/// handler runs with its key known to [`limits::cpu_turn`], and with a deadline on its
+/// body ([`Config::body_read_timeout_s`]).
 async fn limit_concurrency(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let runtime = state.runtime.clone();
+    let key = limits::key_of(&state, req.headers());
+    let req = req.map(|body| input::with_deadline(body, state.config.body_read_timeout()));
+    let Some(_own) = runtime.requests_per_key.acquire(&key).await else {
+        return ApiError::Unavailable("shutting down".into()).into_response();
+    };
     match runtime.requests.acquire().await {
-        Ok(_permit) => next.run(req).await,
+        Ok(_permit) => limits::with_key(key, next.run(req)).await,
         Err(_) => ApiError::Unavailable("shutting down".into()).into_response(),
     }
 }

@@ -24,18 +24,16 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Runs store and CPU work on the blocking pool, at most
-/// [`cpu_workers`](crate::Config::cpu_workers) at once: handlers never block the
-/// runtime, and work waits in order for a turn rather than time-slicing the cores.
+/// [`cpu_workers`](crate::Config::cpu_workers) at once and at most
+/// [`per_key_cpu_workers`](crate::Config::per_key_cpu_workers) for the request's key:
+/// handlers never block the runtime, work waits in order for a turn rather than
+/// time-slicing the cores, and one key's work never takes every turn. Decoding takes
+/// its turns the same way (see `input::decode_audio`).
 pub(crate) async fn blocking<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let _turn = state
-        .runtime
-        .cpu
-        .acquire()
-        .await
-        .map_err(|_| ApiError::Unavailable("shutting down".into()))?;
+    let _turn = crate::limits::cpu_turn(&state.runtime, &crate::limits::current_key()).await?;
     tokio::task::spawn_blocking(work).await?
 }
 
