@@ -144,8 +144,30 @@ fn the_same_audio_under_a_new_id_is_reported_as_a_duplicate() {
     assert!(out.contains("duplicates 2"), "{out}");
     assert!(out.contains("already in the index as clip"), "{out}");
     assert_eq!(stats(&db)["tracks"], 2);
-    let o = run(&["ingest", "--db", s(&db), "--on-duplicate", "add", s(&copy)]);
-    assert!(o.status.success());
+    // Added when asked to, as the same holder's second copy; never as another's.
+    let manifest = dir.path().join("copies.csv");
+    let rows = |holder: &str| format!("path,track_id,rights_holder\n{},copy,{holder}\n", s(&copy));
+    std::fs::write(&manifest, rows("label-b")).expect("manifest");
+    let add = [
+        "ingest",
+        "--db",
+        s(&db),
+        "--on-duplicate",
+        "add",
+        "--manifest",
+        s(&manifest),
+    ];
+    let o = run(&add);
+    assert!(!o.status.success());
+    assert!(
+        stdout(&o).contains("under another rights holder (label-a)"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(stats(&db)["tracks"], 2);
+    std::fs::write(&manifest, rows("label-a")).expect("manifest");
+    let o = run(&add);
+    assert!(o.status.success(), "{}", stdout(&o));
     assert_eq!(stats(&db)["tracks"], 3);
 }
 
@@ -322,7 +344,7 @@ fn version_names_the_fingerprint_configuration() {
         ),
         "{out}"
     );
-    assert!(out.contains("index layout 5"), "{out}");
+    assert!(out.contains("index layout 6"), "{out}");
     assert!(out.contains("fingerprint wire format 1"), "{out}");
 }
 

@@ -366,7 +366,7 @@ fn the_service_answers_over_a_real_index() {
     let o = run(&["ingest", "--db", s(&db), s(&song)]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("open for writing elsewhere"),
+        stderr(&o).contains("in use by another process"),
         "{}",
         stderr(&o)
     );

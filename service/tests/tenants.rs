@@ -159,7 +159,7 @@ async fn another_holders_file_never_shadows_its_decisions() {
 /// Every bin of every frame: what no audio gives, and what a hostile client can send.
 fn dense_print(seconds: f64) -> Fingerprint {
     let analysis = AnalysisConfig::V1;
-    let frames = analysis.secs_to_frames(seconds) as u32;
+    let frames = analysis.secs_to_frames(seconds);
     let peaks = (0..frames)
         .flat_map(|frame| (analysis.min_bin..analysis.max_bin).map(move |bin| Peak { frame, bin }))
         .collect();

@@ -251,7 +251,7 @@ mod tests {
     fn peaks_denser_than_any_audio_are_refused() {
         let analysis = AnalysisConfig::V1;
         // Every bin of every frame for ten seconds: what a hostile client could send.
-        let frames = analysis.secs_to_frames(10.0) as u32;
+        let frames = analysis.secs_to_frames(10.0);
         let dense: Vec<Peak> = (0..frames)
             .flat_map(|frame| {
                 (analysis.min_bin..analysis.max_bin).map(move |bin| Peak { frame, bin })

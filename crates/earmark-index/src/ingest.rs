@@ -141,8 +141,9 @@ impl<'a> Ingest<'a> {
 
     /// The outcome for a file known by its SHA-256 alone, when that settles it: the
     /// same bytes under the same id are [`Added::Unchanged`] (metadata brought up to
-    /// date); under another id [`Added::OtherHolder`] when another rights holder has
-    /// them, else [`Added::Duplicate`] when duplicates are skipped.
+    /// date); under another id a [`Added::Duplicate`] when duplicates are skipped,
+    /// and when they are added, [`Added::OtherHolder`] if another rights holder has
+    /// them.
     ///
     /// # Errors
     /// Store failures.
@@ -161,17 +162,13 @@ impl<'a> Ingest<'a> {
             };
             return Ok(Some(Added::Unchanged(record)));
         }
-        if let Some(other) = existing
-            .iter()
-            .find(|r| r.meta.rights_holder != meta.rights_holder)
-        {
-            return Ok(Some(Added::OtherHolder(other.clone())));
+        if self.on_duplicate == OnDuplicate::Skip {
+            return Ok(existing.into_iter().next().map(Added::Duplicate));
         }
         Ok(existing
             .into_iter()
-            .next()
-            .filter(|_| self.on_duplicate == OnDuplicate::Skip)
-            .map(Added::Duplicate))
+            .find(|r| r.meta.rights_holder != meta.rights_holder)
+            .map(Added::OtherHolder))
     }
 
     /// Adds the track `id` fingerprinted as `fingerprint` from a file whose SHA-256 is
