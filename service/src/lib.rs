@@ -61,7 +61,7 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use earmark_index::Store;
@@ -69,7 +69,6 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 use utoipa_axum::router::OpenApiRouter;
@@ -128,9 +127,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(routes::ops::method_not_allowed)
         .fallback(routes::ops::fallback)
         .layer(middleware::from_fn(routes::refuse_malformed))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            state.config.request_timeout(),
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            limit_request_time,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), track_metrics))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -298,6 +297,21 @@ async fn limit_concurrency(State(state): State<AppState>, req: Request, next: Ne
     match runtime.requests.acquire().await {
         Ok(_permit) => limits::with_key(key, next.run(req)).await,
         Err(_) => ApiError::Unavailable("shutting down".into()).into_response(),
+    }
+}
+
+/// Answers 503 `unavailable` in the service's error format when a request runs past
+/// [`Config::request_timeout_s`]; dropping the handler's future ends its work (a
+/// decoder sees its input end).
+async fn limit_request_time(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = state.config.request_timeout();
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Unavailable(format!(
+            "the request took longer than the limit of {} s",
+            limit.as_secs_f64()
+        ))
+        .into_response(),
     }
 }
 

@@ -284,3 +284,31 @@ fn holders_whose_id_prefixes_collide_cannot_both_have_label_keys() {
     assert!(err.to_string().contains("label-a:"), "{err}");
     add_key(&keys, Role::Network, "label-a").unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_time_is_answered_in_the_error_format() {
+    let e = env_with(Config {
+        request_timeout_s: 0.5,
+        ..config()
+    });
+    let addr = start(e.state.clone()).await;
+    // A head promising a body that never comes.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/identify HTTP/1.1\r\nhost: test\r\nconnection: close\r\nauthorization: Bearer {}\r\ncontent-type: audio/wav\r\ncontent-length: 100000\r\n\r\n",
+        e.network
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes())
+        .await
+        .unwrap();
+    let answer = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        common::read_response(stream),
+    )
+    .await
+    .expect("answered in bounded time");
+    assert_eq!(answer.status, 503, "{}", answer.head);
+    let body: Value = serde_json::from_slice(&answer.body).unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("0.5 s"));
+}
