@@ -45,7 +45,7 @@ pub struct Config {
     /// (`EARMARK_QUOTA_HOURS`, default 10,000).
     pub quota_hours: f64,
     /// Most postings a rights holder's tracks may add to the index, 0 for no limit
-    /// (`EARMARK_QUOTA_POSTINGS`, default 4,000,000,000: about 10,000 hours of
+    /// (`EARMARK_QUOTA_POSTINGS`, default 4,000,000,000: about 8,000 hours of
     /// music). Postings are what a track costs every query sharing its hashes.
     pub quota_postings: u64,
     /// Longest a request may take, seconds (`EARMARK_REQUEST_TIMEOUT_S`, default 60).
