@@ -421,14 +421,9 @@ fn check_refusals(db: &std::path::Path) {
 
 /// The track ids of an index, in id order.
 fn track_ids(db: &std::path::Path) -> Vec<String> {
-    let o = run(&["tracks", "--db", s(db), "list", "--json"]);
-    assert!(o.status.success(), "tracks list: {}", stderr(&o));
-    stdout(&o)
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("track json");
-            v["id"].as_str().expect("id").to_owned()
-        })
+    track_records(db)
+        .iter()
+        .map(|v| v["id"].as_str().expect("id").to_owned())
         .collect()
 }
 

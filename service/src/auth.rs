@@ -430,13 +430,8 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .or_else(|| parts.headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-            .ok_or(ApiError::Unauthorized { key_given: false })?;
+        let presented =
+            presented_key(&parts.headers).ok_or(ApiError::Unauthorized { key_given: false })?;
         let key = state
             .keys
             .verify(presented)
@@ -448,6 +443,15 @@ impl FromRequestParts<AppState> for Caller {
             .map_err(|retry_after_s| ApiError::RateLimited { retry_after_s })?;
         Ok(Caller { key })
     }
+}
+
+/// The key a request presents: `Authorization: Bearer <key>`, else `X-Api-Key`.
+pub(crate) fn presented_key(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
 }
 
 #[cfg(test)]

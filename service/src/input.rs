@@ -346,7 +346,7 @@ pub(crate) async fn decode_audio(
 
 /// A fingerprint from its binary form, no longer than `max_s` seconds.
 pub(crate) fn fingerprint_from_bytes(bytes: &[u8], max_s: f64) -> Result<Fingerprint, ApiError> {
-    within_duration(Fingerprint::from_bytes(bytes)?, max_s)
+    within_limits(Fingerprint::from_bytes(bytes)?, max_s)
 }
 
 /// A fingerprint from its JSON form, given as a parsed value, no longer than `max_s`
@@ -357,13 +357,13 @@ pub(crate) fn fingerprint_from_json(
 ) -> Result<Fingerprint, ApiError> {
     let text = serde_json::to_string(value)
         .map_err(|e| ApiError::bad_request("invalid_fingerprint", e.to_string()))?;
-    within_duration(Fingerprint::from_json(&text)?, max_s)
+    within_limits(Fingerprint::from_json(&text)?, max_s)
 }
 
 /// Refuses a client's fingerprint denser than audio gives
 /// ([`Fingerprint::check_density`]) or of more audio than a request may carry: the
 /// two bound the work of matching or storing it.
-fn within_duration(fp: Fingerprint, max_s: f64) -> Result<Fingerprint, ApiError> {
+fn within_limits(fp: Fingerprint, max_s: f64) -> Result<Fingerprint, ApiError> {
     fp.check_density()?;
     if fp.duration_s() > max_s {
         return Err(ApiError::bad_request(

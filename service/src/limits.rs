@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
@@ -20,15 +20,11 @@ tokio::task_local! {
     static KEY_ID: Arc<str>;
 }
 
-/// The id of the key a request presents, read as [`Caller`](crate::Caller) reads it; ""
+/// The id of the key a request presents (as [`Caller`](crate::Caller) finds it); ""
 /// for a request without a valid key. Those are refused by the extractor later, so
 /// they share one bucket.
 pub(crate) fn key_of(state: &AppState, headers: &HeaderMap) -> Arc<str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
+    crate::auth::presented_key(headers)
         .and_then(|presented| state.keys.verify(presented))
         .map_or_else(|| Arc::from(""), |entry| Arc::from(entry.id))
 }

@@ -11,30 +11,15 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{chords, env_with, fingerprint, raw, read_response, wav};
-use earmark_service::{AppState, Config, FINGERPRINT_MEDIA_TYPE, serve_on};
+use common::{chords, env_with, fingerprint, raw, read_response, start, wav};
+use earmark_service::{Config, FINGERPRINT_MEDIA_TYPE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
 
 /// A generous bound for what must happen "soon": far above the short timeouts set
 /// here, far below the defaults the service would otherwise apply.
 const SOON: Duration = Duration::from_secs(20);
-
-async fn start(state: AppState) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        serve_on(listener, state, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    (addr, stop, server)
-}
 
 /// Short transport timeouts; a request timeout far beyond them, so that only they can
 /// end a slow request within [`SOON`].

@@ -9,31 +9,14 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{RawResponse, chords, env, env_with, fingerprint, raw, read_response, wav};
-use earmark_service::{Config, FINGERPRINT_MEDIA_TYPE, serve_on};
+use common::{RawResponse, chords, env, env_with, fingerprint, raw, read_response, start, wav};
+use earmark_service::{Config, FINGERPRINT_MEDIA_TYPE};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
 /// A generous guard so a bug shows as a failure rather than a hung test run.
 const GUARD: Duration = Duration::from_secs(120);
-
-async fn start(
-    state: earmark_service::AppState,
-) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        serve_on(listener, state, async {
-            let _ = stopped.await;
-        })
-        .await
-        .unwrap();
-    });
-    (addr, stop, server)
-}
 
 /// Streams `body` as a chunked upload in small pieces, as a slow client would.
 async fn chunked_upload(addr: SocketAddr, path: &str, key: &str, body: &[u8]) -> RawResponse {

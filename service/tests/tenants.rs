@@ -8,23 +8,10 @@ mod common;
 
 use std::net::SocketAddr;
 
-use common::{RATE, chords, env_with, fingerprint, raw, wav};
+use common::{RATE, chords, env_with, fingerprint, raw, start, wav};
 use earmark_core::{AnalysisConfig, Fingerprint, Peak};
-use earmark_service::{Config, FINGERPRINT_MEDIA_TYPE, Role, add_key, serve_on, sha256_hex};
+use earmark_service::{Config, FINGERPRINT_MEDIA_TYPE, Role, add_key, sha256_hex};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
-
-/// The service of `e` on an ephemeral loopback port, for the rest of the test.
-async fn start(state: earmark_service::AppState) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        serve_on(listener, state, std::future::pending())
-            .await
-            .unwrap();
-    });
-    addr
-}
 
 fn config() -> Config {
     Config {
@@ -75,7 +62,7 @@ async fn check_hash(addr: SocketAddr, key: &str, bytes: &[u8]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_holders_file_never_shadows_its_decisions() {
     let e = env_with(config());
-    let addr = start(e.state.clone()).await;
+    let (addr, _stop, _server) = start(e.state.clone()).await;
     let song = chords(81, 30);
     let bytes = wav(&song);
     let (status, body) = call(
@@ -172,7 +159,7 @@ async fn crafted_fingerprints_and_audio_are_refused_before_any_work() {
         max_audio_s: 20.0,
         ..config()
     });
-    let addr = start(e.state.clone()).await;
+    let (addr, _stop, _server) = start(e.state.clone()).await;
     let dense = dense_print(8.0).to_bytes();
     for (path, key) in [
         ("/v1/tracks?id=Acme:dense", &e.acme),
@@ -245,7 +232,7 @@ async fn quotas_hold_per_holder() {
         quota_tracks: 1,
         ..config()
     });
-    let addr = start(e.state.clone()).await;
+    let (addr, _stop, _server) = start(e.state.clone()).await;
     let upload = |key: String, id: &'static str, seed: u32| async move {
         call(
             addr,
@@ -291,7 +278,7 @@ async fn a_request_past_its_time_is_answered_in_the_error_format() {
         request_timeout_s: 0.5,
         ..config()
     });
-    let addr = start(e.state.clone()).await;
+    let (addr, _stop, _server) = start(e.state.clone()).await;
     // A head promising a body that never comes.
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(

@@ -40,15 +40,20 @@ pub fn stats(db: &Path) -> serde_json::Value {
     serde_json::from_str(&stdout(&o)).expect("stats json")
 }
 
-/// Sum of the landmark counts of all tracks: equals the postings of a consistent index.
-pub fn landmarks_of_tracks(db: &Path) -> u64 {
+/// Every track of an index as `earmark tracks list --json` prints it, in id order.
+pub fn track_records(db: &Path) -> Vec<serde_json::Value> {
     let o = run(&["tracks", "--db", s(db), "list", "--json"]);
     assert!(o.status.success(), "tracks list: {}", stderr(&o));
     stdout(&o)
         .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("track json");
-            v["landmarks"].as_u64().expect("landmarks")
-        })
+        .map(|l| serde_json::from_str(l).expect("track json"))
+        .collect()
+}
+
+/// Sum of the landmark counts of all tracks: equals the postings of a consistent index.
+pub fn landmarks_of_tracks(db: &Path) -> u64 {
+    track_records(db)
+        .iter()
+        .map(|v| v["landmarks"].as_u64().expect("landmarks"))
         .sum()
 }

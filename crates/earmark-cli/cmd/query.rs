@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use earmark_core::{Fingerprint, Fingerprinter, HashConfig, Source};
-use earmark_index::{Match, MatchConfig, Store, identify};
+use earmark_index::{Match, MatchConfig, Store, identify, identify_exact};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -170,9 +170,9 @@ fn query_audio(
     shifts: u16,
 ) -> Result<Vec<Match>> {
     let content_hash = super::content_hash(file)?;
-    let exact = store.tracks_by_content(&content_hash)?;
+    let exact = identify_exact(store, &content_hash)?;
     if !exact.is_empty() {
-        return Ok(exact.into_iter().map(Match::exact).collect());
+        return Ok(exact);
     }
     let opened =
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;

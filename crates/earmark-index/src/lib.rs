@@ -58,7 +58,7 @@ mod track;
 
 pub use error::{Error, Result};
 pub use ingest::{Added, HolderQuota, Ingest, Limits, OnDuplicate};
-pub use matcher::{Match, MatchConfig, identify};
+pub use matcher::{Match, MatchConfig, identify, identify_exact};
 pub use memory::MemoryStore;
 pub use posting::{Posting, PostingLists};
 pub use store::{HolderUsage, NewTrack, PutOutcome, Store, StoreStats};

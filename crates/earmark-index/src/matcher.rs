@@ -139,6 +139,20 @@ impl Match {
     }
 }
 
+/// The exact-file matches of a file whose SHA-256 (hex) is `content_hash`: every
+/// track made from these bytes, first ingested first (each holder's, so that a
+/// decision weighs them all); empty when there is none.
+///
+/// # Errors
+/// Store failures.
+pub fn identify_exact(store: &dyn Store, content_hash: &str) -> Result<Vec<Match>> {
+    Ok(store
+        .tracks_by_content(content_hash)?
+        .into_iter()
+        .map(Match::exact)
+        .collect())
+}
+
 /// Confidence of a score under `config`: `1 - 2^(-score / min_score)`.
 pub fn confidence(score: u32, config: &MatchConfig) -> f64 {
     1.0 - 0.5f64.powf(f64::from(score) / f64::from(config.min_score.max(1)))

@@ -1,6 +1,7 @@
 //! Writes: a track put, delete or metadata change is one `WriteBatch`; compaction.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use earmark_core::Fingerprint;
 use earmark_index::posting;
@@ -23,11 +24,10 @@ pub(crate) struct HolderChanges(HashMap<String, HolderCounts>);
 
 impl HolderChanges {
     fn entry(&mut self, store: &RocksStore, holder: &str) -> Result<&mut HolderCounts> {
-        if !self.0.contains_key(holder) {
-            let counts = store.holder_counts(holder)?;
-            self.0.insert(holder.to_owned(), counts);
-        }
-        Ok(self.0.entry(holder.to_owned()).or_default())
+        Ok(match self.0.entry(holder.to_owned()) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(first) => first.insert(store.holder_counts(holder)?),
+        })
     }
 
     /// Counts `record`'s track in (`sign` 1) or out (-1) of its holder's usage.

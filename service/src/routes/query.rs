@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, Uri};
 use earmark_core::Fingerprint;
-use earmark_index::{Match, MatchConfig, Store, identify as match_prints, matcher};
+use earmark_index::{Match, MatchConfig, Store, identify as match_prints, identify_exact, matcher};
 use earmark_rights::{
     Context, Decision, DecisionOutcome, Policy, Rule, decide, min_score_for, normalize_territory,
 };
@@ -126,12 +126,11 @@ fn find(store: &dyn Store, query: Query, config: &MatchConfig) -> Result<Vec<Mat
         Query::Hash(h) => Some(h.as_str()),
         Query::Prints(_, h) => h.as_deref(),
     };
-    // The exact-file fast path: the same bytes as catalog files (each holder's track
-    // of them, so that the decision weighs them all).
+    // The exact-file fast path: the same bytes as catalog files.
     if let Some(hash) = hash {
-        let exact = store.tracks_by_content(hash)?;
+        let exact = identify_exact(store, hash)?;
         if !exact.is_empty() {
-            return Ok(exact.into_iter().map(Match::exact).collect());
+            return Ok(exact);
         }
     }
     match query {

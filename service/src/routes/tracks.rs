@@ -164,11 +164,7 @@ async fn store_track(
         Added::Inserted(_) => StatusCode::CREATED,
         Added::Replaced(_) | Added::Unchanged(_) => StatusCode::OK,
         Added::OtherHolder(existing) => {
-            let which = if visible(caller, existing) {
-                format!(" as {}", existing.id)
-            } else {
-                String::new()
-            };
+            let which = named_to(caller, existing);
             return Err(ApiError::Conflict {
                 code: "held_by_another_holder",
                 message: format!(
@@ -179,11 +175,7 @@ async fn store_track(
             });
         }
         Added::Duplicate(existing) => {
-            let which = if visible(caller, existing) {
-                format!(" as {}", existing.id)
-            } else {
-                String::new()
-            };
+            let which = named_to(caller, existing);
             return Err(ApiError::Conflict {
                 code: "duplicate",
                 message: format!(
@@ -194,6 +186,15 @@ async fn store_track(
         }
     };
     Ok((status, Json(TrackView::from(added.record()))).into_response())
+}
+
+/// " as <id>" for a track the caller may see, nothing for one it may not.
+fn named_to(caller: &Caller, existing: &TrackRecord) -> String {
+    if visible(caller, existing) {
+        format!(" as {}", existing.id)
+    } else {
+        String::new()
+    }
 }
 
 /// Audio or a binary fingerprint as a new or replacing track.

@@ -11,11 +11,12 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use earmark_core::{Fingerprint, Fingerprinter, HashConfig};
 use earmark_index::{MemoryStore, Store};
-use earmark_service::{AppState, Config, DecisionDb, KeyStore, Role, router};
+use earmark_service::{AppState, Config, DecisionDb, KeyStore, Role, router, serve_on};
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tower::ServiceExt;
 
 pub const RATE: u32 = 8_000;
@@ -172,6 +173,24 @@ impl RawResponse {
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or(Value::Null)
     }
+}
+
+/// The service over `state` on an ephemeral loopback port: its address, the sender
+/// that stops it (dropping it stops it too), and the server's task.
+pub async fn start(
+    state: AppState,
+) -> (SocketAddr, oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve_on(listener, state, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    (addr, stop, server)
 }
 
 /// Sends one request on a new connection (`Connection: close`) and reads the answer.
