@@ -11,6 +11,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Fractions of a frame in a peak's time ([`Peak::tick`](crate::Peak::tick)).
+pub const TICKS_PER_FRAME: u32 = 16;
+/// Fractions of a semitone in a peak's pitch ([`Peak::pitch`](crate::Peak::pitch)).
+pub const PITCH_STEPS_PER_SEMITONE: u32 = 64;
+
 /// Parameters of decoding, resampling, the spectrogram and peak picking.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisConfig {
@@ -22,19 +27,32 @@ pub struct AnalysisConfig {
     pub fft_size: usize,
     /// STFT hop in samples.
     pub hop: usize,
-    /// Lowest frequency bin considered for peaks.
+    /// Lowest linear bin the STFT keeps: below [`low_hz`](Self::low_hz) by at least
+    /// one bin, so that a peak's position can be refined between bins.
     pub min_bin: u16,
-    /// One past the highest frequency bin considered for peaks.
+    /// One past the highest linear bin the STFT keeps, with the same margin above
+    /// [`high_hz`](Self::high_hz).
     pub max_bin: u16,
+    /// Pitch zero of the log-frequency axis, in Hz.
+    pub low_hz: f64,
+    /// Top of the log-frequency axis, in Hz.
+    pub high_hz: f64,
+    /// Cells per semitone of the log-frequency axis peaks are picked on.
+    pub cells_per_semitone: u32,
     /// A peak is the maximum of `(2 * neighborhood_frames + 1)` frames ...
     pub neighborhood_frames: usize,
-    /// ... by `(2 * neighborhood_bins + 1)` bins around it.
-    pub neighborhood_bins: usize,
-    /// Peaks kept in any window of `density_window_frames` frames, the strongest first.
+    /// ... by `(2 * neighborhood_cells + 1)` log-frequency cells around it.
+    pub neighborhood_cells: usize,
+    /// Peaks kept in any window of `density_window_frames` frames, the strongest first,
+    /// shared evenly by the bands of [`rank_band_semitones`](Self::rank_band_semitones).
     /// This rank-based cap is what makes density independent of loudness.
     pub peaks_per_window: usize,
     /// Width of the sliding window over which `peaks_per_window` applies.
     pub density_window_frames: usize,
+    /// Peaks are ranked against the others of their band of this many semitones:
+    /// noise loud in one register (pink noise in the low octaves) then cannot take
+    /// the whole quota from the music in the others.
+    pub rank_band_semitones: u32,
     /// Absolute floor in dB relative to a full-scale sine; below it nothing is a peak,
     /// so digital silence yields no landmarks.
     pub floor_db: f32,
@@ -44,24 +62,30 @@ pub struct AnalysisConfig {
 }
 
 impl AnalysisConfig {
-    /// The analysis used by catalog and queries alike by every hash configuration.
+    /// The analysis of every hash configuration: peaks on a log-frequency axis, with
+    /// positions refined between frames and between bins.
     ///
     /// 8 kHz keeps the band that survives telephone and low-bitrate codecs (up to 4 kHz)
     /// and makes resampling and FFTs cheap; a 1024-sample window (128 ms, 7.8 Hz bins)
-    /// resolves musical partials; a 256-sample hop (32 ms) is fine enough for offsets
-    /// well inside 0.5 s and coarse enough that small speed changes keep `dt`.
-    pub const V1: AnalysisConfig = AnalysisConfig {
-        id: 1,
+    /// resolves musical partials; a 256-sample hop (32 ms) frames them in time. On a
+    /// log-frequency axis a speed change or a pitch shift moves every peak by the same
+    /// interval, so neighbourhoods in semitones move with the music (decision 0020).
+    pub const V2: AnalysisConfig = AnalysisConfig {
+        id: 2,
         sample_rate_hz: 8_000,
         fft_size: 1024,
         hop: 256,
-        min_bin: 32,  // 250 Hz
-        max_bin: 496, // 3875 Hz
+        min_bin: 30,  // 234 Hz
+        max_bin: 503, // 3930 Hz
+        low_hz: 250.0,
+        high_hz: 3875.0,
+        cells_per_semitone: 3,
         neighborhood_frames: 4,
-        neighborhood_bins: 10,
+        neighborhood_cells: 4,
         peaks_per_window: 24,
         density_window_frames: 31, // ~1 s
-        floor_db: -90.0,
+        rank_band_semitones: 12,
+        floor_db: -70.0,
         max_duration_s: 6.0 * 3600.0,
     };
 
@@ -70,9 +94,34 @@ impl AnalysisConfig {
         self.hop as f64 / f64::from(self.sample_rate_hz)
     }
 
+    /// Seconds per tick of a peak's time.
+    pub fn tick_duration_s(&self) -> f64 {
+        self.frame_duration_s() / f64::from(TICKS_PER_FRAME)
+    }
+
     /// Number of non-negative frequency bins of the real FFT.
     pub fn bins(&self) -> usize {
         self.fft_size / 2 + 1
+    }
+
+    /// Hz per linear bin.
+    pub fn bin_hz(&self) -> f64 {
+        f64::from(self.sample_rate_hz) / self.fft_size as f64
+    }
+
+    /// Width of the log-frequency axis in semitones.
+    pub fn semitones(&self) -> f64 {
+        12.0 * (self.high_hz / self.low_hz).log2()
+    }
+
+    /// Cells of the log-frequency axis.
+    pub fn cells(&self) -> usize {
+        (self.semitones() * f64::from(self.cells_per_semitone)).floor() as usize
+    }
+
+    /// One past the highest [`Peak::pitch`](crate::Peak::pitch).
+    pub fn pitch_steps(&self) -> u32 {
+        (self.semitones() * f64::from(PITCH_STEPS_PER_SEMITONE)).ceil() as u32
     }
 
     /// Frame index to seconds.
@@ -89,116 +138,103 @@ impl AnalysisConfig {
 
     /// Looks up a known analysis configuration by its wire id.
     pub fn by_id(id: u16) -> Option<&'static AnalysisConfig> {
-        [&Self::V1].into_iter().find(|c| c.id == id)
+        [&Self::V2].into_iter().find(|c| c.id == id)
     }
 }
 
 impl Default for AnalysisConfig {
     fn default() -> Self {
-        Self::V1
+        Self::V2
     }
 }
 
-/// How peaks become landmark hashes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub enum HashScheme {
-    /// Anchor frequency, frequency difference and time difference of a peak pair.
-    /// Exact in time and frequency, so it does not survive speed or pitch changes.
-    PairV1,
-    /// An anchor and two of its targets: the anchor frequency and both targets'
-    /// frequency and time differences, mixed into `bits` bits (at most 64). Far fewer
-    /// tracks share a triplet than a pair, so a query's lookups return far fewer
-    /// postings in a large catalog; a triplet needs three peaks to survive instead of
-    /// two. Exact in time and frequency, like [`HashScheme::PairV1`].
-    TripletV1 {
-        /// Width of the hash values: fewer bits let more postings share a key (a
-        /// smaller index), more bits let fewer tracks share a hash (fewer votes).
-        bits: u8,
-    },
-}
-
-/// Parameters of landmark hashing. Indexes name theirs by id; users by name.
+/// How peaks become landmark hashes: groups of peaks, hashed on what a change of
+/// speed, tempo or pitch leaves as it was (decision 0020).
+///
+/// A group is an anchor and `group_size - 1` of the peaks after it. Its hash holds
+/// each grouped peak's interval to the anchor in semitones (unchanged when every
+/// pitch moves together, as under a speed change or a pitch shift) and the time
+/// ratios `(t - t_anchor) / span` of all but the last (unchanged when time
+/// stretches, as under a speed or tempo change). The anchor's register and the
+/// span's length, which such changes do move, enter the hash in coarse cells that a
+/// query probes across the supported range.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HashConfig {
     /// Identifies the layout of the hashes; an index stores it and refuses others.
     pub id: u16,
-    /// What users call it, for what it is for (`robust`, `compact`, `large-catalog`).
+    /// What users call it.
     pub name: &'static str,
     /// The analysis these hashes are derived from.
     pub analysis_id: u16,
-    /// The hash layout.
-    pub scheme: HashScheme,
-    /// Targets paired with each anchor when indexing a catalog track.
-    pub fan_out: usize,
-    /// Targets paired with each anchor in a query. Larger than `fan_out`: a noisy
-    /// query has extra peaks between an anchor and its catalog targets, and pairing
-    /// further keeps those targets in reach at query-time cost only.
-    pub query_fan_out: usize,
-    /// Smallest anchor-to-target distance in frames (inclusive).
-    pub min_dt: u32,
-    /// Largest anchor-to-target distance in frames (inclusive, below 64).
-    pub max_dt: u32,
-    /// Largest absolute frequency difference in bins (below 128).
-    pub max_df: u16,
+    /// Peaks per group, the anchor included.
+    pub group_size: usize,
+    /// Eligible peaks after a catalog anchor that its groups are chosen from: every
+    /// `group_size - 1` of them.
+    pub reach: usize,
+    /// The same for a query, further: a noisy query has extra peaks between an
+    /// anchor and its catalog partners, and reaching further keeps those partners in
+    /// reach at query-time cost only.
+    pub query_reach: usize,
+    /// Least delay from the anchor to a grouped peak, in frames.
+    pub min_delay_frames: f64,
+    /// Most delay from the anchor to a grouped peak, in frames.
+    pub max_delay_frames: f64,
+    /// Shortest span of a group, in frames: time ratios of shorter ones are too coarse.
+    pub min_span_frames: f64,
+    /// Largest interval from the anchor to a grouped peak, in semitones.
+    pub max_interval_semitones: f64,
+    /// Cell of an interval in the hash, in semitones.
+    pub interval_cell_semitones: f64,
+    /// Cell of a time ratio in the hash.
+    pub ratio_cell: f64,
+    /// Cell of the anchor's register in the hash, in semitones.
+    pub register_cell_semitones: f64,
+    /// Cell of the span's natural logarithm in the hash.
+    pub span_cell_ln: f64,
+    /// A query also looks up the neighbouring cell of an interval or ratio that lies
+    /// within this share of a cell from its edge ...
+    pub edge_margin: f64,
+    /// ... for at most this many fields of a group, the nearest to an edge first.
+    pub edge_probe_fields: usize,
+    /// Largest supported change of time scale, as a factor either way (1.125: from
+    /// 8/9 to 9/8 of the original duration).
+    pub max_time_scale: f64,
+    /// Largest supported pitch shift either way, in semitones.
+    pub max_pitch_shift_semitones: f64,
+    /// Width of the hash values in bits.
+    pub hash_bits: u8,
 }
 
 impl HashConfig {
-    /// `robust`, the default: peak pairs, six per catalog anchor. The strongest in
-    /// heavy noise and on short excerpts; a query touches many postings, so lookups
-    /// slow down as a catalog grows past tens of thousands of tracks.
-    pub const ROBUST: HashConfig = HashConfig {
-        id: 1,
-        name: "robust",
-        analysis_id: 1,
-        scheme: HashScheme::PairV1,
-        fan_out: 6,
-        query_fan_out: 12,
-        min_dt: 1,
-        max_dt: 63,
-        max_df: 127,
-    };
-
-    /// `compact`: the robust pairs with half the catalog fan-out and a narrower query
-    /// fan-out. Half the index size (under 2 MB per hour of audio) and half the lookup
-    /// work, at some cost in heavy noise and on very short excerpts; the matcher's
-    /// thresholds are calibrated for it (see `earmark_index::MatchConfig::for_hash`).
-    pub const COMPACT: HashConfig = HashConfig {
-        id: 2,
-        name: "compact",
-        analysis_id: 1,
-        scheme: HashScheme::PairV1,
-        fan_out: 3,
-        query_fan_out: 8,
-        min_dt: 1,
-        max_dt: 63,
-        max_df: 127,
-    };
-
-    /// `large-catalog`: triplets in 40 bits, for catalogs of 100,000 tracks and more.
-    /// Each catalog anchor forms a triplet with every two of its next 3 targets, each
-    /// query anchor with every two of its next 6. Far fewer tracks share a triplet
-    /// than a pair, so a query's lookups return far fewer postings; spread over 2^40
-    /// values, a catalog of 100,000 tracks (1.45 billion triplets) uses about 0.1 % of
-    /// them, so lookups of a query's absent triplets rarely find another track's. A
-    /// triplet needs three peaks to survive noise where a pair needs two, so it is
-    /// weaker in heavy noise.
-    pub const LARGE_CATALOG: HashConfig = HashConfig {
-        id: 4,
-        name: "large-catalog",
-        analysis_id: 1,
-        scheme: HashScheme::TripletV1 { bits: 40 },
-        fan_out: 3,
-        query_fan_out: 6,
-        min_dt: 1,
-        max_dt: 63,
-        max_df: 127,
+    /// `default`: groups of five peaks. Found every speed change of ±2-10 %, tempo
+    /// change of ±5-10 % and pitch shift of ±1-2 semitones in the measurements of
+    /// decision 0020.
+    pub const DEFAULT: HashConfig = HashConfig {
+        id: 5,
+        name: "default",
+        analysis_id: 2,
+        group_size: 5,
+        reach: 5,
+        query_reach: 8,
+        min_delay_frames: 1.0,
+        max_delay_frames: 63.0,
+        min_span_frames: 4.0,
+        max_interval_semitones: 8.0,
+        interval_cell_semitones: 0.25,
+        ratio_cell: 0.05,
+        register_cell_semitones: 24.0,
+        span_cell_ln: 0.5,
+        edge_margin: 0.25,
+        edge_probe_fields: 2,
+        max_time_scale: 1.125,
+        max_pitch_shift_semitones: 2.5,
+        hash_bits: 40,
     };
 
     /// Every configuration this release has. Ids are never reused: an index stores
-    /// its id, and an index of a retired one (3, triplets in 32 bits, which
-    /// `large-catalog` replaced) is refused and rebuilt.
-    pub const ALL: [&'static HashConfig; 3] = [&Self::ROBUST, &Self::COMPACT, &Self::LARGE_CATALOG];
+    /// its id, and an index of a retired one (1 `robust`, 2 `compact`, 3, 4
+    /// `large-catalog`: hashes of absolute bins and frames) is refused and rebuilt.
+    pub const ALL: [&'static HashConfig; 1] = [&Self::DEFAULT];
 
     /// Looks up a configuration by its id.
     pub fn by_id(id: u16) -> Option<&'static HashConfig> {
@@ -217,20 +253,16 @@ impl HashConfig {
     }
 
     /// Width of the hash values: every [`Landmark::hash`](crate::Landmark::hash) is
-    /// below 2^`hash_bits` (pairs take 23 bits).
+    /// below 2^`hash_bits`.
     pub fn hash_bits(&self) -> u32 {
-        match self.scheme {
-            HashScheme::PairV1 => 23,
-            HashScheme::TripletV1 { bits } => u32::from(bits.clamp(1, 64)),
-        }
+        u32::from(self.hash_bits.clamp(1, 64))
     }
 }
 
-/// New indexes are built with [`HashConfig::ROBUST`] unless another is asked for;
-/// existing ones keep the configuration they were built with.
+/// New indexes are built with [`HashConfig::DEFAULT`].
 impl Default for HashConfig {
     fn default() -> Self {
-        Self::ROBUST
+        Self::DEFAULT
     }
 }
 

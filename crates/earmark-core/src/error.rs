@@ -54,7 +54,10 @@ pub enum Error {
     #[error("not an earmark fingerprint (bad magic)")]
     BadMagic,
     /// Wire bytes or JSON carry a format version this build does not read.
-    #[error("unsupported fingerprint format version {found} (supported: {supported})")]
+    #[error(
+        "unsupported fingerprint format version {found} (supported: {supported}): fingerprint \
+         the audio again with this release"
+    )]
     UnsupportedVersion {
         /// The version found.
         found: u32,

@@ -1,8 +1,8 @@
 //! The fingerprint value: the peaks of a piece of audio and what they were computed with.
 
-use crate::config::{AnalysisConfig, HashConfig};
+use crate::config::{AnalysisConfig, HashConfig, TICKS_PER_FRAME};
 use crate::error::{Error, Result};
-use crate::hash::{Landmark, landmarks};
+use crate::hash::{Landmark, QueryProbes, landmarks, query_probes};
 use crate::peaks::Peak;
 
 /// The compact, hash-independent summary of a piece of audio.
@@ -38,26 +38,27 @@ impl Fingerprint {
             });
         }
         // One frame of slack: the last frame may start just before the end.
-        let max_frame = analysis.secs_to_frames(duration_s) + 1;
+        let max_tick = (analysis.secs_to_frames(duration_s) + 1) * TICKS_PER_FRAME;
         if let Some(bad) = peaks
             .iter()
-            .find(|p| p.bin < analysis.min_bin || p.bin >= analysis.max_bin)
+            .find(|p| u32::from(p.pitch) >= analysis.pitch_steps())
         {
             return Err(Error::InvalidFingerprint {
                 reason: format!(
-                    "peak bin {} outside the analysis band {}..{}",
-                    bad.bin, analysis.min_bin, analysis.max_bin
+                    "peak pitch {} outside the analysis band 0..{}",
+                    bad.pitch,
+                    analysis.pitch_steps()
                 ),
             });
         }
-        if let Some(bad) = peaks.iter().find(|p| p.frame > max_frame) {
+        if let Some(bad) = peaks.iter().find(|p| p.tick > max_tick) {
             return Err(Error::InvalidFingerprint {
-                reason: format!("peak frame {} past the end of the audio", bad.frame),
+                reason: format!("peak tick {} past the end of the audio", bad.tick),
             });
         }
         if peaks.windows(2).any(|w| w[0] >= w[1]) {
             return Err(Error::InvalidFingerprint {
-                reason: "peaks are not strictly sorted by frame and bin".into(),
+                reason: "peaks are not strictly sorted by tick and pitch".into(),
             });
         }
         Ok(Self {
@@ -82,7 +83,7 @@ impl Fingerprint {
         // Peaks are sorted by frame: the window ending at each peak, by two pointers.
         let mut start = 0;
         for (end, peak) in self.peaks.iter().enumerate() {
-            while self.peaks[start].frame + window <= peak.frame {
+            while self.peaks[start].frame() + window <= peak.frame() {
                 start += 1;
             }
             if end + 1 - start > limit {
@@ -90,7 +91,7 @@ impl Fingerprint {
                     reason: format!(
                         "more than {limit} peaks in the {window} frames up to frame {}: \
                          denser than any audio gives",
-                        peak.frame
+                        peak.frame()
                     ),
                 });
             }
@@ -106,7 +107,7 @@ impl Fingerprint {
     /// The analysis configuration the peaks were computed with.
     pub fn analysis(&self) -> &'static AnalysisConfig {
         // `new` admits only known ids.
-        AnalysisConfig::by_id(self.analysis_id).unwrap_or(&AnalysisConfig::V1)
+        AnalysisConfig::by_id(self.analysis_id).unwrap_or(&AnalysisConfig::V2)
     }
 
     /// Duration of the audio in milliseconds.
@@ -119,7 +120,7 @@ impl Fingerprint {
         f64::from(self.duration_ms) / 1000.0
     }
 
-    /// The peaks, sorted by frame then bin.
+    /// The peaks, sorted by tick then pitch.
     pub fn peaks(&self) -> &[Peak] {
         &self.peaks
     }
@@ -131,13 +132,13 @@ impl Fingerprint {
 
     /// Landmarks for indexing a catalog track.
     pub fn catalog_landmarks(&self, config: &HashConfig) -> Vec<Landmark> {
-        landmarks(&self.peaks, config, config.fan_out)
+        landmarks(&self.peaks, config)
     }
 
-    /// Landmarks for a query: paired further than the catalog's, see
-    /// [`HashConfig::query_fan_out`].
-    pub fn query_landmarks(&self, config: &HashConfig) -> Vec<Landmark> {
-        landmarks(&self.peaks, config, config.query_fan_out)
+    /// A query's groups and the keys to look them up under, see
+    /// [`query_probes`].
+    pub fn query_probes(&self, config: &HashConfig) -> QueryProbes {
+        query_probes(&self.peaks, config)
     }
 
     /// The part of this fingerprint between `start_s` and `start_s + len_s`, re-timed
@@ -145,15 +146,15 @@ impl Fingerprint {
     /// yields. Handy for tests and for splitting long queries.
     pub fn excerpt(&self, start_s: f64, len_s: f64) -> Fingerprint {
         let analysis = self.analysis();
-        let first = analysis.secs_to_frames(start_s.max(0.0));
-        let last = analysis.secs_to_frames((start_s + len_s).max(0.0));
+        let first = analysis.secs_to_frames(start_s.max(0.0)) * TICKS_PER_FRAME;
+        let last = analysis.secs_to_frames((start_s + len_s).max(0.0)) * TICKS_PER_FRAME;
         let peaks = self
             .peaks
             .iter()
-            .filter(|p| p.frame >= first && p.frame < last)
+            .filter(|p| p.tick >= first && p.tick < last)
             .map(|p| Peak {
-                frame: p.frame - first,
-                bin: p.bin,
+                tick: p.tick - first,
+                pitch: p.pitch,
             })
             .collect();
         let total = self.duration_s();

@@ -1,265 +1,301 @@
 //! Landmark hashes from peaks: the one place where the hash layout lives.
 //!
-//! Every [`HashScheme`] is derived here from the same peaks, so the wire format (which
-//! carries peaks) never changes when a new scheme is added, and an index built with
-//! one [`HashConfig::id`] can refuse queries hashed another way.
+//! A catalog track is indexed by [`landmarks`]: one hash per group of peaks, with the
+//! anchor's frame and what a single hit needs to estimate the time scale and pitch
+//! offset of a query ([`Landmark::aux`]). A query is looked up by [`query_probes`]:
+//! its own groups, each under every key a catalog group of the same music can have
+//! after a supported change of speed, tempo or pitch, and under the neighbouring
+//! cell of the fields that lie close to a cell edge.
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{HashConfig, HashScheme};
+use crate::config::{HashConfig, PITCH_STEPS_PER_SEMITONE, TICKS_PER_FRAME};
 use crate::peaks::Peak;
 
-/// A hash and the frame of the anchor peak it was derived from.
+/// A hash, the frame of the anchor peak it was derived from, and the group's span
+/// and anchor pitch in the compact form postings keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Landmark {
-    /// The hash value; its layout is given by the [`HashScheme`], and its width by
-    /// [`HashConfig::hash_bits`].
+    /// The hash value, below 2^[`HashConfig::hash_bits`].
     pub hash: u64,
     /// Frame of the anchor peak.
     pub frame: u32,
+    /// The group's span and anchor pitch, see [`Aux`].
+    pub aux: u16,
 }
 
-/// Layout of [`HashScheme::PairV1`], from the high bits down: anchor bin (9 bits),
-/// frequency difference + 128 (8 bits), time difference (6 bits).
-fn pair_v1(anchor: Peak, target: Peak) -> u64 {
-    let bin = u64::from(anchor.bin) & 0x1ff;
-    let df = (i64::from(target.bin) - i64::from(anchor.bin) + 128).clamp(0, 255) as u64;
-    let dt = u64::from((target.frame - anchor.frame) & 0x3f);
-    (bin << 14) | (df << 6) | dt
+/// A group's span and anchor pitch as postings keep them: each in 8 bits, the span
+/// on a logarithmic scale (steps of about 1.1 %) and the pitch in quarter semitones.
+/// One hit then estimates a time scale within about 0.6 % and a pitch offset within
+/// a quarter semitone; the verification refines both.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Aux {
+    /// Span from the anchor to the last grouped peak, in frames.
+    pub span_frames: f64,
+    /// The anchor's pitch in semitones above the analysis band's low edge.
+    pub pitch_semitones: f64,
 }
 
-/// [`HashScheme::TripletV1`]: the 37 bits of an anchor's bin and both targets'
-/// frequency and time differences, multiplied by a 64-bit odd constant (Fibonacci
-/// hashing) and cut to the top `bits` bits, so the values spread evenly over the
-/// key space. A narrower value is a prefix of a wider one of the same triplet, so two
-/// triplets that share a wide value share every narrower one.
-fn triplet_v1(anchor: Peak, first: Peak, second: Peak, bits: u8) -> u64 {
-    let field = |target: Peak| {
-        let df = (i64::from(target.bin) - i64::from(anchor.bin) + 128).clamp(0, 255) as u64;
-        let dt = u64::from(target.frame.wrapping_sub(anchor.frame) & 0x3f);
-        (df << 6) | dt
+/// Pitch steps per quarter-semitone step of [`Aux`].
+const AUX_PITCH_STEP: u32 = PITCH_STEPS_PER_SEMITONE / 4;
+
+impl Aux {
+    fn span_step(config: &HashConfig) -> f64 {
+        (config.max_delay_frames / config.min_span_frames).ln() / 255.0
+    }
+
+    /// The compact form of a span in ticks and a pitch in pitch steps.
+    pub fn encode(span_ticks: u32, pitch: u16, config: &HashConfig) -> u16 {
+        let span_frames = f64::from(span_ticks) / f64::from(TICKS_PER_FRAME);
+        let span_code = ((span_frames / config.min_span_frames).ln() / Self::span_step(config))
+            .round()
+            .clamp(0.0, 255.0) as u16;
+        let pitch_code = (u32::from(pitch) / AUX_PITCH_STEP).min(255) as u16;
+        (span_code << 8) | pitch_code
+    }
+
+    /// The span and pitch a compact form stands for (the middle of its step).
+    pub fn decode(aux: u16, config: &HashConfig) -> Self {
+        let span_code = f64::from(aux >> 8);
+        let pitch_code = f64::from(aux & 0xff);
+        Self {
+            span_frames: config.min_span_frames * (span_code * Self::span_step(config)).exp(),
+            pitch_semitones: (pitch_code + 0.5) * f64::from(AUX_PITCH_STEP)
+                / f64::from(PITCH_STEPS_PER_SEMITONE),
+        }
+    }
+}
+
+/// A query's group, in the units of its peaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryGroup {
+    /// The anchor's time in ticks.
+    pub tick: u32,
+    /// The anchor's pitch in pitch steps.
+    pub pitch: u16,
+    /// Span from the anchor to the last grouped peak, in ticks.
+    pub span_ticks: u32,
+}
+
+/// A query's groups and every key they are looked up under.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueryProbes {
+    /// The groups.
+    pub groups: Vec<QueryGroup>,
+    /// `(hash, index into groups)`, in the order they were made.
+    pub probes: Vec<(u64, u32)>,
+}
+
+/// Bits of each field in the packed hash, before mixing. Intervals take
+/// `2 * max_interval / interval_cell + 3` values (with a probe either side), ratios
+/// `1 / ratio_cell + 3`: [`HashConfig::DEFAULT`] fits with room to spare, which a
+/// test checks, and values outside are clamped rather than spilt into a neighbour.
+const INTERVAL_BITS: u32 = 7;
+const RATIO_BITS: u32 = 5;
+const REGISTER_BITS: u32 = 3;
+const SPAN_BITS: u32 = 4;
+/// The most peaks a group can have: the packed fields of a larger one would not fit
+/// in 64 bits.
+pub const MAX_GROUP_SIZE: usize = 6;
+
+/// A group's fields in cell units, continuous: intervals, ratios, register, span.
+struct Cells {
+    values: [f64; 2 * MAX_GROUP_SIZE],
+    /// Intervals, then ratios; register and span follow them.
+    shape: usize,
+    intervals: usize,
+}
+
+impl Cells {
+    fn of(anchor: Peak, members: &[Peak], config: &HashConfig) -> Self {
+        let steps = f64::from(PITCH_STEPS_PER_SEMITONE);
+        let mut values = [0.0; 2 * MAX_GROUP_SIZE];
+        let last = members[members.len() - 1];
+        let span = f64::from(last.tick - anchor.tick);
+        let offset = config.max_interval_semitones / config.interval_cell_semitones + 1.0;
+        let mut n = 0;
+        for m in members {
+            let interval = (f64::from(m.pitch) - f64::from(anchor.pitch)) / steps;
+            values[n] = interval / config.interval_cell_semitones + offset;
+            n += 1;
+        }
+        let intervals = n;
+        for m in &members[..members.len() - 1] {
+            values[n] = f64::from(m.tick - anchor.tick) / span / config.ratio_cell + 1.0;
+            n += 1;
+        }
+        let shape = n;
+        values[n] = f64::from(anchor.pitch) / steps / config.register_cell_semitones + 1.0;
+        values[n + 1] = (span / f64::from(TICKS_PER_FRAME)).ln() / config.span_cell_ln;
+        Self {
+            values,
+            shape,
+            intervals,
+        }
+    }
+
+    /// The cell of every field.
+    fn floor(&self) -> [i64; 2 * MAX_GROUP_SIZE] {
+        self.values.map(|v| v.floor() as i64)
+    }
+
+    fn register(&self) -> usize {
+        self.shape
+    }
+
+    fn span(&self) -> usize {
+        self.shape + 1
+    }
+}
+
+/// Packs the cells (each clamped to its field's width) and mixes them into
+/// `config.hash_bits` bits. Multiplying by an odd constant is a bijection, so two
+/// groups share a hash only when their cells agree or by chance in the cut.
+fn hash_cells(cells: &[i64; 2 * MAX_GROUP_SIZE], shape: usize, intervals: usize, config: &HashConfig) -> u64 {
+    let mut packed = 0u64;
+    let mut put = |value: i64, bits: u32| {
+        let max = (1i64 << bits) - 1;
+        packed = (packed << bits) | value.clamp(0, max) as u64;
     };
-    let packed = (u64::from(anchor.bin & 0x1ff) << 28) | (field(first) << 14) | field(second);
-    let bits = u32::from(bits.clamp(1, 64));
+    for (i, &c) in cells[..shape].iter().enumerate() {
+        put(c, if i < intervals { INTERVAL_BITS } else { RATIO_BITS });
+    }
+    put(cells[shape], REGISTER_BITS);
+    put(cells[shape + 1], SPAN_BITS);
+    let bits = config.hash_bits();
     packed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)
 }
 
-/// The targets of the anchor at `i`: the next peaks inside the target zone, at most
-/// `fan_out` of them.
-fn targets<'a>(
-    peaks: &'a [Peak],
-    i: usize,
-    config: &'a HashConfig,
-    fan_out: usize,
-) -> impl Iterator<Item = Peak> + 'a {
-    let anchor = peaks[i];
-    peaks[i + 1..]
-        .iter()
-        .copied()
-        .take_while(move |t| t.frame.saturating_sub(anchor.frame) <= config.max_dt)
-        .filter(move |t| {
-            t.frame >= anchor.frame
-                && t.frame - anchor.frame >= config.min_dt
-                && anchor.bin.abs_diff(t.bin) <= config.max_df
-        })
-        .take(fan_out)
-}
-
-/// Derives the landmarks of `peaks` (sorted by frame, then bin) under `config`:
-/// each anchor with at most `fan_out` targets for pairs, or with every two of them
-/// for triplets.
-///
-/// Peaks out of order are tolerated (they pair with fewer targets) but never panic.
-pub fn landmarks(peaks: &[Peak], config: &HashConfig, fan_out: usize) -> Vec<Landmark> {
-    let mut out = Vec::with_capacity(peaks.len() * fan_out);
-    let mut zone: Vec<Peak> = Vec::with_capacity(fan_out);
+/// Calls `visit(anchor, members)` for every group of `peaks` (sorted by tick, then
+/// pitch) whose anchor has at least `group_size - 1` eligible peaks among its next
+/// `reach`: later by `min_delay..=max_delay` frames, within `max_interval` of it.
+/// Members are in time order; the last one ends the span.
+fn for_each_group(
+    peaks: &[Peak],
+    config: &HashConfig,
+    reach: usize,
+    mut visit: impl FnMut(Peak, &[Peak]),
+) {
+    let members = config.group_size.clamp(2, MAX_GROUP_SIZE) - 1;
+    let tick = f64::from(TICKS_PER_FRAME);
+    let min_delay = (config.min_delay_frames * tick).ceil() as u32;
+    let max_delay = (config.max_delay_frames * tick).floor() as u32;
+    let min_span = (config.min_span_frames * tick).ceil() as u32;
+    let max_interval =
+        (config.max_interval_semitones * f64::from(PITCH_STEPS_PER_SEMITONE)).floor() as u16;
+    let mut eligible: Vec<Peak> = Vec::with_capacity(reach);
+    let mut chosen: Vec<Peak> = Vec::with_capacity(members);
+    let mut picks: Vec<usize> = Vec::with_capacity(members);
     for (i, &anchor) in peaks.iter().enumerate() {
-        zone.clear();
-        zone.extend(targets(peaks, i, config, fan_out));
-        match config.scheme {
-            HashScheme::PairV1 => {
-                out.extend(zone.iter().map(|&target| Landmark {
-                    hash: pair_v1(anchor, target),
-                    frame: anchor.frame,
-                }));
+        eligible.clear();
+        for &p in &peaks[i + 1..] {
+            let Some(delay) = p.tick.checked_sub(anchor.tick) else {
+                continue; // out of order: tolerated, never grouped
+            };
+            if delay > max_delay {
+                break;
             }
-            HashScheme::TripletV1 { bits } => {
-                for (j, &first) in zone.iter().enumerate() {
-                    out.extend(zone[j + 1..].iter().map(|&second| Landmark {
-                        hash: triplet_v1(anchor, first, second, bits),
-                        frame: anchor.frame,
-                    }));
+            if delay >= min_delay && p.pitch.abs_diff(anchor.pitch) <= max_interval {
+                eligible.push(p);
+                if eligible.len() == reach {
+                    break;
                 }
             }
         }
+        if eligible.len() < members {
+            continue;
+        }
+        // Every `members`-subset of the eligible peaks, in lexicographic order.
+        picks.clear();
+        picks.extend(0..members);
+        loop {
+            chosen.clear();
+            chosen.extend(picks.iter().map(|&k| eligible[k]));
+            if chosen[members - 1].tick - anchor.tick >= min_span {
+                visit(anchor, &chosen);
+            }
+            // Advance to the next subset.
+            let Some(k) = (0..members).rev().find(|&k| picks[k] < eligible.len() - members + k)
+            else {
+                break;
+            };
+            picks[k] += 1;
+            for j in k + 1..members {
+                picks[j] = picks[j - 1] + 1;
+            }
+        }
     }
+}
+
+/// The landmarks a catalog track is indexed with: one per group of its peaks.
+///
+/// Peaks out of order are tolerated (they group with fewer peaks) but never panic.
+pub fn landmarks(peaks: &[Peak], config: &HashConfig) -> Vec<Landmark> {
+    let mut out = Vec::new();
+    for_each_group(peaks, config, config.reach, |anchor, members| {
+        let cells = Cells::of(anchor, members, config);
+        let span_ticks = members[members.len() - 1].tick - anchor.tick;
+        out.push(Landmark {
+            hash: hash_cells(&cells.floor(), cells.shape, cells.intervals, config),
+            frame: anchor.tick / TICKS_PER_FRAME,
+            aux: Aux::encode(span_ticks, anchor.pitch, config),
+        });
+    });
+    out
+}
+
+/// A query's groups (reaching [`HashConfig::query_reach`] peaks) and the keys to
+/// look each up under: every register and span cell that a supported change can
+/// have moved the catalog's group to, and the neighbouring cell of the fields
+/// nearest a cell edge (at most [`HashConfig::edge_probe_fields`] of them).
+pub fn query_probes(peaks: &[Peak], config: &HashConfig) -> QueryProbes {
+    let mut out = QueryProbes::default();
+    let register_reach = config.max_pitch_shift_semitones / config.register_cell_semitones;
+    let span_reach = config.max_time_scale.max(1.0).ln() / config.span_cell_ln;
+    let mut near: Vec<(f64, usize, i64)> = Vec::new();
+    for_each_group(peaks, config, config.query_reach, |anchor, members| {
+        let cells = Cells::of(anchor, members, config);
+        let base = cells.floor();
+        near.clear();
+        for (i, &v) in cells.values[..cells.shape].iter().enumerate() {
+            let fraction = v - v.floor();
+            if fraction < config.edge_margin {
+                near.push((fraction, i, -1));
+            } else if 1.0 - fraction < config.edge_margin {
+                near.push((1.0 - fraction, i, 1));
+            }
+        }
+        near.sort_by(|a, b| a.0.total_cmp(&b.0));
+        near.truncate(config.edge_probe_fields);
+        let group = out.groups.len() as u32;
+        let register = cells.values[cells.register()];
+        let span = cells.values[cells.span()];
+        let registers = (register - register_reach).floor() as i64..=(register + register_reach).floor() as i64;
+        let spans = (span - span_reach).floor() as i64..=(span + span_reach).floor() as i64;
+        for mask in 0..(1u32 << near.len()) {
+            let mut key = base;
+            for (j, &(_, field, step)) in near.iter().enumerate() {
+                if mask & (1 << j) != 0 {
+                    key[field] += step;
+                }
+            }
+            for r in registers.clone() {
+                for s in spans.clone() {
+                    key[cells.register()] = r;
+                    key[cells.span()] = s;
+                    out.probes
+                        .push((hash_cells(&key, cells.shape, cells.intervals, config), group));
+                }
+            }
+        }
+        out.groups.push(QueryGroup {
+            tick: anchor.tick,
+            pitch: anchor.pitch,
+            span_ticks: members[members.len() - 1].tick - anchor.tick,
+        });
+    });
     out
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(frame: u32, bin: u16) -> Peak {
-        Peak { frame, bin }
-    }
-
-    /// What each configuration's catalog landmarks of a fixed set of peaks were when
-    /// the configuration was made: `(id, landmarks, CRC-32 of their hashes and
-    /// frames)`. Indexes store fingerprints and recompute a track's hashes from them
-    /// to delete it, so hashing under an existing id must never change; a change
-    /// that fails this test needs a new configuration id instead.
-    const PINNED: [(u16, usize, u32); 3] = [
-        (1, 9_527, 1_191_726_844),
-        (2, 4_773, 515_608_287),
-        (4, 4_770, 2_564_612_284),
-    ];
-
-    #[test]
-    fn hashing_under_an_existing_configuration_never_changes() {
-        let mut state = 0x1234_5678u32;
-        let mut peaks = Vec::new();
-        for frame in 0..400u32 {
-            let mut bins: Vec<u16> = (0..4)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 17;
-                    state ^= state << 5;
-                    32 + (state % 464) as u16
-                })
-                .collect();
-            bins.sort_unstable();
-            bins.dedup();
-            peaks.extend(bins.into_iter().map(|bin| p(frame, bin)));
-        }
-        let found: Vec<(u16, usize, u32)> = HashConfig::ALL
-            .iter()
-            .map(|config| {
-                let lms = landmarks(&peaks, config, config.fan_out);
-                let mut crc = crc32fast::Hasher::new();
-                // Hashes of up to 32 bits as the 4 bytes they were pinned with.
-                let width = if config.hash_bits() <= 32 { 4 } else { 8 };
-                for l in &lms {
-                    crc.update(&l.hash.to_le_bytes()[..width]);
-                    crc.update(&l.frame.to_le_bytes());
-                }
-                (config.id, lms.len(), crc.finalize())
-            })
-            .collect();
-        assert_eq!(found, PINNED);
-    }
-
-    #[test]
-    fn pairs_respect_the_target_zone() {
-        let cfg = HashConfig::ROBUST;
-        let peaks = [p(0, 100), p(0, 120), p(5, 90), p(5, 400), p(70, 100)];
-        let lms = landmarks(&peaks, &cfg, 10);
-        // (0,100)->(5,90); (0,120)->(5,90); (5,90) has no target within 63 frames.
-        // Same-frame, too-far-in-bin and too-late targets are skipped.
-        assert_eq!(lms.len(), 2);
-        assert!(lms.iter().all(|l| l.frame == 0));
-    }
-
-    #[test]
-    fn fan_out_limits_targets_per_anchor() {
-        let cfg = HashConfig::ROBUST;
-        let peaks: Vec<Peak> = (0..20).map(|i| p(i, 200)).collect();
-        let lms = landmarks(&peaks, &cfg, 3);
-        let from_first = lms.iter().filter(|l| l.frame == 0).count();
-        assert_eq!(from_first, 3);
-    }
-
-    #[test]
-    fn hash_fields_are_recoverable() {
-        let h = pair_v1(p(10, 300), p(42, 250));
-        assert_eq!(h >> 14, 300);
-        assert_eq!((h >> 6) & 0xff, 128 - 50);
-        assert_eq!(h & 0x3f, 32);
-    }
-
-    #[test]
-    fn shifting_in_time_keeps_hashes() {
-        let cfg = HashConfig::ROBUST;
-        let peaks = [p(0, 100), p(3, 110), p(9, 95), p(20, 130)];
-        let shifted: Vec<Peak> = peaks.iter().map(|q| p(q.frame + 1000, q.bin)).collect();
-        let a = landmarks(&peaks, &cfg, 5);
-        let b = landmarks(&shifted, &cfg, 5);
-        assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(&b) {
-            assert_eq!(x.hash, y.hash);
-            assert_eq!(x.frame + 1000, y.frame);
-        }
-    }
-
-    #[test]
-    fn unsorted_input_does_not_panic() {
-        let peaks = [p(50, 100), p(3, 110), p(u32::MAX, 0), p(0, u16::MAX)];
-        for cfg in HashConfig::ALL {
-            let _ = landmarks(&peaks, cfg, 5);
-        }
-    }
-
-    #[test]
-    fn triplets_take_every_two_of_the_targets() {
-        let cfg = HashConfig::LARGE_CATALOG;
-        let peaks: Vec<Peak> = (0..20).map(|i| p(i, 200 + (i as u16 % 7) * 3)).collect();
-        for fan_out in [2, 3, 6] {
-            let lms = landmarks(&peaks, &cfg, fan_out);
-            let from_first: Vec<u64> = lms
-                .iter()
-                .filter(|l| l.frame == 0)
-                .map(|l| l.hash)
-                .collect();
-            assert_eq!(from_first.len(), fan_out * (fan_out - 1) / 2);
-            let mut distinct = from_first.clone();
-            distinct.sort_unstable();
-            distinct.dedup();
-            assert_eq!(distinct.len(), from_first.len(), "fan-out {fan_out}");
-        }
-    }
-
-    #[test]
-    fn catalog_triplets_are_among_the_query_triplets() {
-        // The query's wider fan-out forms every triplet the catalog's does.
-        let cfg = HashConfig::LARGE_CATALOG;
-        let peaks: Vec<Peak> = (0..40)
-            .map(|i| p(i * 2, 100 + (i as u16 * 37) % 200))
-            .collect();
-        let catalog = landmarks(&peaks, &cfg, cfg.fan_out);
-        let query = landmarks(&peaks, &cfg, cfg.query_fan_out);
-        assert!(!catalog.is_empty());
-        assert!(catalog.iter().all(|l| query.contains(l)));
-    }
-
-    #[test]
-    fn triplet_hashes_depend_on_every_field_and_not_on_time() {
-        let t = |a: Peak, b: Peak, c: Peak| triplet_v1(a, b, c, 32);
-        let base = t(p(10, 300), p(12, 280), p(15, 330));
-        assert_eq!(base, t(p(510, 300), p(512, 280), p(515, 330)));
-        for other in [
-            t(p(10, 301), p(12, 280), p(15, 330)),
-            t(p(10, 300), p(13, 280), p(15, 330)),
-            t(p(10, 300), p(12, 281), p(15, 330)),
-            t(p(10, 300), p(12, 280), p(16, 330)),
-            t(p(10, 300), p(12, 280), p(15, 331)),
-        ] {
-            assert_ne!(base, other);
-        }
-        // Narrower hashes are the top bits of the wide one.
-        let narrow = triplet_v1(p(10, 300), p(12, 280), p(15, 330), 24);
-        assert_eq!(narrow, base >> 8);
-        let wide = triplet_v1(p(10, 300), p(12, 280), p(15, 330), 40);
-        assert_eq!(wide >> 8, base);
-    }
-
-    #[test]
-    fn hashes_fit_their_configured_width() {
-        let peaks: Vec<Peak> = (0..200).map(|i| p(i, 40 + (i as u16 * 97) % 450)).collect();
-        for config in HashConfig::ALL {
-            let bits = config.hash_bits();
-            let lms = landmarks(&peaks, config, config.query_fan_out);
-            assert!(!lms.is_empty());
-            assert!(lms.iter().all(|l| bits == 64 || l.hash >> bits == 0));
-        }
-    }
-}
+mod tests;

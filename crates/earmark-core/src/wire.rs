@@ -1,6 +1,6 @@
 //! The fingerprint's wire forms: compact bytes and JSON.
 //!
-//! Bytes, format version 1 (all integers little-endian or LEB128 varints):
+//! Bytes, format version 2 (all integers little-endian or LEB128 varints):
 //!
 //! | field | size |
 //! |---|---|
@@ -9,10 +9,11 @@
 //! | analysis config id | u16 |
 //! | duration in ms | varint |
 //! | peak count | varint |
-//! | per peak: frame delta, then bin (from the band's low edge on a new frame, or from the previous bin minus one within a frame) | varint, varint |
+//! | per peak: tick delta, then pitch (from zero on a new tick, or from the previous pitch plus one within a tick) | varint, varint |
 //! | CRC-32 of everything above | u32 |
 //!
-//! A minute of audio takes about 3.5 KB. Decoding checks the size, magic, version,
+//! A minute of audio takes about 4 KB. Version 1 carried peaks in whole frames and
+//! bins, too coarse for hashes that survive speed and pitch changes; it is refused. Decoding checks the size, magic, version,
 //! checksum, every count against the bytes that remain (nothing is allocated from an
 //! unchecked count) and, through [`Fingerprint::new`], every value.
 
@@ -27,7 +28,7 @@ use crate::varint::{self, VarintError};
 /// First bytes of every binary fingerprint.
 pub const MAGIC: &[u8; 4] = b"EMFP";
 /// The binary and JSON format version this build writes and reads.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 /// The largest binary fingerprint accepted: a six-hour file needs about 1.3 MB.
 pub const MAX_WIRE_BYTES: usize = 4 << 20;
 /// The `format` field of the JSON form.
@@ -62,7 +63,6 @@ impl Reader<'_> {
 impl Fingerprint {
     /// Encodes to the compact binary form.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let analysis = self.analysis();
         let mut out = Vec::with_capacity(16 + 3 * self.peaks().len());
         out.extend_from_slice(MAGIC);
         out.push(FORMAT_VERSION);
@@ -71,13 +71,13 @@ impl Fingerprint {
         varint::put(&mut out, self.peaks().len() as u64);
         let mut prev: Option<Peak> = None;
         for p in self.peaks() {
-            let (dframe, dbin) = match prev {
-                Some(q) if q.frame == p.frame => (0, p.bin - q.bin - 1),
-                Some(q) => (p.frame - q.frame, p.bin - analysis.min_bin),
-                None => (p.frame, p.bin - analysis.min_bin),
+            let (dtick, dpitch) = match prev {
+                Some(q) if q.tick == p.tick => (0, p.pitch - q.pitch - 1),
+                Some(q) => (p.tick - q.tick, p.pitch),
+                None => (p.tick, p.pitch),
             };
-            varint::put(&mut out, u64::from(dframe));
-            varint::put(&mut out, u64::from(dbin));
+            varint::put(&mut out, u64::from(dtick));
+            varint::put(&mut out, u64::from(dpitch));
             prev = Some(*p);
         }
         let crc = crc32fast::hash(&out);
@@ -122,8 +122,7 @@ impl Fingerprint {
             return Err(Error::Checksum);
         }
         let analysis_id = u16::from_le_bytes([body[5], body[6]]);
-        let analysis =
-            AnalysisConfig::by_id(analysis_id).ok_or(Error::UnknownConfig { id: analysis_id })?;
+        AnalysisConfig::by_id(analysis_id).ok_or(Error::UnknownConfig { id: analysis_id })?;
         let mut r = Reader {
             bytes: body,
             pos: 7,
@@ -137,27 +136,27 @@ impl Fingerprint {
         let mut peaks = Vec::with_capacity(count);
         let mut prev: Option<Peak> = None;
         for _ in 0..count {
-            let dframe = r.varint(u64::from(u32::MAX))? as u32;
-            let dbin = r.varint(u64::from(u16::MAX))? as u16;
+            let dtick = r.varint(u64::from(u32::MAX))? as u32;
+            let dpitch = r.varint(u64::from(u16::MAX))? as u16;
             let invalid = || Error::InvalidFingerprint {
                 reason: "peak position overflows".into(),
             };
             let peak = match prev {
-                Some(q) if dframe == 0 => Peak {
-                    frame: q.frame,
-                    bin: q
-                        .bin
-                        .checked_add(dbin)
+                Some(q) if dtick == 0 => Peak {
+                    tick: q.tick,
+                    pitch: q
+                        .pitch
+                        .checked_add(dpitch)
                         .and_then(|b| b.checked_add(1))
                         .ok_or_else(invalid)?,
                 },
                 Some(q) => Peak {
-                    frame: q.frame.checked_add(dframe).ok_or_else(invalid)?,
-                    bin: analysis.min_bin.checked_add(dbin).ok_or_else(invalid)?,
+                    tick: q.tick.checked_add(dtick).ok_or_else(invalid)?,
+                    pitch: dpitch,
                 },
                 None => Peak {
-                    frame: dframe,
-                    bin: analysis.min_bin.checked_add(dbin).ok_or_else(invalid)?,
+                    tick: dtick,
+                    pitch: dpitch,
                 },
             };
             peaks.push(peak);
@@ -178,7 +177,7 @@ impl Fingerprint {
             version: u32::from(FORMAT_VERSION),
             analysis_id: self.analysis_id(),
             duration_ms: self.duration_ms(),
-            peaks: self.peaks().iter().map(|p| (p.frame, p.bin)).collect(),
+            peaks: self.peaks().iter().map(|p| (p.tick, p.pitch)).collect(),
         };
         // Serialising plain integers and strings cannot fail.
         serde_json::to_string(&json).unwrap_or_default()
@@ -190,7 +189,7 @@ impl Fingerprint {
     /// [`Error::TooLarge`], [`Error::Json`] for malformed JSON, [`Error::InvalidFingerprint`]
     /// for a wrong `format`, [`Error::UnsupportedVersion`], then as [`Fingerprint::new`].
     pub fn from_json(text: &str) -> Result<Fingerprint> {
-        // JSON spends about 12 bytes a peak where the binary form spends 2.5.
+        // JSON spends about 13 bytes a peak where the binary form spends 3.
         if text.len() > 5 * MAX_WIRE_BYTES {
             return Err(Error::TooLarge {
                 size: text.len(),
@@ -212,7 +211,7 @@ impl Fingerprint {
         let peaks = json
             .peaks
             .into_iter()
-            .map(|(frame, bin)| Peak { frame, bin })
+            .map(|(tick, pitch)| Peak { tick, pitch })
             .collect();
         Fingerprint::new(json.analysis_id, json.duration_ms, peaks)
     }
@@ -232,29 +231,39 @@ struct FingerprintJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::TICKS_PER_FRAME;
 
     fn sample() -> Fingerprint {
         let peaks = vec![
-            Peak { frame: 0, bin: 40 },
-            Peak { frame: 0, bin: 41 },
-            Peak { frame: 0, bin: 300 },
-            Peak { frame: 7, bin: 32 },
+            Peak { tick: 0, pitch: 40 },
+            Peak { tick: 0, pitch: 41 },
             Peak {
-                frame: 200,
-                bin: 495,
+                tick: 0,
+                pitch: 1300,
+            },
+            Peak { tick: 117, pitch: 0 },
+            Peak {
+                tick: 3200,
+                pitch: 3000,
             },
         ];
-        Fingerprint::new(1, 10_000, peaks).expect("valid")
+        Fingerprint::new(2, 10_000, peaks).expect("valid")
     }
 
     #[test]
     fn peaks_denser_than_any_audio_are_refused() {
-        let analysis = AnalysisConfig::V1;
-        // Every bin of every frame for ten seconds: what a hostile client could send.
+        let analysis = AnalysisConfig::V2;
+        // A peak every eighth of a semitone in every frame for ten seconds: what a
+        // hostile client could send.
         let frames = analysis.secs_to_frames(10.0);
         let dense: Vec<Peak> = (0..frames)
             .flat_map(|frame| {
-                (analysis.min_bin..analysis.max_bin).map(move |bin| Peak { frame, bin })
+                (0..analysis.pitch_steps() as u16)
+                    .step_by(8)
+                    .map(move |pitch| Peak {
+                        tick: frame * TICKS_PER_FRAME,
+                        pitch,
+                    })
             })
             .collect();
         let fp = Fingerprint::new(analysis.id, 10_000, dense).expect("well-formed");
@@ -265,15 +274,15 @@ mod tests {
             matches!(&refused, Err(Error::InvalidFingerprint { reason }) if reason.contains("denser")),
             "{refused:?}"
         );
-        // Exactly the picker's bound passes, and so does real audio's fingerprint.
+        // Exactly the picker's bound passes.
         let window = analysis.density_window_frames as u32;
         let limit = 2 * analysis.peaks_per_window as u16;
         let at_limit: Vec<Peak> = (0..frames)
             .step_by(window as usize)
             .flat_map(|frame| {
                 (0..limit).map(move |i| Peak {
-                    frame,
-                    bin: analysis.min_bin + i,
+                    tick: frame * TICKS_PER_FRAME,
+                    pitch: 10 * i,
                 })
             })
             .collect();
@@ -311,11 +320,11 @@ mod tests {
             Fingerprint::from_bytes(b"RIFF...."),
             Err(Error::BadMagic)
         ));
-        let mut v2 = good.clone();
-        v2[4] = 2;
+        let mut v1 = good.clone();
+        v1[4] = 1;
         assert!(matches!(
-            Fingerprint::from_bytes(&v2),
-            Err(Error::UnsupportedVersion { found: 2, .. })
+            Fingerprint::from_bytes(&v1),
+            Err(Error::UnsupportedVersion { found: 1, .. })
         ));
         assert!(matches!(
             Fingerprint::from_bytes(&good[..good.len() - 3]),
@@ -357,17 +366,17 @@ mod tests {
             Fingerprint::from_json(&wrong_format),
             Err(Error::InvalidFingerprint { .. })
         ));
-        let out_of_band = fp.replace("[200,495]", "[200,999]");
+        let out_of_band = fp.replace("[3200,3000]", "[3200,9999]");
         assert!(matches!(
             Fingerprint::from_json(&out_of_band),
             Err(Error::InvalidFingerprint { .. })
         ));
-        let unsorted = fp.replace("[200,495]", "[0,33]");
+        let unsorted = fp.replace("[3200,3000]", "[0,33]");
         assert!(matches!(
             Fingerprint::from_json(&unsorted),
             Err(Error::InvalidFingerprint { .. })
         ));
-        let past_end = fp.replace("[200,495]", "[9000,495]");
+        let past_end = fp.replace("[3200,3000]", "[90000,3000]");
         assert!(matches!(
             Fingerprint::from_json(&past_end),
             Err(Error::InvalidFingerprint { .. })

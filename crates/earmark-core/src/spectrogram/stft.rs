@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn full_scale_sine_is_zero_db_at_its_bin() {
-        let cfg = AnalysisConfig::V1;
+        let cfg = AnalysisConfig::V2;
         let bin = 128; // 1 kHz at 8 kHz / 1024
         let samples: Vec<f32> = (0..8000)
             .map(|i| (2.0 * std::f32::consts::PI * 1000.0 * i as f32 / 8000.0).sin())
@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn frame_count_covers_the_input() {
-        let cfg = AnalysisConfig::V1;
+        let cfg = AnalysisConfig::V2;
         for len in [1usize, 500, 1024, 1025, 8000, 8001] {
             let rows = rows_of(&vec![0.5; len], &cfg);
             let covered = (rows.len() - 1) * cfg.hop + cfg.fft_size;
@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn chunking_does_not_change_the_rows() {
-        let cfg = AnalysisConfig::V1;
+        let cfg = AnalysisConfig::V2;
         let samples: Vec<f32> = (0..20_000)
             .map(|i| ((i * 7919) % 1000) as f32 / 1000.0)
             .collect();
