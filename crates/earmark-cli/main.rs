@@ -32,16 +32,17 @@ fn long_version() -> &'static str {
         .map(|c| c.name)
         .collect();
     let text = format!(
-        "{}\nanalysis config {} ({} Hz, fft {}, hop {})\nhash config {} ({:?}, fan-out {}/{}) for new indexes; has {}\nindex layout {}\nfingerprint wire format {}",
+        "{}\nanalysis config {} ({} Hz, fft {}, hop {})\nhash config {} (id {}, groups of {} peaks, reach {}/{}) for new indexes; has {}\nindex layout {}\nfingerprint wire format {}",
         env!("CARGO_PKG_VERSION"),
         analysis.id,
         analysis.sample_rate_hz,
         analysis.fft_size,
         analysis.hop,
         hash.name,
-        hash.scheme,
-        hash.fan_out,
-        hash.query_fan_out,
+        hash.id,
+        hash.group_size,
+        hash.reach,
+        hash.query_reach,
         known.join(", "),
         earmark_rocksdb::FORMAT_VERSION,
         earmark_core::wire::FORMAT_VERSION,

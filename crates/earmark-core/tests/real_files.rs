@@ -22,7 +22,7 @@ fn print_of(name: &str) -> Result<Fingerprint, Error> {
 }
 
 fn hashes(fp: &Fingerprint) -> Vec<(u64, u32)> {
-    fp.catalog_landmarks(&HashConfig::ROBUST)
+    fp.catalog_landmarks(&HashConfig::DEFAULT)
         .into_iter()
         .map(|l| (l.hash, l.frame))
         .collect()
@@ -63,20 +63,25 @@ fn encodings_of_the_same_audio_share_most_hashes() {
     // Lossy codecs may also shift the audio by their priming delay (AAC by ~50 ms,
     // 1.5 hops), so hashes count as shared at the best common shift of a few frames,
     // each within a frame, as the matcher's offset vote would see them, and for the
-    // best of four sub-hop analyses, as a query makes them. Floors sit below the
-    // shares measured with `robust`, printed here.
+    // best of four sub-hop analyses, as a query makes them. A group hash survives
+    // only when all five of its peaks do and every interval and time ratio stays in
+    // its cell, so lossy codecs keep fewer of them than they kept pairs (a query's
+    // probes of neighbouring cells find more). Floors sit below the shares measured
+    // with `default`, printed here: 1.000 lossless, 0.915 MP3 320k, 0.881 mono 22 kHz,
+    // 0.505 Vorbis, 0.468 AAC, 0.442 MP3 128k.
     for (name, floor) in [
         ("clip-s24.wav", 0.99),
         ("clip.flac", 0.99),
-        ("clip-320k.mp3", 0.9),
-        ("clip-128k.mp3", 0.7),
-        ("clip.ogg", 0.7),
-        ("clip-aac.m4a", 0.7),
+        ("clip-320k.mp3", 0.85),
+        ("clip-128k.mp3", 0.35),
+        ("clip.ogg", 0.4),
+        ("clip-aac.m4a", 0.35),
         ("clip-alac.m4a", 0.99),
-        // Opus at 96 kbit/s, resampled to its 48 kHz by the encoder: 0.686.
-        ("clip.opus", 0.6),
-        ("clip.webm", 0.6),
-        ("clip-mono-22k.wav", 0.9),
+        // Opus at 96 kbit/s, resampled to its 48 kHz by the encoder: 0.313 (0.310 in
+        // WebM).
+        ("clip.opus", 0.25),
+        ("clip.webm", 0.25),
+        ("clip-mono-22k.wav", 0.8),
     ] {
         let file = std::fs::File::open(fixtures().join(name)).expect(name);
         let (prints, _) = Fingerprinter::default()
@@ -98,9 +103,11 @@ fn encodings_of_the_same_audio_share_most_hashes() {
 fn a_later_excerpt_matches_the_clip_shifted_by_five_seconds() {
     let clip = print_of("clip.wav").expect("clip");
     let later = print_of("offset.wav").expect("offset");
-    // 5 s is 156.25 frames: the excerpt's frames fall between the clip's, and some
-    // peaks round to other frames. One of four sub-hop shifted analyses (what a query
-    // uses) lines up within 1/8 of a hop.
+    // 5 s is 156.25 frames: the excerpt's frames fall between the clip's. Refined peak
+    // times follow, but the windows see other samples and few groups keep every field
+    // in its cell. One of four sub-hop shifted analyses (what a query uses) lines up
+    // within 1/8 of a hop: measured 0.967 of its hashes with `default`, the others
+    // 0.07-0.14.
     let shift = i64::from(clip.analysis().secs_to_frames(5.0));
     let file = std::fs::File::open(fixtures().join("offset.wav")).expect("open");
     let (prints, _) = Fingerprinter::default()
@@ -113,13 +120,17 @@ fn a_later_excerpt_matches_the_clip_shifted_by_five_seconds() {
         .collect();
     eprintln!("offset.wav: shares of hashes lining up per shift: {shares:.3?}");
     let best = shares.iter().copied().fold(0.0, f64::max);
-    assert!(best > 0.8, "only {best:.3} of the excerpt's hashes line up");
+    assert!(
+        best > 0.85,
+        "only {best:.3} of the excerpt's hashes line up"
+    );
 }
 
 #[test]
 fn different_music_shares_almost_no_aligned_hashes() {
     let clip = hashes(&print_of("clip.wav").expect("clip"));
     let other = hashes(&print_of("other.wav").expect("other"));
+    // Measured 0 of 2,277 with `default` (and 0 at any shift within 10 s).
     assert!(overlap(&other, &clip) < 0.02);
 }
 

@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::RwLock;
 
+use earmark_core::Fingerprint;
+
 use crate::MAX_FRAMES_PER_HASH;
 use crate::error::{Error, Result};
 use crate::posting::{Posting, PostingLists, group_by_hash};
@@ -15,6 +17,7 @@ struct Inner {
     tracks: BTreeMap<TrackId, TrackRecord>,
     by_idx: HashMap<u32, TrackId>,
     hashes_of: HashMap<u32, Vec<u64>>,
+    fingerprints: HashMap<u32, Fingerprint>,
     next_idx: u32,
 }
 
@@ -48,6 +51,7 @@ impl Inner {
     fn remove(&mut self, id: &TrackId) -> Option<TrackRecord> {
         let record = self.tracks.remove(id)?;
         self.by_idx.remove(&record.idx);
+        self.fingerprints.remove(&record.idx);
         for hash in self.hashes_of.remove(&record.idx).unwrap_or_default() {
             if let Some(list) = self.postings.get_mut(&hash) {
                 list.retain(|p| p.track != record.idx);
@@ -80,11 +84,18 @@ impl Store for MemoryStore {
         for (hash, frames) in groups {
             landmarks += frames.len() as u64;
             let list = inner.postings.entry(hash).or_default();
-            list.extend(frames.iter().map(|&frame| Posting { track: idx, frame }));
+            list.extend(frames.iter().map(|&(frame, aux)| Posting {
+                track: idx,
+                frame,
+                aux,
+            }));
             hashes.push(hash);
         }
         let record = track.record(idx, self.hash_config_id, landmarks);
         inner.hashes_of.insert(idx, hashes);
+        if let Some(fingerprint) = &track.fingerprint {
+            inner.fingerprints.insert(idx, fingerprint.clone());
+        }
         inner.by_idx.insert(idx, track.id.clone());
         inner.tracks.insert(track.id.clone(), record.clone());
         Ok((outcome, record))
@@ -107,6 +118,14 @@ impl Store for MemoryStore {
 
     fn track(&self, id: &TrackId) -> Result<Option<TrackRecord>> {
         Ok(self.read().tracks.get(id).cloned())
+    }
+
+    fn fingerprints_by_idx(&self, idx: &[u32]) -> Result<Vec<Option<Fingerprint>>> {
+        let inner = self.read();
+        Ok(idx
+            .iter()
+            .map(|i| inner.fingerprints.get(i).cloned())
+            .collect())
     }
 
     fn tracks_by_idx(&self, idx: &[u32]) -> Result<Vec<Option<TrackRecord>>> {

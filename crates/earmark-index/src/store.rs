@@ -175,6 +175,14 @@ pub trait Store: Send + Sync {
     /// Backend failures.
     fn tracks_by_idx(&self, idx: &[u32]) -> Result<Vec<Option<TrackRecord>>>;
 
+    /// The fingerprints tracks were indexed from, by internal number, in the same
+    /// order: what verification maps into a query. `None` for a track gone or
+    /// indexed from landmarks alone.
+    ///
+    /// # Errors
+    /// Backend failures or a corrupt stored fingerprint.
+    fn fingerprints_by_idx(&self, idx: &[u32]) -> Result<Vec<Option<Fingerprint>>>;
+
     /// Every track whose source file had this SHA-256 (hex), first ingested first.
     /// Each track keeps its own entry: adding or deleting one never hides another.
     ///

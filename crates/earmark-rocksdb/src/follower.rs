@@ -232,6 +232,13 @@ impl Store for Follower {
         self.store().tracks_by_idx(idx)
     }
 
+    fn fingerprints_by_idx(
+        &self,
+        idx: &[u32],
+    ) -> earmark_index::Result<Vec<Option<earmark_core::Fingerprint>>> {
+        self.store().fingerprints_by_idx(idx)
+    }
+
     fn tracks_by_content(&self, content_hash: &str) -> earmark_index::Result<Vec<TrackRecord>> {
         self.store().tracks_by_content(content_hash)
     }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 
 /// Version of the layout below. An index of another version is refused: one of an
 /// earlier version is rebuilt with `earmark ingest`, never migrated.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 7;
 
 /// Format version, hash configuration id, counters and the presence bitmap, under the
 /// `META_*` keys.

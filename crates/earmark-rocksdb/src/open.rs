@@ -222,7 +222,7 @@ impl RocksStore {
         let mut store = Self {
             db,
             path: path.to_path_buf(),
-            hash_config: &HashConfig::ROBUST,
+            hash_config: &HashConfig::DEFAULT,
             key_width: 4,
             mode,
             writer: Mutex::new(()),

@@ -4,7 +4,7 @@ use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, MergeOperands, Options,
 };
 
-use earmark_core::{HashConfig, HashScheme};
+use earmark_core::HashConfig;
 use earmark_index::posting;
 
 use crate::layout::{self, CF_META, CF_POSTINGS};
@@ -33,22 +33,13 @@ const PRESENCE_MERGE_OPERATOR_NAME: &str = "earmark.presence_union";
 /// The postings tables' compression for an index of `config`, as RocksDB option
 /// settings, when it differs from the LZ4 that [`descriptors`] give every family.
 ///
-/// Triplet configurations store postings uncompressed. They are the ones chosen to
-/// keep lookups fast in large catalogs, and a query's first lookups of a hash read
-/// blocks no cache holds: each such read decompressed a block. Measured on the scale
-/// bench at 100k tracks (`large-catalog`, the same index rewritten each way and run in
-/// turn): median of first-time queries 19.1-19.5 ms with LZ4, 8.4-9.3 ms uncompressed
-/// (13.7-16.7 and 8.4-8.9 ms after 400 other queries); index 1.66 -> 1.86 MB per hour
-/// there, and 3.5 -> 4.8 MB/h on the evaluation's real-music catalog. Pair
-/// configurations keep LZ4: it makes the demo index a quarter smaller, and their size
-/// aim is 2 MB/h.
+/// The hash configurations of absolute bins stored triplets uncompressed, which
+/// halved first-time lookups at 100k tracks (decision 0013); the groups keep LZ4
+/// until the scale bench measures them both ways.
 pub(crate) fn postings_compression(
-    config: &HashConfig,
+    _config: &HashConfig,
 ) -> Option<[(&'static str, &'static str); 2]> {
-    matches!(config.scheme, HashScheme::TripletV1 { .. }).then_some([
-        ("compression", "kNoCompression"),
-        ("bottommost_compression", "kNoCompression"),
-    ])
+    None
 }
 
 /// Database-wide options.

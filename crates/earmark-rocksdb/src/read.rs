@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use earmark_core::Fingerprint;
 use earmark_index::{PostingLists, StoreStats, TrackId, TrackRecord};
 use rocksdb::{Direction, IteratorMode};
 
@@ -166,6 +167,24 @@ impl RocksStore {
             }
         }
         Ok(records)
+    }
+
+    /// The fingerprints stored with tracks, by idx; `None` for a track gone or kept
+    /// as its hashes alone.
+    pub(crate) fn fingerprints(&self, idx: &[u32]) -> Result<Vec<Option<Fingerprint>>> {
+        let keys: Vec<[u8; 4]> = idx.iter().map(|&i| layout::idx_key(i)).collect();
+        self.db
+            .batched_multi_get_cf(self.cf(layout::CF_TRACK_HASHES)?, &keys, false)
+            .into_iter()
+            .map(|value| match value?.as_deref().and_then(|v| v.split_first()) {
+                Some((&layout::TRACK_HASHES_FINGERPRINT, rest)) if rest.len() >= 4 => {
+                    Fingerprint::from_bytes(&rest[4..])
+                        .map(Some)
+                        .map_err(|e| Error::Corrupt(format!("stored fingerprint: {e}")))
+                }
+                _ => Ok(None),
+            })
+            .collect()
     }
 
     pub(crate) fn by_content(&self, content_hash: &str) -> Result<Vec<TrackRecord>> {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
-use earmark_core::HashConfig;
+use earmark_core::{Fingerprint, HashConfig};
 use earmark_index::{
     HolderUsage, NewTrack, PostingLists, PutOutcome, Store, StoreStats, TrackId, TrackMeta,
     TrackRecord,
@@ -130,6 +130,10 @@ impl Store for RocksStore {
 
     fn tracks_by_idx(&self, idx: &[u32]) -> earmark_index::Result<Vec<Option<TrackRecord>>> {
         Ok(self.by_idx(idx)?)
+    }
+
+    fn fingerprints_by_idx(&self, idx: &[u32]) -> earmark_index::Result<Vec<Option<Fingerprint>>> {
+        Ok(self.fingerprints(idx)?)
     }
 
     fn tracks_by_content(&self, content_hash: &str) -> earmark_index::Result<Vec<TrackRecord>> {

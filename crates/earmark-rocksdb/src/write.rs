@@ -148,7 +148,7 @@ impl RocksStore {
     pub(crate) fn track_hashes_value(
         &self,
         track: &NewTrack,
-        groups: &[(u64, Vec<u32>)],
+        groups: &[(u64, posting::HashEntries)],
     ) -> Vec<u8> {
         let packed = layout::pack_hashes(groups.iter().map(|(h, _)| *h));
         let wire = track

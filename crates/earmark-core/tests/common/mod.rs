@@ -1,5 +1,9 @@
-//! What the core's integration tests share: measures of how many landmarks survive.
+//! What the core's integration tests share: measures of how many peaks and landmarks
+//! survive, and a peak's position in the units of the signals that made it.
 #![allow(dead_code)]
+
+use earmark_core::config::{PITCH_STEPS_PER_SEMITONE, TICKS_PER_FRAME};
+use earmark_core::{AnalysisConfig, Peak};
 
 /// Fraction of `needles` present in `haystack` (both sorted or not).
 pub fn overlap<T: Ord + Clone>(needles: &[T], haystack: &[T]) -> f64 {
@@ -40,4 +44,45 @@ pub fn aligned_share(
             hits as f64 / needles.len() as f64
         })
         .fold(0.0, f64::max)
+}
+
+/// Fraction of `needles` with a peak of `haystack` within `ticks` in time and
+/// `pitch_steps` in pitch: peaks found again, allowing for sub-frame refinement.
+pub fn near_share(needles: &[Peak], haystack: &[Peak], ticks: u32, pitch_steps: u16) -> f64 {
+    if needles.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = haystack.to_vec();
+    sorted.sort();
+    let hits = needles
+        .iter()
+        .filter(|n| {
+            let from = sorted.partition_point(|p| p.tick + ticks < n.tick);
+            sorted[from..]
+                .iter()
+                .take_while(|p| p.tick <= n.tick + ticks)
+                .any(|p| p.pitch.abs_diff(n.pitch) <= pitch_steps)
+        })
+        .count();
+    hits as f64 / needles.len() as f64
+}
+
+/// A peak's pitch in semitones above the analysis band's low edge.
+pub fn semitones(peak: &Peak) -> f64 {
+    f64::from(peak.pitch) / f64::from(PITCH_STEPS_PER_SEMITONE)
+}
+
+/// A peak's frequency in Hz.
+pub fn hz(peak: &Peak) -> f64 {
+    AnalysisConfig::V2.low_hz * (semitones(peak) / 12.0).exp2()
+}
+
+/// The interval from `expected_hz` to `hz`, in semitones.
+pub fn interval(hz: f64, expected_hz: f64) -> f64 {
+    12.0 * (hz / expected_hz).log2()
+}
+
+/// A peak's time in frames, fractions included.
+pub fn frames(peak: &Peak) -> f64 {
+    f64::from(peak.tick) / f64::from(TICKS_PER_FRAME)
 }

@@ -4,7 +4,7 @@
 //! value := k (5 bits) | w - 1 (5 bits) | block* | 1 | 0* up to a byte boundary
 //! block := track difference, Rice-coded with parameter k
 //!        | 0 (one posting) or 1 and the count - 1, Elias-gamma-coded
-//!        | each frame in w bits
+//!        | each posting's frame in w bits and aux in 16
 //! ```
 //!
 //! Bits are written most significant first. The encoder picks `k` for the value's
@@ -19,6 +19,9 @@ use crate::error::{Error, Result};
 
 /// Bits of the Rice parameter `k` and of the frame width `w - 1` at a value's start.
 const PARAMETER_BITS: u32 = 5;
+
+/// Bits of a posting's aux.
+const AUX_BITS: u32 = 16;
 
 /// Bits of a [`BitReader::window`] that are sure to be the value's.
 const WINDOW_BITS: u32 = 57;
@@ -189,9 +192,9 @@ impl<'a> BitReader<'a> {
     }
 }
 
-/// Calls `visit(track, frame)` for every posting of a packed value; tracks above
-/// `max_track` are damage.
-pub(super) fn decode(value: &[u8], max_track: u32, visit: impl FnMut(u32, u32)) -> Result<()> {
+/// Calls `visit` for every posting of a packed value; tracks above `max_track` are
+/// damage.
+pub(super) fn decode(value: &[u8], max_track: u32, visit: impl FnMut(Posting)) -> Result<()> {
     decode_with::<true>(value, max_track, visit)
 }
 
@@ -200,7 +203,7 @@ pub(super) fn decode(value: &[u8], max_track: u32, visit: impl FnMut(u32, u32)) 
 fn decode_with<const FAST: bool>(
     value: &[u8],
     max_track: u32,
-    mut visit: impl FnMut(u32, u32),
+    mut visit: impl FnMut(Posting),
 ) -> Result<()> {
     let mut bits = BitReader::new(value)?;
     let k = bits.read(PARAMETER_BITS)?;
@@ -209,7 +212,7 @@ fn decode_with<const FAST: bool>(
     // in one window (57 bits); most blocks do, and take one load instead of four. An
     // escaped quotient (32 ones, no closing 0) never does.
     let fast_ones = WINDOW_BITS
-        .checked_sub(2 + k + width)
+        .checked_sub(2 + k + width + AUX_BITS)
         .map(|fast| fast.min(UNARY_ESCAPE - 1))
         .filter(|_| FAST);
     let mut track = 0u32;
@@ -226,11 +229,12 @@ fn decode_with<const FAST: bool>(
                 };
                 let frame_at = flag_at + 1;
                 let frame = ((window << frame_at) >> (64 - width)) as u32;
-                bits.skip((frame_at + width) as usize)?;
+                let aux = ((window << (frame_at + width)) >> (64 - AUX_BITS)) as u16;
+                bits.skip((frame_at + width + AUX_BITS) as usize)?;
                 let difference = u32::try_from((u64::from(ones) << k) | low)
                     .map_err(|_| damaged("has a track difference out of range"))?;
                 track = add_difference(track, difference, max_track)?;
-                visit(track, frame);
+                visit(Posting { track, frame, aux });
                 continue;
             }
         }
@@ -242,18 +246,20 @@ fn decode_with<const FAST: bool>(
         } else {
             1
         };
-        if u64::from(count) * u64::from(width) > bits.remaining() as u64 {
+        if u64::from(count) * u64::from(width + AUX_BITS) > bits.remaining() as u64 {
             return Err(damaged("has a count past its end"));
         }
         for _ in 0..count {
-            visit(track, bits.read(width)?);
+            let frame = bits.read(width)?;
+            let aux = bits.read(AUX_BITS)? as u16;
+            visit(Posting { track, frame, aux });
         }
     }
     Ok(())
 }
 
 /// The packed value of `postings`, which ascend by track; postings of one track form
-/// one block, their frames in the order given.
+/// one block, in the order given.
 pub(super) fn encode(postings: &[Posting]) -> Vec<u8> {
     debug_assert!(postings.is_sorted_by_key(|p| p.track));
     let blocks = postings.chunk_by(|a, b| a.track == b.track);
@@ -267,7 +273,7 @@ pub(super) fn encode(postings: &[Posting]) -> Vec<u8> {
     let max_frame = postings.iter().map(|p| p.frame).max().unwrap_or(0);
     let width = (u32::BITS - max_frame.leading_zeros()).max(1);
 
-    let mut bits = BitWriter::with_capacity(postings.len() * 3 + 2);
+    let mut bits = BitWriter::with_capacity(postings.len() * 5 + 2);
     bits.put(k, PARAMETER_BITS);
     bits.put(width - 1, PARAMETER_BITS);
     for (block, difference) in blocks.zip(differences) {
@@ -282,6 +288,7 @@ pub(super) fn encode(postings: &[Posting]) -> Vec<u8> {
         }
         for p in block {
             bits.put(p.frame, width);
+            bits.put(u32::from(p.aux), AUX_BITS);
         }
     }
     bits.finish()
@@ -342,17 +349,34 @@ mod tests {
 
     const MAX: u32 = u32::MAX >> 1;
 
+    /// Every test posting's aux, from its track and frame: all 16 bits in use.
+    fn aux_of(track: u32, frame: u32) -> u16 {
+        (frame.wrapping_mul(40_503) >> 7) as u16 ^ track as u16
+    }
+
     fn postings(pairs: &[(u32, u32)]) -> Vec<Posting> {
         pairs
             .iter()
-            .map(|&(track, frame)| Posting { track, frame })
+            .map(|&(track, frame)| Posting {
+                track,
+                frame,
+                aux: aux_of(track, frame),
+            })
             .collect()
     }
 
-    /// The postings of `value` or the error, through the fast path or without it.
+    /// The postings of `value` or the error, through the fast path or without it;
+    /// an aux other than the test's is an error too.
     fn read<const FAST: bool>(value: &[u8], max_track: u32) -> Result<Vec<(u32, u32)>> {
         let mut out = Vec::new();
-        decode_with::<FAST>(value, max_track, |t, f| out.push((t, f)))?;
+        let mut auxes_agree = true;
+        decode_with::<FAST>(value, max_track, |p| {
+            auxes_agree &= p.aux == aux_of(p.track, p.frame);
+            out.push((p.track, p.frame));
+        })?;
+        if !auxes_agree {
+            return Err(damaged("gave another aux"));
+        }
         Ok(out)
     }
 
@@ -381,8 +405,8 @@ mod tests {
         round_trip(&[(0, 0)]);
         round_trip(&[(MAX, u32::MAX)]);
         round_trip(&[(3, 9), (3, 2), (3, 2), (7, 0), (7_000_000, 1)]);
-        // A typical list: track differences around 70, frames below 2^13. About 3
-        // bytes a posting as varints; here 22 bits.
+        // A typical list: track differences around 70, frames below 2^13. About 5
+        // bytes a posting as varints; here 22 bits and the aux's 16.
         let pairs: Vec<(u32, u32)> = (0..1_000u32)
             .map(|i| {
                 (
@@ -392,7 +416,7 @@ mod tests {
             })
             .collect();
         let value = round_trip(&pairs);
-        assert!(value.len() <= 2_760, "{} bytes", value.len());
+        assert!(value.len() <= 4_760, "{} bytes", value.len());
     }
 
     #[test]
@@ -406,7 +430,7 @@ mod tests {
         }
         // One huge difference among small ones: escaped, not a long unary run.
         let value = round_trip(&[(1, 1), (2, 1), (3, 1), (4, 1), (MAX, 1)]);
-        assert!(value.len() < 16, "{} bytes", value.len());
+        assert!(value.len() < 26, "{} bytes", value.len());
         // Escapes with room for a whole block in the window after them: a dense list
         // far from track 0, and a track far past a dense list.
         let far_start: Vec<(u32, u32)> = (0..200)
