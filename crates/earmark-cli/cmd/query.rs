@@ -41,6 +41,8 @@ struct JsonMatch<'a> {
     query_offset_s: f64,
     track_offset_s: f64,
     matched_duration_s: f64,
+    time_scale: f64,
+    pitch_shift_semitones: f64,
 }
 
 #[derive(Serialize)]
@@ -119,6 +121,8 @@ fn print_answer(
                         query_offset_s: round3(m.query_offset_s),
                         track_offset_s: round3(m.track_offset_s),
                         matched_duration_s: round3(m.matched_duration_s),
+                        time_scale: (m.time_scale * 1e5).round() / 1e5,
+                        pitch_shift_semitones: round3(m.pitch_shift_semitones),
                     })
                     .collect(),
                 elapsed_ms: round3(elapsed_ms),
@@ -136,7 +140,7 @@ fn print_answer(
         (Ok(matches), false) => {
             for m in matches {
                 outln!(
-                    "{name}: {} {}- confidence {:.3}, score {}, query {:.2} s = track {:.2} s, {:.1} s matched",
+                    "{name}: {} {}- confidence {:.3}, score {}, query {:.2} s = track {:.2} s, {:.1} s matched, time scale {:.4}, pitch {:+.2} semitones",
                     m.track.id,
                     m.track
                         .meta
@@ -148,7 +152,9 @@ fn print_answer(
                     m.score,
                     m.query_offset_s,
                     m.track_offset_s,
-                    m.matched_duration_s
+                    m.matched_duration_s,
+                    m.time_scale,
+                    m.pitch_shift_semitones
                 )?;
             }
         }

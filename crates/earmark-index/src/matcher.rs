@@ -62,9 +62,9 @@ impl MatchConfig {
     /// The thresholds calibrated for an index built with `hash`.
     pub fn for_hash(_hash: &HashConfig) -> Self {
         Self {
-            min_score: 20,
-            min_match_share: 0.3,
-            min_votes: 2,
+            min_score: 25,
+            min_match_share: 0.15,
+            min_votes: 1,
             min_matched_duration_s: 0.5,
             max_postings_per_hash: 20_000,
             offset_cell_frames: 2.0,
@@ -72,7 +72,7 @@ impl MatchConfig {
             pitch_cell_semitones: 0.25,
             peak_tolerance_frames: 1.0,
             peak_tolerance_semitones: 0.3,
-            max_candidates: 10,
+            max_candidates: 32,
             max_matches: 10,
         }
     }
