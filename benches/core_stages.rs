@@ -70,7 +70,9 @@ fn stages(c: &mut Criterion) {
     group.bench_function("hash catalog", |b| {
         b.iter(|| fp.catalog_landmarks(&hash).len())
     });
-    group.bench_function("hash query", |b| b.iter(|| fp.query_landmarks(&hash).len()));
+    group.bench_function("hash query", |b| {
+        b.iter(|| fp.query_probes(&hash).probes.len())
+    });
     let bytes = fp.to_bytes();
     group.bench_function("wire encode", |b| b.iter(|| fp.to_bytes().len()));
     group.bench_function("wire decode", |b| {

@@ -5,11 +5,13 @@
 //! The tracks are made of real music's peaks, so their hashes have real statistics:
 //! each synthetic track strings together 2 s blocks of peaks taken at random from real
 //! recordings (the `make music` package, found through `$EARMARK_DATA`). So that tracks
-//! do not share hashes more than real ones do, each block is moved by a random number
-//! of frequency bins and each peak by a random -1, 0 or +1 bin: two copies of the same
-//! block then share about one hash in nine. A track lasts `EARMARK_SCALE_TRACK_S`
-//! seconds (default 210), hashed with the configuration named by
-//! `EARMARK_SCALE_HASH_CONFIG` (default `robust`).
+//! do not share hashes more than real ones do, each block is moved by a random pitch
+//! shift of up to two semitones and each peak by up to a quarter semitone more (the
+//! hashes do not change with a shift of the whole block, but do with the intervals
+//! between its peaks). The tracks are indexed from these fingerprints, which the
+//! matcher verifies against. A track lasts `EARMARK_SCALE_TRACK_S` seconds (default
+//! 210), hashed with the configuration named by `EARMARK_SCALE_HASH_CONFIG` (default
+//! `default`).
 //!
 //! Besides criterion's timing of one query after another, it prints per size: tracks,
 //! hours, postings, bytes on disk after compaction, bytes per hour, ingest rate, and
@@ -35,6 +37,7 @@ use std::time::Instant;
 
 use common::data_dir;
 use criterion::{BenchmarkId, Criterion};
+use earmark_core::config::{PITCH_STEPS_PER_SEMITONE, TICKS_PER_FRAME};
 use earmark_core::{Fingerprint, Fingerprinter, HashConfig, Peak};
 use earmark_index::{MatchConfig, NewTrack, Store, TrackId, TrackMeta, identify};
 use earmark_rocksdb::RocksStore;
@@ -44,6 +47,10 @@ use rayon::prelude::*;
 const BLOCK_FRAMES: u32 = 62; // ~2 s at 8 kHz, hop 256
 const QUERY_S: f64 = 10.0;
 const QUERIES: usize = 40;
+/// Largest pitch shift of a block, in pitch steps (two semitones) ...
+const SHIFT_STEPS: u64 = 2 * PITCH_STEPS_PER_SEMITONE as u64;
+/// ... and of a peak within it (a quarter semitone).
+const JITTER_STEPS: u64 = PITCH_STEPS_PER_SEMITONE as u64 / 4;
 
 /// Peaks of up to 48 real recordings of the `make music` package. Its own list, not
 /// `tracks.csv` (every extracted package), so that fetching more music does not change
@@ -71,26 +78,26 @@ fn real_peaks() -> Vec<Vec<Peak>> {
 fn synthetic_track(sources: &[Vec<Peak>], seed: u64, secs: f64) -> Fingerprint {
     let analysis = earmark_core::AnalysisConfig::default();
     let frames = analysis.secs_to_frames(secs);
+    let pitch_steps = analysis.pitch_steps() as i32;
     let mut rng = Lcg(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5eed);
     let mut peaks = Vec::new();
     let mut start = 0u32;
     while start + BLOCK_FRAMES <= frames {
         let source = &sources[rng.below(sources.len() as u64) as usize];
-        let last = source.last().map_or(0, |p| p.frame);
+        let last = source.last().map_or(0, Peak::frame);
         let from = rng.below(u64::from(last.saturating_sub(BLOCK_FRAMES))) as u32;
-        let shift = rng.below(41) as i32 - 20;
-        let first = source.partition_point(|p| p.frame < from);
+        let shift = rng.below(2 * SHIFT_STEPS + 1) as i32 - SHIFT_STEPS as i32;
+        let first = source.partition_point(|p| p.frame() < from);
         let mut block: Vec<Peak> = source[first..]
             .iter()
-            .take_while(|p| p.frame < from + BLOCK_FRAMES)
+            .take_while(|p| p.frame() < from + BLOCK_FRAMES)
             .filter_map(|p| {
-                let bin = i32::from(p.bin) + shift + rng.below(3) as i32 - 1;
-                (bin >= i32::from(analysis.min_bin) && bin < i32::from(analysis.max_bin)).then(
-                    || Peak {
-                        frame: p.frame - from + start,
-                        bin: bin as u16,
-                    },
-                )
+                let jitter = rng.below(2 * JITTER_STEPS + 1) as i32 - JITTER_STEPS as i32;
+                let pitch = i32::from(p.pitch) + shift + jitter;
+                (0..pitch_steps).contains(&pitch).then(|| Peak {
+                    tick: p.tick - from * TICKS_PER_FRAME + start * TICKS_PER_FRAME,
+                    pitch: pitch as u16,
+                })
             })
             .collect();
         block.sort_unstable();

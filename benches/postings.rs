@@ -1,8 +1,9 @@
 //! Decoding and merging one hash's stored postings: what a lookup pays per value read
 //! and a compaction per value rewritten. Lists of 141 and 1,410 postings, the mean per
-//! hash value of the robust configuration at 10,000 and 100,000 tracks in the scale
-//! bench, with track differences and frames spread as there (about 70 tracks apart,
-//! frames of 3.5-minute tracks, one track in 30 with two postings).
+//! hash value of the retired `robust` configuration at 10,000 and 100,000 tracks in
+//! the scale bench (not yet measured again for the default one), with track differences and frames spread as there (about 70 tracks apart,
+//! frames of 3.5-minute tracks, one track in 30 with two postings), each posting with
+//! a seeded aux (the group's span and anchor pitch).
 //! `cargo bench -p earmark-index --bench postings`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -17,13 +18,17 @@ fn operands(n: usize, seed: u64) -> Vec<Vec<u8>> {
     let mut postings = 0;
     while postings < n {
         track += 1 + rng.below(140) as u32;
-        let mut frames = vec![rng.below(6_600) as u32];
+        let first = rng.below(6_600) as u32;
+        let mut entries = vec![(first, rng.below(1 << 16) as u16)];
         if rng.below(30) == 0 {
-            frames.push(frames[0] + 1 + rng.below(3_000) as u32);
+            entries.push((
+                first + 1 + rng.below(3_000) as u32,
+                rng.below(1 << 16) as u16,
+            ));
         }
-        postings += frames.len();
+        postings += entries.len();
         let mut operand = Vec::new();
-        posting::encode_operand(&mut operand, track, &frames).expect("track in range");
+        posting::encode_operand(&mut operand, track, &entries).expect("track in range");
         out.push(operand);
     }
     out
@@ -43,7 +48,10 @@ fn postings(c: &mut Criterion) {
         decode.bench_with_input(BenchmarkId::from_parameter(n), &value, |b, value| {
             b.iter(|| {
                 let mut sum = 0u64;
-                posting::decode(value, |t, f| sum += u64::from(t ^ f)).expect("valid");
+                posting::decode(value, |p| {
+                    sum += u64::from(p.track ^ p.frame ^ u32::from(p.aux))
+                })
+                .expect("valid");
                 sum
             });
         });
@@ -54,7 +62,8 @@ fn postings(c: &mut Criterion) {
     let new: Vec<Vec<u8>> = (0..8)
         .map(|i| {
             let mut operand = Vec::new();
-            posting::encode_operand(&mut operand, 2_000_000 + i, &[i]).expect("track in range");
+            posting::encode_operand(&mut operand, 2_000_000 + i, &[(i, i as u16)])
+                .expect("track in range");
             operand
         })
         .collect();

@@ -9,7 +9,7 @@
 //! `cargo bench -p earmark-rocksdb --bench store_ops`.
 
 use criterion::{BatchSize, Criterion, Throughput};
-use earmark_core::Landmark;
+use earmark_core::{HashConfig, Landmark};
 use earmark_index::{NewTrack, Store, TrackId, TrackMeta};
 use earmark_rocksdb::RocksStore;
 
@@ -35,6 +35,7 @@ fn track(number: u32, random: &mut XorShift) -> NewTrack {
         .map(|i| Landmark {
             hash: u64::from(random.next()) % HASH_VALUES,
             frame: i * 3,
+            aux: random.next() as u16,
         })
         .collect();
     NewTrack {
@@ -59,7 +60,8 @@ fn store_ops(c: &mut Criterion) {
             || {
                 let dir = tempfile::tempdir().expect("temp dir");
                 let store =
-                    RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+                    RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)
+                        .expect("creates");
                 (dir, store)
             },
             |(dir, store)| {
@@ -73,7 +75,8 @@ fn store_ops(c: &mut Criterion) {
     });
 
     let dir = tempfile::tempdir().expect("temp dir");
-    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)
+        .expect("creates");
     for t in &tracks {
         store.put_track(t).expect("put");
     }

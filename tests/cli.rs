@@ -338,84 +338,80 @@ fn version_names_the_fingerprint_configuration() {
     let o = run(&["--version"]);
     assert!(o.status.success());
     let out = stdout(&o);
+    assert!(out.contains("analysis config 2 (8000 Hz"), "{out}");
     assert!(
         out.contains(
-            "hash config robust (PairV1, fan-out 6/12) for new indexes; has robust, compact, large-catalog"
+            "hash config default (id 5, groups of 5 peaks, reach 5/8) for new indexes; has default"
         ),
         "{out}"
     );
-    assert!(out.contains("index layout 6"), "{out}");
-    assert!(out.contains("fingerprint wire format 1"), "{out}");
+    assert!(out.contains("index layout 7"), "{out}");
+    assert!(out.contains("fingerprint wire format 2"), "{out}");
 }
 
 #[test]
 fn an_index_keeps_the_hash_configuration_it_was_built_with() {
-    // The compact pairs and the triplets (whose 40-bit hashes take 5-byte keys).
-    for name in ["large-catalog", "compact"] {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = dir.path().join("db");
-        let manifest = catalog(dir.path());
+    // The one configuration of this release, named (its 40-bit hashes take 5-byte keys).
+    let name = "default";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("db");
+    let manifest = catalog(dir.path());
+    let o = run(&[
+        "ingest",
+        "--db",
+        s(&db),
+        "--hash-config",
+        name,
+        s(&fixture("clip.flac")),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Later ingests without the flag keep the configuration ...
+    let o = run(&["ingest", "--db", s(&db), "--manifest", s(&manifest)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&["stats", "--db", s(&db), "--json"]);
+    let stats: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stats JSON");
+    assert_eq!(stats["hash_config"], name, "{stats}");
+    assert_eq!(
+        stats["layout_version"],
+        earmark_rocksdb::FORMAT_VERSION,
+        "{stats}"
+    );
+    // ... and queries are hashed and judged by it.
+    let answers = query_json(&db, &[&fixture("clip-128k.mp3"), &fixture("silence.wav")]);
+    assert_eq!(
+        answers[0]["matches"][0]["track_id"], "clip",
+        "configuration {name}: {}",
+        answers[0]
+    );
+    assert_eq!(answers[1]["matches"], serde_json::json!([]));
+    check_refusals(&db);
+}
+
+/// The configurations of earlier releases, and unknown ones, are usage errors that
+/// leave the index as it was.
+fn check_refusals(db: &std::path::Path) {
+    let counts = |v: serde_json::Value| (v["tracks"].clone(), v["postings"].clone());
+    let before = counts(stats(db));
+    for retired in ["robust", "compact", "large-catalog", "4"] {
         let o = run(&[
             "ingest",
             "--db",
-            s(&db),
+            s(db),
             "--hash-config",
-            name,
-            s(&fixture("clip.flac")),
+            retired,
+            s(&fixture("other.wav")),
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        // Later ingests without the flag keep the configuration ...
-        let o = run(&["ingest", "--db", s(&db), "--manifest", s(&manifest)]);
-        assert!(o.status.success(), "{}", stderr(&o));
-        let o = run(&["stats", "--db", s(&db), "--json"]);
-        let stats: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("stats JSON");
-        assert_eq!(stats["hash_config"], name, "{stats}");
-        assert_eq!(
-            stats["layout_version"],
-            earmark_rocksdb::FORMAT_VERSION,
-            "{stats}"
+        assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
+        assert!(
+            stderr(&o).contains("unknown hash configuration") && stderr(&o).contains("default"),
+            "{}",
+            stderr(&o)
         );
-        // ... and queries are hashed and judged by it.
-        let answers = query_json(&db, &[&fixture("clip-128k.mp3"), &fixture("silence.wav")]);
-        assert_eq!(
-            answers[0]["matches"][0]["track_id"], "clip",
-            "configuration {name}: {}",
-            answers[0]
-        );
-        assert_eq!(answers[1]["matches"], serde_json::json!([]));
-        if name == "compact" {
-            check_refusals(&db);
-        }
     }
-}
-
-/// An existing index refuses another configuration, and an unknown one is a usage error.
-fn check_refusals(db: &std::path::Path) {
-    // Asking for another configuration on an existing index is refused, unchanged.
-    let o = run(&[
-        "ingest",
-        "--db",
-        s(db),
-        "--hash-config",
-        "robust",
-        s(&fixture("other.wav")),
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stdout(&o));
-    assert!(stderr(&o).contains("hash configuration"), "{}", stderr(&o));
-    // An unknown configuration is a usage error.
-    let o = run(&[
-        "ingest",
-        "--db",
-        s(db),
-        "--hash-config",
-        "4",
-        s(&fixture("clip.flac")),
-    ]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("unknown hash configuration"),
-        "{}",
-        stderr(&o)
+    assert_eq!(
+        counts(stats(db)),
+        before,
+        "a refused ingest changed the index"
     );
 }
 

@@ -9,6 +9,7 @@ mod common;
 use std::net::SocketAddr;
 
 use common::{RATE, chords, env_with, fingerprint, raw, start, wav};
+use earmark_core::config::{PITCH_STEPS_PER_SEMITONE, TICKS_PER_FRAME};
 use earmark_core::{AnalysisConfig, Fingerprint, Peak};
 use earmark_service::{Config, FINGERPRINT_MEDIA_TYPE, Role, add_key, sha256_hex};
 use serde_json::{Value, json};
@@ -143,12 +144,21 @@ async fn another_holders_file_never_shadows_its_decisions() {
     assert_eq!(answer["track"]["id"], "Acme:song");
 }
 
-/// Every bin of every frame: what no audio gives, and what a hostile client can send.
+/// A peak in every cell of the log-frequency axis in every frame: what no audio
+/// gives, and what a hostile client can send.
 fn dense_print(seconds: f64) -> Fingerprint {
-    let analysis = AnalysisConfig::V1;
+    let analysis = AnalysisConfig::V2;
     let frames = analysis.secs_to_frames(seconds);
+    let step = (PITCH_STEPS_PER_SEMITONE / analysis.cells_per_semitone) as usize;
     let peaks = (0..frames)
-        .flat_map(|frame| (analysis.min_bin..analysis.max_bin).map(move |bin| Peak { frame, bin }))
+        .flat_map(|frame| {
+            (0..analysis.pitch_steps())
+                .step_by(step)
+                .map(move |pitch| Peak {
+                    tick: frame * TICKS_PER_FRAME,
+                    pitch: pitch as u16,
+                })
+        })
         .collect();
     Fingerprint::new(analysis.id, (seconds * 1000.0) as u32, peaks).unwrap()
 }

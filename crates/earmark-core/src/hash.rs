@@ -151,14 +151,26 @@ impl Cells {
 /// Packs the cells (each clamped to its field's width) and mixes them into
 /// `config.hash_bits` bits. Multiplying by an odd constant is a bijection, so two
 /// groups share a hash only when their cells agree or by chance in the cut.
-fn hash_cells(cells: &[i64; 2 * MAX_GROUP_SIZE], shape: usize, intervals: usize, config: &HashConfig) -> u64 {
+fn hash_cells(
+    cells: &[i64; 2 * MAX_GROUP_SIZE],
+    shape: usize,
+    intervals: usize,
+    config: &HashConfig,
+) -> u64 {
     let mut packed = 0u64;
     let mut put = |value: i64, bits: u32| {
         let max = (1i64 << bits) - 1;
         packed = (packed << bits) | value.clamp(0, max) as u64;
     };
     for (i, &c) in cells[..shape].iter().enumerate() {
-        put(c, if i < intervals { INTERVAL_BITS } else { RATIO_BITS });
+        put(
+            c,
+            if i < intervals {
+                INTERVAL_BITS
+            } else {
+                RATIO_BITS
+            },
+        );
     }
     put(cells[shape], REGISTER_BITS);
     put(cells[shape + 1], SPAN_BITS);
@@ -215,7 +227,9 @@ fn for_each_group(
                 visit(anchor, &chosen);
             }
             // Advance to the next subset.
-            let Some(k) = (0..members).rev().find(|&k| picks[k] < eligible.len() - members + k)
+            let Some(k) = (0..members)
+                .rev()
+                .find(|&k| picks[k] < eligible.len() - members + k)
             else {
                 break;
             };
@@ -270,7 +284,8 @@ pub fn query_probes(peaks: &[Peak], config: &HashConfig) -> QueryProbes {
         let group = out.groups.len() as u32;
         let register = cells.values[cells.register()];
         let span = cells.values[cells.span()];
-        let registers = (register - register_reach).floor() as i64..=(register + register_reach).floor() as i64;
+        let registers =
+            (register - register_reach).floor() as i64..=(register + register_reach).floor() as i64;
         let spans = (span - span_reach).floor() as i64..=(span + span_reach).floor() as i64;
         for mask in 0..(1u32 << near.len()) {
             let mut key = base;
@@ -283,8 +298,10 @@ pub fn query_probes(peaks: &[Peak], config: &HashConfig) -> QueryProbes {
                 for s in spans.clone() {
                     key[cells.register()] = r;
                     key[cells.span()] = s;
-                    out.probes
-                        .push((hash_cells(&key, cells.shape, cells.intervals, config), group));
+                    out.probes.push((
+                        hash_cells(&key, cells.shape, cells.intervals, config),
+                        group,
+                    ));
                 }
             }
         }

@@ -241,7 +241,10 @@ mod tests {
                 tick: 0,
                 pitch: 1300,
             },
-            Peak { tick: 117, pitch: 0 },
+            Peak {
+                tick: 117,
+                pitch: 0,
+            },
             Peak {
                 tick: 3200,
                 pitch: 3000,

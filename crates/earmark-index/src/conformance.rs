@@ -1,9 +1,10 @@
 //! The suite every [`Store`] backend must pass.
 //!
 //! Call [`run_all`] from a backend's tests with a function that opens a fresh, empty
-//! store for hash configuration 1 (`robust`). Failures panic with the invariant that broke.
+//! store for [`HashConfig::DEFAULT`](earmark_core::HashConfig::DEFAULT). Failures panic
+//! with the invariant that broke.
 
-use earmark_core::Landmark;
+use earmark_core::{Fingerprint, HashConfig, Landmark, Peak};
 
 use crate::posting::Posting;
 use crate::store::{NewTrack, PutOutcome, Store};
@@ -20,6 +21,7 @@ pub fn synthetic_track(id: &str, seed: u32, n: usize) -> NewTrack {
             Landmark {
                 hash: u64::from(state & 0x7f_ffff),
                 frame: i as u32 / 4,
+                aux: (state >> 16) as u16,
             }
         })
         .collect();
@@ -58,6 +60,45 @@ pub fn run_all(open: &dyn Fn() -> Box<dyn Store>) {
     stats_count(open().as_ref());
     shared_content_keeps_every_entry(open().as_ref());
     holder_usage_follows_every_write(open().as_ref());
+    fingerprints_come_back_by_idx(open().as_ref());
+}
+
+/// The fingerprint a track was indexed from comes back by its internal number, for
+/// verification; a track without one, or gone, gives `None`.
+pub fn fingerprints_come_back_by_idx(store: &dyn Store) {
+    let peaks: Vec<Peak> = (0..300u32)
+        .map(|i| Peak {
+            tick: i * 37,
+            pitch: ((i * 733) % 2_900) as u16,
+        })
+        .collect();
+    let fingerprint =
+        Fingerprint::new(2, 25_000, peaks).unwrap_or_else(|e| panic!("test fingerprint: {e}"));
+    let id = TrackId::new("printed").unwrap_or_else(|e| panic!("{e}"));
+    let track = NewTrack::from_fingerprint(
+        id.clone(),
+        TrackMeta::default(),
+        None,
+        fingerprint.clone(),
+        &HashConfig::DEFAULT,
+    );
+    let (_, printed) = store.put_track(&track).unwrap_or_else(|e| panic!("{e}"));
+    let (_, bare) = store
+        .put_track(&synthetic_track("bare", 3, 50))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let found = store
+        .fingerprints_by_idx(&[printed.idx, bare.idx, 999])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(found, vec![Some(fingerprint), None, None]);
+    store.delete_track(&id).unwrap_or_else(|e| panic!("{e}"));
+    let gone = store
+        .fingerprints_by_idx(&[printed.idx])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        gone,
+        vec![None],
+        "a deleted track's fingerprint is not returned"
+    );
 }
 
 /// Two tracks made from the same file each keep their exact-content entry: adding
@@ -150,7 +191,8 @@ pub fn put_then_lookup(store: &dyn Store) {
     assert!(
         found[0].contains(&Posting {
             track: record.idx,
-            frame: lm.frame
+            frame: lm.frame,
+            aux: lm.aux,
         }),
         "a stored landmark is not found"
     );
@@ -168,8 +210,11 @@ pub fn replace_keeps_one_copy(store: &dyn Store) {
     let (outcome, second) = store.put_track(&a).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(outcome, PutOutcome::Replaced);
     assert_eq!(postings_of(store, &a, first.idx), 0, "old postings remain");
-    let unique: std::collections::HashSet<(u64, u32)> =
-        a.landmarks.iter().map(|l| (l.hash, l.frame)).collect();
+    let unique: std::collections::HashSet<(u64, u32, u16)> = a
+        .landmarks
+        .iter()
+        .map(|l| (l.hash, l.frame, l.aux))
+        .collect();
     let hashes: std::collections::HashSet<u64> = a.landmarks.iter().map(|l| l.hash).collect();
     let hashes: Vec<u64> = hashes.into_iter().collect();
     let total: usize = store
@@ -276,6 +321,7 @@ pub fn common_hashes_are_capped(store: &dyn Store) {
         t.landmarks.push(Landmark {
             hash: 0x42,
             frame: 7,
+            aux: 3,
         });
         store.put_track(&t).unwrap_or_else(|e| panic!("{e}"));
     }

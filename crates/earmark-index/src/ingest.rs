@@ -301,30 +301,33 @@ impl<'a> Ingest<'a> {
 
 #[cfg(test)]
 mod tests {
+    use earmark_core::config::TICKS_PER_FRAME;
     use earmark_core::{AnalysisConfig, Peak};
 
     use super::*;
     use crate::MemoryStore;
 
-    /// A fingerprint of `frames` frames of seeded peaks.
+    /// A fingerprint of `frames` frames of seeded peaks: two a frame at most, at
+    /// seeded ticks and pitches across the analysis band.
     fn print(seed: u32, frames: u32) -> Fingerprint {
         let analysis = AnalysisConfig::default();
         let mut state = seed.wrapping_mul(2_654_435_761) | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
         let mut peaks = Vec::new();
         for frame in 0..frames {
-            let mut bins: Vec<u16> = (0..4)
-                .map(|_| {
-                    state ^= state << 13;
-                    state ^= state >> 17;
-                    state ^= state << 5;
-                    analysis.min_bin
-                        + (state % u32::from(analysis.max_bin - analysis.min_bin)) as u16
-                })
-                .collect();
-            bins.sort_unstable();
-            bins.dedup();
-            peaks.extend(bins.into_iter().map(|bin| Peak { frame, bin }));
+            for _ in 0..2 {
+                let tick = frame * TICKS_PER_FRAME + next() % TICKS_PER_FRAME;
+                let pitch = (next() % analysis.pitch_steps()) as u16;
+                peaks.push(Peak { tick, pitch });
+            }
         }
+        peaks.sort_unstable();
+        peaks.dedup();
         let duration_ms = (f64::from(frames) * analysis.frame_duration_s() * 1000.0) as u32;
         Fingerprint::new(analysis.id, duration_ms, peaks).expect("valid peaks")
     }

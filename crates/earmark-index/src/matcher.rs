@@ -239,7 +239,13 @@ pub fn identify(
             pitch: vote::median(candidate.hits.iter().map(|h| h.pitch).collect()),
             offset: vote::median(candidate.hits.iter().map(|h| h.offset).collect()),
         };
-        let v = verify::verify(first.peaks(), query_frames, print.peaks(), start, &tolerance);
+        let v = verify::verify(
+            first.peaks(),
+            query_frames,
+            print.peaks(),
+            start,
+            &tolerance,
+        );
         let span_s = (v.query_frames.1 - v.query_frames.0) * frame_s;
         if v.matched >= config.min_score
             && f64::from(v.matched) >= config.min_match_share * f64::from(v.considered)

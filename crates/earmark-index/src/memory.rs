@@ -215,6 +215,7 @@ mod tests {
 
     #[test]
     fn passes_the_conformance_suite() {
-        crate::conformance::run_all(&|| Box::new(MemoryStore::new(1)) as Box<dyn Store>);
+        let id = earmark_core::HashConfig::DEFAULT.id;
+        crate::conformance::run_all(&|| Box::new(MemoryStore::new(id)) as Box<dyn Store>);
     }
 }

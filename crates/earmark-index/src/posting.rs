@@ -254,10 +254,8 @@ pub fn group_by_hash(
     landmarks: &[earmark_core::Landmark],
     max_per_hash: usize,
 ) -> Vec<(u64, HashEntries)> {
-    let mut sorted: Vec<(u64, u32, u16)> = landmarks
-        .iter()
-        .map(|l| (l.hash, l.frame, l.aux))
-        .collect();
+    let mut sorted: Vec<(u64, u32, u16)> =
+        landmarks.iter().map(|l| (l.hash, l.frame, l.aux)).collect();
     sorted.sort_unstable();
     sorted.dedup();
     let mut out: Vec<(u64, HashEntries)> = Vec::new();

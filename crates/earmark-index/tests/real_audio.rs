@@ -86,14 +86,15 @@ fn a_store_of_another_hash_configuration_is_refused() {
     );
     assert!(matches!(
         result,
-        Err(Error::ConfigMismatch {
-            index: 99,
-            query: 1
-        })
+        Err(Error::ConfigMismatch { index: 99, query }) if query == HashConfig::DEFAULT.id
     ));
-    // A store of an unknown configuration names it.
+    // A store of an unknown configuration names it, a retired one (1, `robust`) too.
     assert!(matches!(
         store.hash_config(),
         Err(Error::UnknownHashConfig(99))
+    ));
+    assert!(matches!(
+        MemoryStore::new(1).hash_config(),
+        Err(Error::UnknownHashConfig(1))
     ));
 }

@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [index, query, catalog @ ..] = args.as_slice() else {
         return Err("usage: identify INDEX QUERY CATALOG_FILE...".into());
     };
-    let store = RocksStore::create_or_open(index, HashConfig::ROBUST.id)?;
+    let store = RocksStore::create_or_open(index, HashConfig::DEFAULT.id)?;
     let fingerprinter = Fingerprinter::default();
 
     // Catalog: fingerprint each file (hashing its bytes as it is read), then add it.

@@ -7,14 +7,17 @@
 //! use earmark_rocksdb::RocksStore;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::ROBUST.id)?;
-//! // Usually from a fingerprint (`NewTrack::from_fingerprint`); any landmarks will do.
+//! let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)?;
+//! // Usually from a fingerprint (`NewTrack::from_fingerprint`), which identifying
+//! // audio needs: the matcher verifies against it. Any landmarks will do for lookups.
 //! let track = NewTrack {
 //!     id: TrackId::new("song-1")?,
 //!     meta: TrackMeta::default(),
 //!     duration_s: 5.0,
 //!     content_hash: None,
-//!     landmarks: (0..500).map(|i| Landmark { hash: i * 7_919 % (1 << 23), frame: i as u32 }).collect(),
+//!     landmarks: (0..500)
+//!         .map(|i| Landmark { hash: i * 7_919 % (1 << 23), frame: i as u32, aux: 0 })
+//!         .collect(),
 //!     fingerprint: None,
 //! };
 //! let (_, record) = store.put_track(&track)?;

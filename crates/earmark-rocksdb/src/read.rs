@@ -176,14 +176,16 @@ impl RocksStore {
         self.db
             .batched_multi_get_cf(self.cf(layout::CF_TRACK_HASHES)?, &keys, false)
             .into_iter()
-            .map(|value| match value?.as_deref().and_then(|v| v.split_first()) {
-                Some((&layout::TRACK_HASHES_FINGERPRINT, rest)) if rest.len() >= 4 => {
-                    Fingerprint::from_bytes(&rest[4..])
-                        .map(Some)
-                        .map_err(|e| Error::Corrupt(format!("stored fingerprint: {e}")))
-                }
-                _ => Ok(None),
-            })
+            .map(
+                |value| match value?.as_deref().and_then(|v| v.split_first()) {
+                    Some((&layout::TRACK_HASHES_FINGERPRINT, rest)) if rest.len() >= 4 => {
+                        Fingerprint::from_bytes(&rest[4..])
+                            .map(Some)
+                            .map_err(|e| Error::Corrupt(format!("stored fingerprint: {e}")))
+                    }
+                    _ => Ok(None),
+                },
+            )
             .collect()
     }
 

@@ -103,8 +103,14 @@ fn groups_survive_speed_tempo_and_pitch_changes() {
         // The hits of the catalog's own groups estimate the change.
         let s = median(estimates.iter().map(|e| e.0).collect());
         let p = median(estimates.iter().map(|e| e.1).collect());
-        assert!((s / scale - 1.0).abs() < 0.01, "scale {scale:.4}: estimated {s:.4}");
-        assert!((p - semitones).abs() < 0.2, "pitch {semitones:+.2}: estimated {p:+.3}");
+        assert!(
+            (s / scale - 1.0).abs() < 0.01,
+            "scale {scale:.4}: estimated {s:.4}"
+        );
+        assert!(
+            (p - semitones).abs() < 0.2,
+            "pitch {semitones:+.2}: estimated {p:+.3}"
+        );
     }
 }
 
@@ -117,15 +123,24 @@ fn hits_reveal_changes_beyond_the_supported_range() {
         let (_, estimates) = survival(&catalog, &altered(&catalog, scale, semitones));
         let s = median(estimates.iter().map(|e| e.0).collect());
         let p = median(estimates.iter().map(|e| e.1).collect());
-        assert!((s / scale - 1.0).abs() < 0.01, "scale {scale}: estimated {s:.4}");
-        assert!((p - semitones).abs() < 0.2, "pitch {semitones}: estimated {p:+.3}");
+        assert!(
+            (s / scale - 1.0).abs() < 0.01,
+            "scale {scale}: estimated {s:.4}"
+        );
+        assert!(
+            (p - semitones).abs() < 0.2,
+            "pitch {semitones}: estimated {p:+.3}"
+        );
     }
 }
 
 #[test]
 fn unrelated_peaks_share_few_hashes() {
     let (share, _) = survival(&peaks(30, 7), &peaks(30, 99));
-    assert!(share < 0.01, "{share:.4} of the groups found in other peaks");
+    assert!(
+        share < 0.01,
+        "{share:.4} of the groups found in other peaks"
+    );
 }
 
 #[test]
@@ -206,7 +221,10 @@ fn no_field_wraps_or_spills_into_its_neighbour() {
         ("register", register, REGISTER_BITS),
         ("span", span, SPAN_BITS),
     ] {
-        assert!(top < f64::from(1u32 << bits), "{name}: {top} needs more than {bits} bits");
+        assert!(
+            top < f64::from(1u32 << bits),
+            "{name}: {top} needs more than {bits} bits"
+        );
     }
     let group = config.group_size;
     let packed = (group - 1) as u32 * INTERVAL_BITS
@@ -228,10 +246,7 @@ fn hashes_fit_their_width_and_odd_input_does_not_panic() {
     shuffled.reverse();
     let _ = landmarks(&shuffled, &config);
     let _ = query_probes(&shuffled, &config);
-    let same_tick = vec![
-        Peak { tick: 0, pitch: 0 };
-        10
-    ];
+    let same_tick = vec![Peak { tick: 0, pitch: 0 }; 10];
     assert!(landmarks(&same_tick, &config).is_empty());
     assert!(landmarks(&[], &config).is_empty());
 }
@@ -243,7 +258,10 @@ fn aux_keeps_span_and_pitch_within_its_steps() {
         for pitch in [0u16, 17, 1500, 3039] {
             let aux = Aux::decode(Aux::encode(span_ticks, pitch, &config), &config);
             let span = f64::from(span_ticks) / f64::from(TICKS_PER_FRAME);
-            assert!((aux.span_frames / span - 1.0).abs() < 0.006, "span {span}: {aux:?}");
+            assert!(
+                (aux.span_frames / span - 1.0).abs() < 0.006,
+                "span {span}: {aux:?}"
+            );
             assert!(
                 (aux.pitch_semitones - f64::from(pitch) / STEPS).abs() <= 0.126,
                 "pitch {pitch}: {aux:?}"
@@ -261,5 +279,9 @@ fn catalog_groups_are_among_the_query_groups() {
         .iter()
         .map(|&(h, _)| h)
         .collect();
-    assert!(landmarks(&p, &config).iter().all(|l| probes.contains(&l.hash)));
+    assert!(
+        landmarks(&p, &config)
+            .iter()
+            .all(|l| probes.contains(&l.hash))
+    );
 }

@@ -76,7 +76,12 @@ pub(super) struct Candidate {
 
 /// The strongest `max` tracks with at least `min_votes` distinct anchors in one
 /// window of 2 x 2 x 2 cells, best first (ties by track).
-pub(super) fn candidates(hits: &[Hit], cells: &Cells, min_votes: usize, max: usize) -> Vec<Candidate> {
+pub(super) fn candidates(
+    hits: &[Hit],
+    cells: &Cells,
+    min_votes: usize,
+    max: usize,
+) -> Vec<Candidate> {
     // Distinct anchors per cell.
     let mut keyed: Vec<(Cell, u32)> = hits.iter().map(|h| (cell_of(h, cells), h.anchor)).collect();
     keyed.sort_unstable();
@@ -90,7 +95,10 @@ pub(super) fn candidates(hits: &[Hit], cells: &Cells, min_votes: usize, max: usi
     for &(track, o, s, p) in per_cell.keys() {
         let mut votes = 0;
         for (d_o, ds, dp) in CORNERS {
-            votes += per_cell.get(&(track, o + d_o, s + ds, p + dp)).copied().unwrap_or(0);
+            votes += per_cell
+                .get(&(track, o + d_o, s + ds, p + dp))
+                .copied()
+                .unwrap_or(0);
         }
         let entry = best.entry(track).or_insert((0, (track, o, s, p)));
         if votes > entry.0 || (votes == entry.0 && (track, o, s, p) < entry.1) {

@@ -497,17 +497,17 @@ mod tests {
     #[test]
     fn damage_is_an_error_not_a_panic() {
         let good = encode(&postings(&[(3, 9), (3, 2), (1_000, 7)]));
-        assert!(decode(&[], MAX, |_, _| {}).is_err());
-        assert!(decode(&[0], MAX, |_, _| {}).is_err());
+        assert!(decode(&[], MAX, |_| {}).is_err());
+        assert!(decode(&[0], MAX, |_| {}).is_err());
         // Every truncation and every single flipped bit: an error or some postings, never
         // a panic or a track past the largest.
         for len in 0..good.len() {
-            let _ = decode(&good[..len], MAX, |_, _| {});
+            let _ = decode(&good[..len], MAX, |_| {});
         }
         for bit in 0..good.len() * 8 {
             let mut bytes = good.clone();
             bytes[bit / 8] ^= 0x80 >> (bit % 8);
-            let _ = decode(&bytes, 1_000, |t, _| assert!(t <= 1_000));
+            let _ = decode(&bytes, 1_000, |p| assert!(p.track <= 1_000));
             assert!(paths_agree(&bytes, 1_000), "bit {bit} flipped");
         }
         for len in 0..=good.len() {
@@ -515,8 +515,8 @@ mod tests {
         }
         // A track sum past the largest.
         let over = encode(&postings(&[(MAX, 1), (MAX, 2)]));
-        assert!(decode(&over, MAX - 1, |_, _| {}).is_err());
+        assert!(decode(&over, MAX - 1, |_| {}).is_err());
         // All ones: escapes and counts that run past the end.
-        assert!(decode(&[0xff; 40], MAX, |_, _| {}).is_err());
+        assert!(decode(&[0xff; 40], MAX, |_| {}).is_err());
     }
 }

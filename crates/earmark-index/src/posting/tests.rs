@@ -86,16 +86,22 @@ fn lists_share_one_buffer_and_cap_common_hashes() {
     assert_eq!(lists.total_postings(), 5);
     let lens: Vec<usize> = lists.iter().map(<[Posting]>::len).collect();
     assert_eq!(lens, vec![4, 0, 0, 1, 0]);
-    assert_eq!(lists[0][3], Posting {
+    assert_eq!(
+        lists[0][3],
+        Posting {
             track: 2,
             frame: 4,
             aux: aux_of(4),
-        });
-    assert_eq!(lists[3], [Posting {
-        track: 9,
-        frame: 8,
-        aux: aux_of(8),
-    }]);
+        }
+    );
+    assert_eq!(
+        lists[3],
+        [Posting {
+            track: 9,
+            frame: 8,
+            aux: aux_of(8),
+        }]
+    );
     assert_eq!(lists.get(5), None);
 }
 

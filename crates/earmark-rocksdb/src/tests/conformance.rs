@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use earmark_core::Landmark;
+use earmark_core::{HashConfig, Landmark};
 use earmark_index::conformance::synthetic_track;
 use earmark_index::{NewTrack, Store};
 
@@ -19,7 +19,7 @@ fn passes_the_conformance_suite() {
             let dir = parent
                 .path()
                 .join(n.fetch_add(1, Ordering::Relaxed).to_string());
-            let store = RocksStore::create_or_open(dir, 1)
+            let store = RocksStore::create_or_open(dir, HashConfig::DEFAULT.id)
                 .expect("opens")
                 .with_postings_cache(cache_bytes);
             Box::new(store) as Box<dyn Store>
@@ -31,7 +31,7 @@ fn passes_the_conformance_suite() {
 fn cached_lookups_see_every_write() {
     let dir = tempdir();
     let path = dir.path().join("index");
-    let primary = RocksStore::create_or_open(&path, 1)
+    let primary = RocksStore::create_or_open(&path, HashConfig::DEFAULT.id)
         .expect("creates")
         .with_postings_cache(TEST_CACHE_BYTES);
     assert_eq!(primary.postings_cache_bytes(), TEST_CACHE_BYTES);
@@ -74,7 +74,8 @@ fn cached_lookups_see_every_write() {
 #[test]
 fn lookups_answer_absent_repeated_and_unsorted_hashes_in_order() {
     let dir = tempdir();
-    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)
+        .expect("creates");
     let track = synthetic_track("a", 5, 400);
     let (_, record) = store.put_track(&track).expect("put");
     let present = hashes_of(&track);
@@ -118,7 +119,7 @@ fn lookup_racing_a_put(cache_bytes: u64) {
     // only the first half. The window is microseconds wide, so this checks the rule
     // under real concurrency rather than forcing the interleaving.
     let dir = tempdir();
-    let store = RocksStore::create_or_open(dir.path().join("index"), 1)
+    let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)
         .expect("creates")
         .with_postings_cache(cache_bytes);
     let with_hashes = |name: &str, hashes: Vec<u64>| {
@@ -129,6 +130,7 @@ fn lookup_racing_a_put(cache_bytes: u64) {
             .map(|(i, hash)| Landmark {
                 hash,
                 frame: i as u32,
+                aux: 0,
             })
             .collect();
         t

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 
+use earmark_core::HashConfig;
 use earmark_index::conformance::synthetic_track;
 use earmark_index::{NewTrack, Store, posting};
 
@@ -28,7 +29,8 @@ fn crash_child() {
     let Some(dir) = std::env::var_os(CRASH_DIR_VAR) else {
         return;
     };
-    let store = RocksStore::create_or_open(Path::new(&dir), 1).expect("creates");
+    let store =
+        RocksStore::create_or_open(Path::new(&dir), HashConfig::DEFAULT.id).expect("creates");
     let mut out = std::io::stdout().lock();
     // Bounded, in case the parent never kills it.
     for i in 0..100_000 {
@@ -110,13 +112,13 @@ fn a_kill_mid_ingest_leaves_whole_tracks() {
         let groups = posting::group_by_hash(&t.landmarks, earmark_index::MAX_FRAMES_PER_HASH);
         let hashes: Vec<u64> = groups.iter().map(|(h, _)| *h).collect();
         let found = store.lookup(&hashes, usize::MAX).expect("lookup");
-        for ((_, frames), list) in groups.iter().zip(found.iter()) {
-            let mine: Vec<u32> = list
+        for ((_, entries), list) in groups.iter().zip(found.iter()) {
+            let mine: Vec<(u32, u16)> = list
                 .iter()
                 .filter(|p| p.track == r.idx)
-                .map(|p| p.frame)
+                .map(|p| (p.frame, p.aux))
                 .collect();
-            assert_eq!(&mine, frames, "postings of {id}");
+            assert_eq!(&mine, entries, "postings of {id}");
         }
     }
 }

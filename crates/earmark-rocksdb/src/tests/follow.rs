@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+use earmark_core::HashConfig;
 use earmark_index::conformance::synthetic_track;
 use earmark_index::{Store, TrackMeta};
 
@@ -13,13 +14,13 @@ use crate::{CatchUp, Error, Follower, Mode, RocksStore};
 fn followers_see_a_writer_and_read_only_views_do_not() {
     let dir = tempdir();
     let path = dir.path().join("index");
-    let primary = RocksStore::create_or_open(&path, 1).expect("creates");
+    let primary = RocksStore::create_or_open(&path, HashConfig::DEFAULT.id).expect("creates");
     let a = synthetic_track("a", 1, 300);
     primary.put_track(&a).expect("put");
 
     let follower = Follower::open(&path, dir.path().join("follower")).expect("follows");
     assert_eq!(follower.store().mode(), Mode::Secondary);
-    assert_eq!(follower.hash_config_id(), 1);
+    assert_eq!(follower.hash_config_id(), HashConfig::DEFAULT.id);
     assert!(follower.track(&a.id).expect("read").is_some());
     let read_only = RocksStore::open_read_only(&path).expect("read-only");
     assert_eq!(read_only.mode(), Mode::ReadOnly);
@@ -64,7 +65,7 @@ fn followers_see_a_writer_and_read_only_views_do_not() {
 fn a_follower_keeps_up_with_a_writer_that_reopens_and_compacts() {
     let dir = tempdir();
     let path = dir.path().join("index");
-    drop(RocksStore::create_or_open(&path, 1).expect("creates"));
+    drop(RocksStore::create_or_open(&path, HashConfig::DEFAULT.id).expect("creates"));
     let scratch = dir.path().join("follower");
     let follower = Arc::new(
         Follower::open_with_postings_cache(&path, &scratch, TEST_CACHE_BYTES).expect("follows"),
@@ -118,7 +119,7 @@ fn a_follower_keeps_up_with_a_writer_that_reopens_and_compacts() {
 fn a_catch_up_task_follows_on_its_own_until_dropped() {
     let dir = tempdir();
     let path = dir.path().join("index");
-    let primary = RocksStore::create_or_open(&path, 1).expect("creates");
+    let primary = RocksStore::create_or_open(&path, HashConfig::DEFAULT.id).expect("creates");
     let follower = Arc::new(Follower::open(&path, dir.path().join("follower")).expect("follows"));
     let (outcomes, seen) = std::sync::mpsc::channel();
     let task = follower

@@ -49,6 +49,16 @@ pub(super) fn hashes_of(track: &NewTrack) -> Vec<u64> {
     h
 }
 
+/// How many postings `track` puts in an index: its landmarks without repeats (one
+/// track's groups can repeat a hash at one frame) and at most
+/// [`MAX_FRAMES_PER_HASH`](earmark_index::MAX_FRAMES_PER_HASH) per hash.
+pub(super) fn postings_of(track: &NewTrack) -> u64 {
+    posting::group_by_hash(&track.landmarks, earmark_index::MAX_FRAMES_PER_HASH)
+        .iter()
+        .map(|(_, entries)| entries.len() as u64)
+        .sum()
+}
+
 /// How many of `track`'s postings a lookup of its hashes finds under `idx`.
 pub(super) fn postings_found(store: &dyn Store, track: &NewTrack, idx: u32) -> u64 {
     let found = store.lookup(&hashes_of(track), usize::MAX).expect("lookup");
@@ -88,9 +98,13 @@ pub(super) fn check_consistent(store: &RocksStore) {
             stored.may_contain(hash),
             "hash {hash} not in the stored bitmap"
         );
-        posting::decode(&value, |track, _| {
-            assert!(live.contains_key(&track), "posting of absent track {track}");
-            *per_track.entry(track).or_default() += 1;
+        posting::decode(&value, |p| {
+            assert!(
+                live.contains_key(&p.track),
+                "posting of absent track {}",
+                p.track
+            );
+            *per_track.entry(p.track).or_default() += 1;
         })
         .expect("decodes");
     }
@@ -126,26 +140,30 @@ pub(super) fn create_blank_database(path: &Path, names: &[&str]) {
 }
 
 /// A track indexed from a synthetic fingerprint under hash configuration `config`:
-/// `frames` frames of peaks at bins a seeded generator picks, as many per frame as
-/// real music gives about.
+/// `frames` frames of peaks at ticks and pitches a seeded generator picks, about as
+/// many per frame as real music gives.
 pub(super) fn fingerprinted_track(text: &str, seed: u32, frames: u32, config: u16) -> NewTrack {
+    use earmark_core::config::TICKS_PER_FRAME;
     use earmark_core::{AnalysisConfig, Fingerprint, HashConfig, Peak};
     let analysis = AnalysisConfig::default();
     let mut state = seed.wrapping_mul(2_654_435_761) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    };
     let mut peaks = Vec::new();
     for frame in 0..frames {
-        let mut bins: Vec<u16> = (0..3)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                analysis.min_bin + (state % u32::from(analysis.max_bin - analysis.min_bin)) as u16
-            })
-            .collect();
-        bins.sort_unstable();
-        bins.dedup();
-        peaks.extend(bins.into_iter().map(|bin| Peak { frame, bin }));
+        for _ in 0..3 {
+            peaks.push(Peak {
+                tick: frame * TICKS_PER_FRAME + next() % TICKS_PER_FRAME,
+                pitch: (next() % analysis.pitch_steps()) as u16,
+            });
+        }
     }
+    peaks.sort_unstable();
+    peaks.dedup();
     let duration_ms = (f64::from(frames) * analysis.frame_duration_s() * 1000.0) as u32 + 1;
     let fp = Fingerprint::new(analysis.id, duration_ms, peaks).expect("valid peaks");
     NewTrack::from_fingerprint(

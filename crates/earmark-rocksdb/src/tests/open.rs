@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use earmark_core::HashConfig;
 use earmark_index::Store;
 use earmark_index::conformance::synthetic_track;
 use rocksdb::DB;
@@ -17,14 +18,14 @@ fn tracks_survive_reopening() {
     let a = synthetic_track("a", 1, 400);
     let b = synthetic_track("b", 2, 400);
     let (ra, rb, before) = {
-        let store = RocksStore::create_or_open(&path, 4).expect("creates");
+        let store = RocksStore::create_or_open(&path, HashConfig::DEFAULT.id).expect("creates");
         let (_, ra) = store.put_track(&a).expect("put");
         let (_, rb) = store.put_track(&b).expect("put");
         let before = sorted(store.lookup(&hashes_of(&a), usize::MAX).expect("lookup"));
         (ra, rb, before)
     };
     let store = RocksStore::open_existing(&path).expect("reopens");
-    assert_eq!(store.hash_config_id(), 4);
+    assert_eq!(store.hash_config_id(), HashConfig::DEFAULT.id);
     assert_eq!(store.mode(), Mode::Primary);
     assert_eq!(store.track(&a.id).expect("read"), Some(ra.clone()));
     assert_eq!(
@@ -39,7 +40,7 @@ fn tracks_survive_reopening() {
     check_consistent(&store);
     drop(store);
     // Reopening with the same configuration is not a new index.
-    let store = RocksStore::create_or_open(&path, 4).expect("reopens");
+    let store = RocksStore::create_or_open(&path, HashConfig::DEFAULT.id).expect("reopens");
     assert_eq!(store.stats().expect("stats").tracks, 3);
 }
 
@@ -71,13 +72,14 @@ fn foreign_directories_are_refused() {
 
     let file = dir.path().join("file");
     std::fs::write(&file, b"not an index").expect("write");
-    let err = RocksStore::create_or_open(&file, 1).expect_err("a file");
+    let err = RocksStore::create_or_open(&file, HashConfig::DEFAULT.id).expect_err("a file");
     assert!(matches!(err, Error::NotAnIndex { .. }), "{err}");
 
     let docs = dir.path().join("docs");
     std::fs::create_dir(&docs).expect("mkdir");
     std::fs::write(docs.join("notes.txt"), b"keep me").expect("write");
-    let err = RocksStore::create_or_open(&docs, 1).expect_err("not a database");
+    let err =
+        RocksStore::create_or_open(&docs, HashConfig::DEFAULT.id).expect_err("not a database");
     assert!(matches!(err, Error::NotAnIndex { .. }), "{err}");
     assert_eq!(
         std::fs::read_dir(&docs).expect("list").count(),
@@ -90,7 +92,8 @@ fn foreign_directories_are_refused() {
         let db = DB::open_default(&other).expect("plain database");
         db.put(b"k", b"v").expect("put");
     }
-    let err = RocksStore::create_or_open(&other, 1).expect_err("foreign database");
+    let err =
+        RocksStore::create_or_open(&other, HashConfig::DEFAULT.id).expect_err("foreign database");
     assert!(
         matches!(&err, Error::NotAnIndex { reason, .. } if reason.contains("column family")),
         "{err}"
@@ -111,43 +114,42 @@ fn a_database_with_our_column_families_but_no_metadata() {
         "{err}"
     );
     // Creation that stopped before writing metadata is finished on the next create.
-    let store = RocksStore::create_or_open(&path, 2).expect("adopts the blank index");
-    assert_eq!(store.hash_config_id(), 2);
+    let store =
+        RocksStore::create_or_open(&path, HashConfig::DEFAULT.id).expect("adopts the blank index");
+    assert_eq!(store.hash_config_id(), HashConfig::DEFAULT.id);
     store.put_track(&synthetic_track("a", 1, 10)).expect("put");
     check_consistent(&store);
 }
 
 #[test]
 fn another_hash_configuration_is_refused() {
+    // This release has one configuration: any other id asked for (here 1, `robust`,
+    // retired) is refused for an index of the default one, which stays as it was.
     let dir = tempdir();
     let path = dir.path().join("index");
-    drop(RocksStore::create_or_open(&path, 1).expect("creates"));
-    let err = RocksStore::create_or_open(&path, 2).expect_err("other config");
+    let default = HashConfig::DEFAULT.id;
+    drop(RocksStore::create_or_open(&path, default).expect("creates"));
+    let err = RocksStore::create_or_open(&path, 1).expect_err("other config");
     assert!(
-        matches!(
-            err,
-            Error::ConfigMismatch {
-                index: 1,
-                requested: 2
-            }
-        ),
+        matches!(err, Error::ConfigMismatch { index, requested: 1 } if index == default),
         "{err}"
     );
+    assert!(err.to_string().contains("default"), "{err}");
     assert!(matches!(
         earmark_index::Error::from(err),
-        earmark_index::Error::ConfigMismatch { index: 1, query: 2 }
+        earmark_index::Error::ConfigMismatch { index, query: 1 } if index == default
     ));
     assert_eq!(
         RocksStore::open_existing(&path)
             .expect("opens")
             .hash_config_id(),
-        1
+        default
     );
 }
 
 /// Writes `version` as the layout version of a new index at `path`.
 fn set_layout_version(path: &Path, version: u32) {
-    let store = RocksStore::create_or_open(path, 1).expect("creates");
+    let store = RocksStore::create_or_open(path, HashConfig::DEFAULT.id).expect("creates");
     store
         .db()
         .put_cf(
@@ -196,7 +198,7 @@ fn indexes_of_other_layouts_are_refused_with_a_rebuild_message() {
         for open in [
             RocksStore::open_existing,
             RocksStore::open_read_only,
-            |p: &Path| RocksStore::create_or_open(p, 1),
+            |p: &Path| RocksStore::create_or_open(p, HashConfig::DEFAULT.id),
         ] {
             let err = open(&path).expect_err("an earlier layout");
             assert!(
@@ -209,28 +211,41 @@ fn indexes_of_other_layouts_are_refused_with_a_rebuild_message() {
         assert!(!after.iter().any(|n| n == CF_POSTINGS), "{family}: changed");
     }
 
-    // An index of a hash configuration this release does not have (3, retired).
-    let retired = dir.path().join("retired");
-    {
-        let store = RocksStore::create_or_open(&retired, 1).expect("creates");
-        store
-            .db()
-            .put_cf(
-                store.cf(CF_META).expect("cf"),
-                layout::META_HASH_CONFIG_ID,
-                3u16.to_be_bytes(),
-            )
-            .expect("put");
-    }
-    for open in [RocksStore::open_read_only, |p: &Path| {
-        RocksStore::create_or_open(p, 1)
-    }] {
-        let err = open(&retired).expect_err("retired configuration");
+    // Indexes of the hash configurations this release no longer has (1 `robust`, 2
+    // `compact`, 3, 4 `large-catalog`): refused with a rebuild message, and no new
+    // index is created with one of them either.
+    for retired_id in [1u16, 2, 3, 4] {
+        let retired = dir.path().join(format!("retired-{retired_id}"));
+        {
+            let store =
+                RocksStore::create_or_open(&retired, HashConfig::DEFAULT.id).expect("creates");
+            store
+                .db()
+                .put_cf(
+                    store.cf(CF_META).expect("cf"),
+                    layout::META_HASH_CONFIG_ID,
+                    retired_id.to_be_bytes(),
+                )
+                .expect("put");
+        }
+        for open in [
+            RocksStore::open_read_only,
+            RocksStore::open_existing,
+            |p: &Path| RocksStore::create_or_open(p, HashConfig::DEFAULT.id),
+        ] {
+            let err = open(&retired).expect_err("retired configuration");
+            assert!(
+                matches!(err, Error::UnknownHashConfig { id, .. } if id == retired_id),
+                "{err}"
+            );
+            assert!(err.to_string().contains("rebuild"), "{err}");
+        }
+        let fresh = dir.path().join(format!("fresh-{retired_id}"));
+        let err = RocksStore::create_or_open(&fresh, retired_id).expect_err("retired id");
         assert!(
-            matches!(err, Error::UnknownHashConfig { id: 3, .. }),
+            matches!(err, Error::UnknownHashConfig { id, .. } if id == retired_id),
             "{err}"
         );
-        assert!(err.to_string().contains("rebuild"), "{err}");
     }
 }
 
@@ -238,7 +253,7 @@ fn indexes_of_other_layouts_are_refused_with_a_rebuild_message() {
 fn a_second_writer_is_told_the_index_is_busy() {
     let dir = tempdir();
     let path = dir.path().join("index");
-    let _first = RocksStore::create_or_open(&path, 1).expect("creates");
+    let _first = RocksStore::create_or_open(&path, HashConfig::DEFAULT.id).expect("creates");
     let err = RocksStore::open_existing(&path).expect_err("locked");
     assert!(matches!(err, Error::Locked { .. }), "{err}");
 }

@@ -1,14 +1,14 @@
 //! Writes: replacing, deleting (through stored fingerprints or hash lists), merged
 //! and compacted values, key widths, refused tracks.
 
-use earmark_core::Landmark;
+use earmark_core::{HashConfig, Landmark};
 use earmark_index::conformance::synthetic_track;
 use earmark_index::{NewTrack, PutOutcome, Store};
 use rocksdb::IteratorMode;
 
 use super::{
-    check_consistent, fingerprinted_track, hashes_of, id, postings_found, sorted, stored_hash_list,
-    tempdir,
+    check_consistent, fingerprinted_track, hashes_of, id, postings_found, postings_of, sorted,
+    stored_hash_list, tempdir,
 };
 use crate::RocksStore;
 use crate::layout::{self, CF_META, CF_POSTINGS, CF_TRACK_HASHES};
@@ -16,7 +16,8 @@ use crate::layout::{self, CF_META, CF_POSTINGS, CF_TRACK_HASHES};
 #[test]
 fn replacing_keeps_the_counts_of_the_new_track() {
     let dir = tempdir();
-    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)
+        .expect("creates");
     let other = synthetic_track("other", 9, 300);
     let (_, r_other) = store.put_track(&other).expect("put");
     let first = synthetic_track("a", 1, 600);
@@ -63,7 +64,8 @@ fn replacing_keeps_the_counts_of_the_new_track() {
 #[test]
 fn merged_postings_read_the_same_after_compaction() {
     let dir = tempdir();
-    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)
+        .expect("creates");
     merged_postings_read_the_same_after_compaction_in(store);
 }
 
@@ -76,6 +78,7 @@ fn merged_postings_read_the_same_after_compaction_in(store: RocksStore) {
         t.landmarks.push(Landmark {
             hash: 0x42,
             frame: 1000 + i,
+            aux: i as u16,
         });
         all_hashes.extend(hashes_of(&t));
         store.put_track(&t).expect("put");
@@ -114,9 +117,10 @@ fn merged_postings_read_the_same_after_compaction_in(store: RocksStore) {
 #[test]
 fn deletes_find_a_tracks_hashes_from_its_stored_fingerprint() {
     let dir = tempdir();
-    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)
+        .expect("creates");
     let tracks: Vec<NewTrack> = (0..4)
-        .map(|i| fingerprinted_track(&format!("fp{i}"), i, 2_000, 1))
+        .map(|i| fingerprinted_track(&format!("fp{i}"), i, 2_000, HashConfig::DEFAULT.id))
         .collect();
     let mut idx = Vec::new();
     for t in &tracks {
@@ -130,10 +134,11 @@ fn deletes_find_a_tracks_hashes_from_its_stored_fingerprint() {
     check_consistent(&store);
 
     // Landmarks that are not the fingerprint's: the hashes are kept instead.
-    let mut altered = fingerprinted_track("altered", 9, 2_000, 1);
+    let mut altered = fingerprinted_track("altered", 9, 2_000, HashConfig::DEFAULT.id);
     altered.landmarks.push(Landmark {
         hash: 0x7f_fff0,
         frame: 3,
+        aux: 0,
     });
     let (_, altered_record) = store.put_track(&altered).expect("put");
     assert_eq!(
@@ -152,7 +157,7 @@ fn deletes_find_a_tracks_hashes_from_its_stored_fingerprint() {
     assert_eq!(postings_found(&store, &tracks[3], idx[3]), 0);
     assert_eq!(
         postings_found(&store, &tracks[0], idx[0]),
-        tracks[0].landmarks.len() as u64
+        postings_of(&tracks[0])
     );
 
     // A damaged fingerprint, or hashes that no longer come out as they did at ingest
@@ -187,12 +192,14 @@ fn deletes_find_a_tracks_hashes_from_its_stored_fingerprint() {
 fn far_apart_track_numbers_share_a_value() {
     let dir = tempdir();
     {
-        let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+        let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)
+            .expect("creates");
         let shared = |name: &str, seed: u32| {
             let mut t = synthetic_track(name, seed, 100);
             t.landmarks.push(Landmark {
                 hash: 0x42,
                 frame: 500 + seed,
+                aux: 7,
             });
             t
         };
@@ -235,16 +242,16 @@ fn far_apart_track_numbers_share_a_value() {
     }
 }
 
-/// The large-catalog configuration's hashes have 40 bits: its keys take 5 bytes, and every path that
-/// turns a hash into a key or back (put, lookup, the stored hash lists, deletes, the
+/// The default configuration's hashes have 40 bits: its keys take 5 bytes, and every
+/// path that turns a hash into a key or back (put, lookup, the stored hash lists, deletes, the
 /// bitmap) must keep all of them.
 #[test]
 fn forty_bit_hashes_keep_every_bit_in_five_byte_keys() {
     let dir = tempdir();
     let path = dir.path().join("index");
-    let store = RocksStore::create_or_open(&path, 4).expect("creates");
+    let store = RocksStore::create_or_open(&path, HashConfig::DEFAULT.id).expect("creates");
     let tracks: Vec<NewTrack> = (0..4)
-        .map(|i| fingerprinted_track(&format!("w{i}"), i, 1_500, 4))
+        .map(|i| fingerprinted_track(&format!("w{i}"), i, 1_500, HashConfig::DEFAULT.id))
         .collect();
     assert!(
         tracks[0]
@@ -264,7 +271,7 @@ fn forty_bit_hashes_keep_every_bit_in_five_byte_keys() {
         .collect::<std::collections::BTreeSet<_>>();
     assert_eq!(keys, [5].into());
     for (t, &i) in tracks.iter().zip(&idx) {
-        assert_eq!(postings_found(&store, t, i), t.landmarks.len() as u64);
+        assert_eq!(postings_found(&store, t, i), postings_of(t));
     }
     // A hash that shares the low 32 bits of a stored one is another key.
     let stored = hashes_of(&tracks[0])[0];
@@ -281,11 +288,11 @@ fn forty_bit_hashes_keep_every_bit_in_five_byte_keys() {
     check_consistent(&store);
     drop(store);
     let store = RocksStore::open_existing(&path).expect("reopens");
-    assert_eq!(store.hash_config_id(), 4);
+    assert_eq!(store.hash_config_id(), HashConfig::DEFAULT.id);
     assert_eq!(postings_found(&store, &tracks[1], idx[1]), 0);
     assert_eq!(
         postings_found(&store, &tracks[2], idx[2]),
-        tracks[2].landmarks.len() as u64
+        postings_of(&tracks[2])
     );
     check_consistent(&store);
 }
@@ -294,7 +301,8 @@ fn forty_bit_hashes_keep_every_bit_in_five_byte_keys() {
 #[test]
 fn hashes_wider_than_the_keys_are_refused_and_never_found() {
     let dir = tempdir();
-    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)
+        .expect("creates");
     let a = synthetic_track("a", 1, 300);
     store.put_track(&a).expect("put");
     let before = store.stats().expect("stats");
@@ -304,7 +312,7 @@ fn hashes_wider_than_the_keys_are_refused_and_never_found() {
     assert!(err.to_string().contains("wider"), "{err}");
     assert!(store.track(&wide.id).expect("read").is_none());
     assert_eq!(store.stats().expect("stats").postings, before.postings);
-    // Its low 32 bits are a stored hash: the wide one still finds nothing.
+    // Its low 40 bits are a stored hash: the wide one still finds nothing.
     let stored = hashes_of(&a)[0];
     let found = store
         .lookup(&[stored | (1 << 40), stored], usize::MAX)
@@ -317,7 +325,8 @@ fn hashes_wider_than_the_keys_are_refused_and_never_found() {
 #[test]
 fn invalid_durations_are_refused() {
     let dir = tempdir();
-    let store = RocksStore::create_or_open(dir.path().join("index"), 1).expect("creates");
+    let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)
+        .expect("creates");
     for d in [f64::NAN, f64::INFINITY, -1.0] {
         let mut t = synthetic_track("a", 1, 10);
         t.duration_s = d;
