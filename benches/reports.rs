@@ -41,6 +41,8 @@ fn decision(i: u64, total: u64, rng: &mut Lcg) -> DecisionRecord {
         track_id: matched.then(|| format!("holder-{holder}:track-{track}")),
         rights_holder: matched.then(|| format!("holder-{holder}")),
         confidence: matched.then_some(0.97),
+        time_scale: matched.then_some(1.0),
+        pitch_shift_semitones: matched.then_some(0.0),
         input: "fingerprint".into(),
     }
 }

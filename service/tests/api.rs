@@ -264,6 +264,43 @@ async fn check_decisions_per_policy_territory_and_window() {
     assert!(metrics.contains("earmark_index_tracks 1"));
 }
 
+/// A copy sped up by 5 % (the same samples played at a rate 5 % higher, so time and
+/// pitch change together) is decided as the original is, and the decision log
+/// records how the copy was changed.
+#[tokio::test]
+async fn an_altered_copy_gets_the_originals_decision_and_the_log_its_change() {
+    let e = env();
+    let song = chords(21, 30);
+    let (status, body) = e
+        .upload(&e.acme, "id=Acme:original&policy=block", wav(&song))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let faster = earmark_core::Fingerprinter::default()
+        .fingerprint_samples(excerpt(&song, 8, 20), RATE * 105 / 100, 1)
+        .expect("fingerprint");
+    let (status, body) = e.check_fp(&faster, "").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["decision"], "block", "{body}");
+    assert_eq!(body["rule"], "policy", "{body}");
+    assert_eq!(body["track"]["id"], "Acme:original", "{body}");
+
+    let (status, report) = e
+        .call("GET", "/v1/reports?recent=1", Some(&e.acme), None, "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let logged = &report["recent"][0];
+    let scale = logged["time_scale"].as_f64().expect("a time scale");
+    let pitch = logged["pitch_shift_semitones"]
+        .as_f64()
+        .expect("a pitch shift");
+    assert!(
+        (scale * 1.05 - 1.0).abs() < 0.005,
+        "time scale {scale}: {logged}"
+    );
+    let semitones = 12.0 * 1.05f64.log2();
+    assert!((pitch - semitones).abs() < 0.2, "pitch {pitch}: {logged}");
+}
+
 #[tokio::test]
 async fn review_between_the_thresholds() {
     // A match threshold above any real match's confidence sends every match to review.

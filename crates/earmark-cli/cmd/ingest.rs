@@ -43,10 +43,9 @@ pub struct Args {
     /// larger ingest.
     #[arg(long)]
     no_compact: bool,
-    /// Hash configuration of a new index: `robust` (the default: strongest in heavy
-    /// noise), `compact` (half the index size, a little weaker in heavy noise) or
-    /// `large-catalog` (fast lookups at 100,000 tracks and more, weaker in heavy
-    /// noise). An existing index keeps its own; naming another one is an error.
+    /// Hash configuration of a new index: `default`, the only one of this release
+    /// (groups of peaks that survive speed, tempo and pitch changes). An existing
+    /// index keeps its own; naming another one is an error.
     #[arg(long, value_name = "NAME", value_parser = parse_hash_config)]
     hash_config: Option<&'static HashConfig>,
     /// Audio files and folders (searched recursively for audio extensions). A file's

@@ -536,6 +536,8 @@ mod tests {
             track_id: track.map(str::to_owned),
             rights_holder: holder.map(str::to_owned),
             confidence: Some(0.9),
+            time_scale: Some(1.0),
+            pitch_shift_semitones: Some(0.0),
             input: "fingerprint".into(),
         }
     }

@@ -38,6 +38,13 @@ pub struct DecisionRecord {
     pub rights_holder: Option<String>,
     /// The deciding match's confidence.
     pub confidence: Option<f64>,
+    /// The deciding match's time scale: content seconds per track second (1.0 for an
+    /// unaltered copy).
+    #[serde(default)]
+    pub time_scale: Option<f64>,
+    /// The deciding match's pitch shift, content above track, in semitones.
+    #[serde(default)]
+    pub pitch_shift_semitones: Option<f64>,
     /// How the content was given: `audio`, `fingerprint` or `content_hash`.
     pub input: String,
 }

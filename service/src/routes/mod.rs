@@ -207,16 +207,21 @@ pub(crate) struct MatchView {
     title: Option<String>,
     artist: Option<String>,
     rights_holder: Option<String>,
-    /// Distinct query landmarks aligned with the track.
+    /// Catalog peaks of the track found in the content where the alignment puts them.
     score: u32,
     /// In [0, 1]: 0.5 at the reporting threshold, rising with the score.
     confidence: f64,
-    /// Where in the content the match starts, in seconds.
+    /// Where in the content the match starts, in seconds of the content.
     query_offset_s: f64,
-    /// Where in the track the match starts, in seconds.
+    /// Where in the track the match starts, in seconds of the track.
     track_offset_s: f64,
-    /// Length of the matched span, in seconds.
+    /// Length of the matched span, in seconds of the track.
     matched_duration_s: f64,
+    /// Content seconds per track second: 1.0 for an unaltered copy, about 0.95 for a
+    /// copy sped up by 5 %.
+    time_scale: f64,
+    /// How far the content's pitch lies above the track's, in semitones.
+    pitch_shift_semitones: f64,
 }
 
 fn round3(x: f64) -> f64 {
@@ -235,6 +240,8 @@ impl From<&Match> for MatchView {
             query_offset_s: round3(m.query_offset_s),
             track_offset_s: round3(m.track_offset_s),
             matched_duration_s: round3(m.matched_duration_s),
+            time_scale: (m.time_scale * 1e5).round() / 1e5,
+            pitch_shift_semitones: round3(m.pitch_shift_semitones),
         }
     }
 }

@@ -286,6 +286,12 @@ pub(crate) async fn check(
             }
         }
         let outcome = decide(&matches, &context, &rights);
+        // The alteration of the copy that decided, so that reports show how content
+        // that got through or was blocked had been changed.
+        let deciding = outcome
+            .track
+            .as_ref()
+            .and_then(|t| matches.iter().find(|m| m.track.id == t.id));
         let record = DecisionRecord {
             at_unix_s: context.at_unix_s,
             request_id: id,
@@ -296,6 +302,8 @@ pub(crate) async fn check(
             track_id: outcome.track.as_ref().map(|t| t.id.to_string()),
             rights_holder: outcome.rights_holder.clone(),
             confidence: outcome.confidence,
+            time_scale: deciding.map(|m| (m.time_scale * 1e5).round() / 1e5),
+            pitch_shift_semitones: deciding.map(|m| (m.pitch_shift_semitones * 1e3).round() / 1e3),
             input: input.to_owned(),
         };
         log.append(&record)
