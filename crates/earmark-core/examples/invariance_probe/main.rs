@@ -38,6 +38,8 @@ pub(crate) struct Params {
     pub(crate) octaves: f32,
     /// Share of catalog groups indexed, chosen by key.
     pub(crate) keep: f32,
+    /// Share of peaks, the strongest around each, that anchor groups.
+    pub(crate) anchors: f32,
     pub(crate) margin: f32,
     pub(crate) max_probe_fields: usize,
     pub(crate) vote_ln_s: f32,
@@ -143,6 +145,7 @@ fn run() -> Result<(), Error> {
         group: arg(a, "group", 4.0)? as usize,
         octaves: arg(a, "octaves", 0.0)?,
         keep: arg(a, "keep", 1.0)?,
+        anchors: arg(a, "anchors", 1.0)?,
         margin: arg(a, "margin", 0.2)?,
         max_probe_fields: arg(a, "probe", 2.0)? as usize,
         vote_ln_s: arg(a, "vote_ln_s", 0.01)?,
