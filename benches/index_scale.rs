@@ -97,6 +97,7 @@ fn synthetic_track(sources: &[Vec<Peak>], seed: u64, secs: f64) -> Fingerprint {
                 (0..pitch_steps).contains(&pitch).then(|| Peak {
                     tick: p.tick - from * TICKS_PER_FRAME + start * TICKS_PER_FRAME,
                     pitch: pitch as u16,
+                    strong: p.strong,
                 })
             })
             .collect();

@@ -341,7 +341,7 @@ fn version_names_the_fingerprint_configuration() {
     assert!(out.contains("analysis config 2 (8000 Hz"), "{out}");
     assert!(
         out.contains(
-            "hash config default (id 5, groups of 5 peaks, reach 5/8) for new indexes; has default"
+            "hash config default (id 5, groups of 5 peaks, reach 6/8) for new indexes; has default"
         ),
         "{out}"
     );

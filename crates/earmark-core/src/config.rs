@@ -53,6 +53,9 @@ pub struct AnalysisConfig {
     /// noise loud in one register (pink noise in the low octaves) then cannot take
     /// the whole quota from the music in the others.
     pub rank_band_semitones: u32,
+    /// Share of the peaks, the strongest within half a window of each, marked
+    /// [`strong`](crate::Peak::strong): the anchors of groups.
+    pub anchor_share: f64,
     /// Absolute floor in dB relative to a full-scale sine; below it nothing is a peak,
     /// so digital silence yields no landmarks.
     pub floor_db: f32,
@@ -85,6 +88,7 @@ impl AnalysisConfig {
         peaks_per_window: 24,
         density_window_frames: 31, // ~1 s
         rank_band_semitones: 12,
+        anchor_share: 0.34,
         floor_db: -70.0,
         max_duration_s: 6.0 * 3600.0,
     };
@@ -155,9 +159,10 @@ impl Default for AnalysisConfig {
 /// each grouped peak's interval to the anchor in semitones (unchanged when every
 /// pitch moves together, as under a speed change or a pitch shift) and the time
 /// ratios `(t - t_anchor) / span` of all but the last (unchanged when time
-/// stretches, as under a speed or tempo change). The anchor's register and the
-/// span's length, which such changes do move, enter the hash in coarse cells that a
-/// query probes across the supported range.
+/// stretches, as under a speed or tempo change). The span's length, which speed
+/// and tempo changes do move, enters the hash in coarse cells that a query probes
+/// across the supported range. Only [`strong`](crate::Peak::strong) peaks anchor
+/// groups.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HashConfig {
     /// Identifies the layout of the hashes; an index stores it and refuses others.
@@ -187,8 +192,6 @@ pub struct HashConfig {
     pub interval_cell_semitones: f64,
     /// Cell of a time ratio in the hash.
     pub ratio_cell: f64,
-    /// Cell of the anchor's register in the hash, in semitones.
-    pub register_cell_semitones: f64,
     /// Cell of the span's natural logarithm in the hash.
     pub span_cell_ln: f64,
     /// A query also looks up the neighbouring cell of an interval or ratio that lies
@@ -214,7 +217,7 @@ impl HashConfig {
         name: "default",
         analysis_id: 2,
         group_size: 5,
-        reach: 5,
+        reach: 6,
         query_reach: 8,
         min_delay_frames: 1.0,
         max_delay_frames: 63.0,
@@ -222,10 +225,9 @@ impl HashConfig {
         max_interval_semitones: 8.0,
         interval_cell_semitones: 0.25,
         ratio_cell: 0.05,
-        register_cell_semitones: 24.0,
         span_cell_ln: 0.5,
         edge_margin: 0.25,
-        edge_probe_fields: 2,
+        edge_probe_fields: 1,
         max_time_scale: 1.125,
         max_pitch_shift_semitones: 2.5,
         hash_bits: 40,

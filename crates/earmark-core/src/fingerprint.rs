@@ -155,6 +155,7 @@ impl Fingerprint {
             .map(|p| Peak {
                 tick: p.tick - first,
                 pitch: p.pitch,
+                strong: p.strong,
             })
             .collect();
         let total = self.duration_s();

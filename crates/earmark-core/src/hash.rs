@@ -92,16 +92,15 @@ pub struct QueryProbes {
 /// test checks, and values outside are clamped rather than spilt into a neighbour.
 const INTERVAL_BITS: u32 = 7;
 const RATIO_BITS: u32 = 5;
-const REGISTER_BITS: u32 = 3;
 const SPAN_BITS: u32 = 4;
 /// The most peaks a group can have: the packed fields of a larger one would not fit
 /// in 64 bits.
 pub const MAX_GROUP_SIZE: usize = 6;
 
-/// A group's fields in cell units, continuous: intervals, ratios, register, span.
+/// A group's fields in cell units, continuous: intervals, ratios, span.
 struct Cells {
     values: [f64; 2 * MAX_GROUP_SIZE],
-    /// Intervals, then ratios; register and span follow them.
+    /// Intervals, then ratios; the span follows them.
     shape: usize,
     intervals: usize,
 }
@@ -125,8 +124,7 @@ impl Cells {
             n += 1;
         }
         let shape = n;
-        values[n] = f64::from(anchor.pitch) / steps / config.register_cell_semitones + 1.0;
-        values[n + 1] = (span / f64::from(TICKS_PER_FRAME)).ln() / config.span_cell_ln;
+        values[n] = (span / f64::from(TICKS_PER_FRAME)).ln() / config.span_cell_ln;
         Self {
             values,
             shape,
@@ -139,12 +137,8 @@ impl Cells {
         self.values.map(|v| v.floor() as i64)
     }
 
-    fn register(&self) -> usize {
-        self.shape
-    }
-
     fn span(&self) -> usize {
-        self.shape + 1
+        self.shape
     }
 }
 
@@ -172,8 +166,7 @@ fn hash_cells(
             },
         );
     }
-    put(cells[shape], REGISTER_BITS);
-    put(cells[shape + 1], SPAN_BITS);
+    put(cells[shape], SPAN_BITS);
     let bits = config.hash_bits();
     packed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)
 }
@@ -199,6 +192,9 @@ fn for_each_group(
     let mut chosen: Vec<Peak> = Vec::with_capacity(members);
     let mut picks: Vec<usize> = Vec::with_capacity(members);
     for (i, &anchor) in peaks.iter().enumerate() {
+        if !anchor.strong {
+            continue;
+        }
         eligible.clear();
         for &p in &peaks[i + 1..] {
             let Some(delay) = p.tick.checked_sub(anchor.tick) else {
@@ -259,12 +255,11 @@ pub fn landmarks(peaks: &[Peak], config: &HashConfig) -> Vec<Landmark> {
 }
 
 /// A query's groups (reaching [`HashConfig::query_reach`] peaks) and the keys to
-/// look each up under: every register and span cell that a supported change can
-/// have moved the catalog's group to, and the neighbouring cell of the fields
-/// nearest a cell edge (at most [`HashConfig::edge_probe_fields`] of them).
+/// look each up under: every span cell that a supported change can have moved the
+/// catalog's group to, and the neighbouring cell of the fields nearest a cell edge
+/// (at most [`HashConfig::edge_probe_fields`] of them).
 pub fn query_probes(peaks: &[Peak], config: &HashConfig) -> QueryProbes {
     let mut out = QueryProbes::default();
-    let register_reach = config.max_pitch_shift_semitones / config.register_cell_semitones;
     let span_reach = config.max_time_scale.max(1.0).ln() / config.span_cell_ln;
     let mut near: Vec<(f64, usize, i64)> = Vec::new();
     for_each_group(peaks, config, config.query_reach, |anchor, members| {
@@ -282,10 +277,7 @@ pub fn query_probes(peaks: &[Peak], config: &HashConfig) -> QueryProbes {
         near.sort_by(|a, b| a.0.total_cmp(&b.0));
         near.truncate(config.edge_probe_fields);
         let group = out.groups.len() as u32;
-        let register = cells.values[cells.register()];
         let span = cells.values[cells.span()];
-        let registers =
-            (register - register_reach).floor() as i64..=(register + register_reach).floor() as i64;
         let spans = (span - span_reach).floor() as i64..=(span + span_reach).floor() as i64;
         for mask in 0..(1u32 << near.len()) {
             let mut key = base;
@@ -294,15 +286,12 @@ pub fn query_probes(peaks: &[Peak], config: &HashConfig) -> QueryProbes {
                     key[field] += step;
                 }
             }
-            for r in registers.clone() {
-                for s in spans.clone() {
-                    key[cells.register()] = r;
-                    key[cells.span()] = s;
-                    out.probes.push((
-                        hash_cells(&key, cells.shape, cells.intervals, config),
-                        group,
-                    ));
-                }
+            for s in spans.clone() {
+                key[cells.span()] = s;
+                out.probes.push((
+                    hash_cells(&key, cells.shape, cells.intervals, config),
+                    group,
+                ));
             }
         }
         out.groups.push(QueryGroup {

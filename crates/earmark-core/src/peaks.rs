@@ -35,6 +35,11 @@ pub struct Peak {
     /// Pitch above the analysis's `low_hz`, in steps of
     /// 1/[`PITCH_STEPS_PER_SEMITONE`](crate::config::PITCH_STEPS_PER_SEMITONE) semitone.
     pub pitch: u16,
+    /// Among the strongest peaks around it
+    /// ([`anchor_share`](AnalysisConfig::anchor_share)): only such peaks anchor
+    /// groups. Noise rarely makes the strongest peaks, so anchoring on them keeps most
+    /// true groups at a fraction of the lookups.
+    pub strong: bool,
 }
 
 impl Peak {
@@ -84,7 +89,9 @@ pub struct PeakPicker {
     /// Next frame whose candidates are still to be ranked.
     next_decide: u64,
     candidates: VecDeque<Candidate>,
-    peaks: Vec<Peak>,
+    /// Kept peaks with their scores, for [`mark_strong`].
+    peaks: Vec<(Peak, f32)>,
+    anchor_share: f64,
     cells: Vec<f32>,
     prefix: Vec<f32>,
     suffix: Vec<f32>,
@@ -115,6 +122,7 @@ impl PeakPicker {
             next_decide: 0,
             candidates: VecDeque::new(),
             peaks: Vec::new(),
+            anchor_share: analysis.anchor_share,
             cells: vec![f32::NEG_INFINITY; cells],
             prefix: Vec::new(),
             suffix: Vec::new(),
@@ -166,10 +174,12 @@ impl PeakPicker {
             self.decide(self.next_decide);
             self.next_decide += 1;
         }
-        self.peaks.sort_unstable();
+        let half = self.half_window;
+        let mut peaks = mark_strong(self.peaks, half, self.anchor_share);
+        peaks.sort_unstable();
         // Two cells may refine onto the same spectral peak.
-        self.peaks.dedup();
-        self.peaks
+        peaks.dedup_by(|a, b| (a.tick, a.pitch) == (b.tick, b.pitch));
+        peaks
     }
 
     /// Finds the candidates of frame `t`; needs rows `t - nf ..= t + nf` that exist.
@@ -224,6 +234,7 @@ impl PeakPicker {
                 peak: Peak {
                     tick,
                     pitch: pitch.round() as u16,
+                    strong: false,
                 },
                 score: value,
             });
@@ -260,10 +271,34 @@ impl PeakPicker {
                 .filter(|o| o.band == c.band && o.outranks(c))
                 .count();
             if stronger < self.keep_per_band {
-                self.peaks.push(c.peak);
+                self.peaks.push((c.peak, c.score));
             }
         }
     }
+}
+
+/// The peaks, each marked strong when fewer than `share` of the peaks within
+/// `half_window` frames of it are stronger.
+fn mark_strong(mut scored: Vec<(Peak, f32)>, half_window: u32, share: f64) -> Vec<Peak> {
+    scored.sort_unstable_by_key(|(p, _)| (p.tick, p.pitch));
+    let reach = half_window * TICKS_PER_FRAME;
+    let (mut lo, mut hi) = (0, 0);
+    let mut out = Vec::with_capacity(scored.len());
+    for i in 0..scored.len() {
+        let (peak, score) = scored[i];
+        while scored[lo].0.tick + reach < peak.tick {
+            lo += 1;
+        }
+        while hi < scored.len() && scored[hi].0.tick <= peak.tick + reach {
+            hi += 1;
+        }
+        let stronger = scored[lo..hi].iter().filter(|(_, s)| *s > score).count();
+        out.push(Peak {
+            strong: (stronger as f64) < share * (hi - lo) as f64,
+            ..peak
+        });
+    }
+    out
 }
 
 /// Where the parabola through `(-1, left)`, `(0, mid)`, `(1, right)` peaks, within

@@ -9,7 +9,7 @@
 //! | analysis config id | u16 |
 //! | duration in ms | varint |
 //! | peak count | varint |
-//! | per peak: tick delta, then pitch (from zero on a new tick, or from the previous pitch plus one within a tick) | varint, varint |
+//! | per peak: tick delta, then twice the pitch (from zero on a new tick, or from the previous pitch plus one within a tick) plus one when the peak is strong | varint, varint |
 //! | CRC-32 of everything above | u32 |
 //!
 //! A minute of audio takes about 4 KB. Version 1 carried peaks in whole frames and
@@ -77,7 +77,7 @@ impl Fingerprint {
                 None => (p.tick, p.pitch),
             };
             varint::put(&mut out, u64::from(dtick));
-            varint::put(&mut out, u64::from(dpitch));
+            varint::put(&mut out, (u64::from(dpitch) << 1) | u64::from(p.strong));
             prev = Some(*p);
         }
         let crc = crc32fast::hash(&out);
@@ -137,7 +137,8 @@ impl Fingerprint {
         let mut prev: Option<Peak> = None;
         for _ in 0..count {
             let dtick = r.varint(u64::from(u32::MAX))? as u32;
-            let dpitch = r.varint(u64::from(u16::MAX))? as u16;
+            let coded = r.varint((u64::from(u16::MAX) << 1) | 1)?;
+            let (dpitch, strong) = ((coded >> 1) as u16, coded & 1 == 1);
             let invalid = || Error::InvalidFingerprint {
                 reason: "peak position overflows".into(),
             };
@@ -149,14 +150,17 @@ impl Fingerprint {
                         .checked_add(dpitch)
                         .and_then(|b| b.checked_add(1))
                         .ok_or_else(invalid)?,
+                    strong,
                 },
                 Some(q) => Peak {
                     tick: q.tick.checked_add(dtick).ok_or_else(invalid)?,
                     pitch: dpitch,
+                    strong,
                 },
                 None => Peak {
                     tick: dtick,
                     pitch: dpitch,
+                    strong,
                 },
             };
             peaks.push(peak);
@@ -177,7 +181,11 @@ impl Fingerprint {
             version: u32::from(FORMAT_VERSION),
             analysis_id: self.analysis_id(),
             duration_ms: self.duration_ms(),
-            peaks: self.peaks().iter().map(|p| (p.tick, p.pitch)).collect(),
+            peaks: self
+                .peaks()
+                .iter()
+                .map(|p| (p.tick, p.pitch, u8::from(p.strong)))
+                .collect(),
         };
         // Serialising plain integers and strings cannot fail.
         serde_json::to_string(&json).unwrap_or_default()
@@ -208,10 +216,19 @@ impl Fingerprint {
                 supported: u32::from(FORMAT_VERSION),
             });
         }
+        if json.peaks.iter().any(|&(_, _, strong)| strong > 1) {
+            return Err(Error::InvalidFingerprint {
+                reason: "a peak's strong flag is neither 0 nor 1".into(),
+            });
+        }
         let peaks = json
             .peaks
             .into_iter()
-            .map(|(tick, pitch)| Peak { tick, pitch })
+            .map(|(tick, pitch, strong)| Peak {
+                tick,
+                pitch,
+                strong: strong == 1,
+            })
             .collect();
         Fingerprint::new(json.analysis_id, json.duration_ms, peaks)
     }
@@ -225,7 +242,8 @@ struct FingerprintJson {
     version: u32,
     analysis_id: u16,
     duration_ms: u32,
-    peaks: Vec<(u32, u16)>,
+    /// `[tick, pitch, strong (0 or 1)]`.
+    peaks: Vec<(u32, u16, u8)>,
 }
 
 #[cfg(test)]
@@ -235,19 +253,30 @@ mod tests {
 
     fn sample() -> Fingerprint {
         let peaks = vec![
-            Peak { tick: 0, pitch: 40 },
-            Peak { tick: 0, pitch: 41 },
+            Peak {
+                tick: 0,
+                pitch: 40,
+                strong: true,
+            },
+            Peak {
+                tick: 0,
+                pitch: 41,
+                strong: true,
+            },
             Peak {
                 tick: 0,
                 pitch: 1300,
+                strong: true,
             },
             Peak {
                 tick: 117,
                 pitch: 0,
+                strong: true,
             },
             Peak {
                 tick: 3200,
                 pitch: 3000,
+                strong: true,
             },
         ];
         Fingerprint::new(2, 10_000, peaks).expect("valid")
@@ -266,6 +295,7 @@ mod tests {
                     .map(move |pitch| Peak {
                         tick: frame * TICKS_PER_FRAME,
                         pitch,
+                        strong: true,
                     })
             })
             .collect();
@@ -286,6 +316,7 @@ mod tests {
                 (0..limit).map(move |i| Peak {
                     tick: frame * TICKS_PER_FRAME,
                     pitch: 10 * i,
+                    strong: true,
                 })
             })
             .collect();
@@ -369,19 +400,25 @@ mod tests {
             Fingerprint::from_json(&wrong_format),
             Err(Error::InvalidFingerprint { .. })
         ));
-        let out_of_band = fp.replace("[3200,3000]", "[3200,9999]");
+        let out_of_band = fp.replace("[3200,3000,", "[3200,9999,");
         assert!(matches!(
             Fingerprint::from_json(&out_of_band),
             Err(Error::InvalidFingerprint { .. })
         ));
-        let unsorted = fp.replace("[3200,3000]", "[0,33]");
+        let unsorted = fp.replace("[3200,3000,", "[0,33,");
         assert!(matches!(
             Fingerprint::from_json(&unsorted),
             Err(Error::InvalidFingerprint { .. })
         ));
-        let past_end = fp.replace("[3200,3000]", "[90000,3000]");
+        let past_end = fp.replace("[3200,3000,", "[90000,3000,");
         assert!(matches!(
             Fingerprint::from_json(&past_end),
+            Err(Error::InvalidFingerprint { .. })
+        ));
+        let bad_flag = fp.replace("[3200,3000,1]", "[3200,3000,7]");
+        assert_ne!(bad_flag, fp);
+        assert!(matches!(
+            Fingerprint::from_json(&bad_flag),
             Err(Error::InvalidFingerprint { .. })
         ));
     }

@@ -323,7 +323,11 @@ mod tests {
             for _ in 0..2 {
                 let tick = frame * TICKS_PER_FRAME + next() % TICKS_PER_FRAME;
                 let pitch = (next() % analysis.pitch_steps()) as u16;
-                peaks.push(Peak { tick, pitch });
+                peaks.push(Peak {
+                    tick,
+                    pitch,
+                    strong: true,
+                });
             }
         }
         peaks.sort_unstable();

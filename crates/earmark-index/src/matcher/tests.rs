@@ -29,6 +29,7 @@ fn peaks(seconds: u32, seed: u32) -> Vec<Peak> {
         out.push(Peak {
             tick,
             pitch: pitch as u16,
+            strong: true,
         });
     }
     out.sort_unstable();
@@ -48,6 +49,7 @@ fn altered(peaks: &[Peak], from_s: f64, len_s: f64, scale: f64, semitones: f64) 
         .map(|p| Peak {
             tick: (f64::from(p.tick - first) * scale).round() as u32,
             pitch: (f64::from(p.pitch) + semitones * STEPS).round() as u16,
+            strong: p.strong,
         })
         .collect();
     out.sort_unstable();

@@ -159,6 +159,7 @@ pub(super) fn fingerprinted_track(text: &str, seed: u32, frames: u32, config: u1
             peaks.push(Peak {
                 tick: frame * TICKS_PER_FRAME + next() % TICKS_PER_FRAME,
                 pitch: (next() % analysis.pitch_steps()) as u16,
+                strong: true,
             });
         }
     }
