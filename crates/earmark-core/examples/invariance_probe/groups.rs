@@ -40,6 +40,9 @@ pub(crate) fn quads(ps: &[P], prm: &Params, k: usize) -> Vec<Quad> {
     let mut e: Vec<P> = Vec::new();
     let mut sets = Vec::new();
     for (i, a) in ps.iter().enumerate() {
+        if prm.anchors < 1.0 && !strong(ps, i, prm.anchors) {
+            continue;
+        }
         e.clear();
         for x in &ps[i + 1..] {
             if x.t - a.t > prm.tmax {
@@ -157,4 +160,14 @@ pub(crate) fn probe_keys(q: &Quad, prm: &Params, out: &mut Vec<u64>) {
             }
         }
     }
+}
+
+/// Whether peak `i` ranks in the strongest `share` of the peaks within half a second
+/// of it: only those anchor groups.
+fn strong(ps: &[P], i: usize, share: f32) -> bool {
+    let t = ps[i].t;
+    let lo = ps.partition_point(|x| x.t < t - 15.0);
+    let hi = ps.partition_point(|x| x.t <= t + 15.0);
+    let stronger = ps[lo..hi].iter().filter(|x| x.s > ps[i].s).count();
+    (stronger as f32) < share * (hi - lo) as f32
 }

@@ -36,6 +36,10 @@ pub(crate) struct Params {
     pub(crate) lspan: f32, // ln-span cell width, 0 = none
     pub(crate) group: usize,
     pub(crate) octaves: f32,
+    /// Share of catalog groups indexed, chosen by key.
+    pub(crate) keep: f32,
+    /// Share of peaks, the strongest around each, that anchor groups.
+    pub(crate) anchors: f32,
     pub(crate) margin: f32,
     pub(crate) max_probe_fields: usize,
     pub(crate) vote_ln_s: f32,
@@ -140,6 +144,8 @@ fn run() -> Result<(), Error> {
         lspan: arg(a, "lspan", 0.0)?,
         group: arg(a, "group", 4.0)? as usize,
         octaves: arg(a, "octaves", 0.0)?,
+        keep: arg(a, "keep", 1.0)?,
+        anchors: arg(a, "anchors", 1.0)?,
         margin: arg(a, "margin", 0.2)?,
         max_probe_fields: arg(a, "probe", 2.0)? as usize,
         vote_ln_s: arg(a, "vote_ln_s", 0.01)?,
@@ -202,7 +208,13 @@ fn run() -> Result<(), Error> {
     for (i, r) in refs.iter().enumerate() {
         npeaks += r.peaks.len();
         for q in &r.quads {
-            index.entry(key(q, &prm)).or_default().push(Posting {
+            let k = key(q, &prm);
+            // A seeded share of the groups: the query finds the kept ones, as it
+            // looks up all of its own.
+            if ((k.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as f32) >= prm.keep * 1024.0 {
+                continue;
+            }
+            index.entry(k).or_default().push(Posting {
                 track: i as u32,
                 t_a: q.t_a,
                 p_a: q.p_a,
