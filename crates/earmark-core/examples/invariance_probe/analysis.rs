@@ -64,6 +64,22 @@ pub(crate) fn spectrogram(x: &[f32]) -> Result<Vec<Vec<f32>>, Error> {
     Ok(out)
 }
 
+/// Where the parabola through `(-1, l)`, `(0, m)`, `(1, r)` peaks, within half a
+/// step of the middle; 0 when it does not curve down.
+fn parabola_vertex(l: f32, m: f32, r: f32) -> f32 {
+    let den = l - 2.0 * m + r;
+    if den < 0.0 {
+        (0.5 * (l - r) / den).clamp(-0.5, 0.5)
+    } else {
+        0.0
+    }
+}
+
+/// Width of the analysed band in semitones.
+fn semitones() -> f32 {
+    12.0 * (F_HI / F_LO).log2()
+}
+
 /// Width of one linear FFT bin in Hz.
 pub(crate) fn bin_hz() -> f32 {
     RATE / N as f32
@@ -71,8 +87,7 @@ pub(crate) fn bin_hz() -> f32 {
 
 /// Log-frequency rows: per cell the value and the refined semitone position.
 pub(crate) fn log_rows(lin: &[Vec<f32>], cps: f32) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let semis = 12.0 * (F_HI / F_LO).log2();
-    let cells = (semis * cps).floor() as usize;
+    let cells = (semitones() * cps).floor() as usize;
     let mut ranges = Vec::new();
     for c in 0..cells {
         let centre = F_LO * 2f32.powf(c as f32 / (12.0 * cps));
@@ -113,13 +128,7 @@ pub(crate) fn log_rows(lin: &[Vec<f32>], cps: f32) -> (Vec<Vec<f32>>, Vec<Vec<f3
             while k > 1 && row[k - 1] > row[k] {
                 k -= 1;
             }
-            let (l, m, r) = (row[k - 1], row[k], row[k + 1]);
-            let den = l - 2.0 * m + r;
-            let d = if den < 0.0 {
-                (0.5 * (l - r) / den).clamp(-0.5, 0.5)
-            } else {
-                0.0
-            };
+            let d = parabola_vertex(row[k - 1], row[k], row[k + 1]);
             let f = (k as f32 + d) * bin_hz();
             ps.push(12.0 * (f / F_LO).log2());
             v.push(val);
@@ -160,13 +169,7 @@ pub(crate) fn peaks(lin: &[Vec<f32>], prm: &Params, keep: usize) -> Vec<P> {
             if is_max {
                 // Sub-frame time.
                 let dt = if t > 0 && t + 1 < nt {
-                    let (l, m, r) = (v[t - 1][c], x, v[t + 1][c]);
-                    let den = l - 2.0 * m + r;
-                    if den < 0.0 {
-                        (0.5 * (l - r) / den).clamp(-0.5, 0.5)
-                    } else {
-                        0.0
-                    }
+                    parabola_vertex(v[t - 1][c], x, v[t + 1][c])
                 } else {
                     0.0
                 };
@@ -178,7 +181,20 @@ pub(crate) fn peaks(lin: &[Vec<f32>], prm: &Params, keep: usize) -> Vec<P> {
             }
         }
     }
-    // Keep the strongest `keep` per window of `win` frames around each candidate.
+    // Keep the strongest `keep` per window of `win` frames around each candidate,
+    // shared evenly by bands of `prm.octaves` octaves when it is set.
+    let band = |x: &P| {
+        if prm.octaves > 0.0 {
+            (x.p / (12.0 * prm.octaves)) as i32
+        } else {
+            0
+        }
+    };
+    let bands = if prm.octaves > 0.0 {
+        (semitones() / (12.0 * prm.octaves)).ceil() as usize
+    } else {
+        1
+    };
     let half = prm.win as f32 / 2.0;
     let mut out = Vec::new();
     let mut lo = 0;
@@ -190,18 +206,6 @@ pub(crate) fn peaks(lin: &[Vec<f32>], prm: &Params, keep: usize) -> Vec<P> {
         while hi < cands.len() && cands[hi].t <= cands[i].t + half {
             hi += 1;
         }
-        let band = |x: &P| {
-            if prm.octaves > 0.0 {
-                (x.p / (12.0 * prm.octaves)) as i32
-            } else {
-                0
-            }
-        };
-        let bands = if prm.octaves > 0.0 {
-            (47.5 / (12.0 * prm.octaves)).ceil() as usize
-        } else {
-            1
-        };
         let rank = cands[lo..hi]
             .iter()
             .filter(|c| c.s > cands[i].s && band(c) == band(&cands[i]))

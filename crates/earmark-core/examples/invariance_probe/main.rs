@@ -350,13 +350,9 @@ fn run() -> Result<(), Error> {
                     break;
                 }
                 let hs = &votes[&(tr, cell.0, cell.1, cell.2)];
-                let med = |mut v: Vec<f32>| {
-                    v.sort_by(f32::total_cmp);
-                    v[v.len() / 2]
-                };
-                let sc = med(hs.iter().map(|&h| hits[h].ln_s).collect()).exp();
-                let pi = med(hs.iter().map(|&h| hits[h].pi).collect());
-                let off = med(hs.iter().map(|&h| hits[h].off).collect());
+                let sc = median(hs.iter().map(|&h| hits[h].ln_s).collect()).exp();
+                let pi = median(hs.iter().map(|&h| hits[h].pi).collect());
+                let off = median(hs.iter().map(|&h| hits[h].off).collect());
                 let refp = &refs[tr as usize].peaks;
                 let mut score = 0;
                 for r in refp {
@@ -403,15 +399,12 @@ fn run() -> Result<(), Error> {
             if let (Some(tt), true) = (truth, found) {
                 let (_, _, (co, cs, cp)) = ranked[0];
                 let hs = &votes[&(tt, co, cs, cp)];
-                let mut s: Vec<f32> = hs.iter().map(|&h| hits[h].ln_s).collect();
-                let mut p: Vec<f32> = hs.iter().map(|&h| hits[h].pi).collect();
-                let mut o: Vec<f32> = hs.iter().map(|&h| hits[h].off).collect();
-                s.sort_by(f32::total_cmp);
-                p.sort_by(f32::total_cmp);
-                o.sort_by(f32::total_cmp);
-                es = (s[s.len() / 2] as f64).exp() / s_true - 1.0;
-                ep = p[p.len() / 2] as f64 - pi_true;
-                eo = o[o.len() / 2] as f64 * HOP as f64 / RATE as f64 - offset;
+                let of = |field: fn(&Hit) -> f32| {
+                    f64::from(median(hs.iter().map(|&h| field(&hits[h])).collect()))
+                };
+                es = of(|h| h.ln_s).exp() / s_true - 1.0;
+                ep = of(|h| h.pi) - pi_true;
+                eo = of(|h| h.off) * HOP as f64 / RATE as f64 - offset;
             }
             Ok(QueryResult {
                 cond,
@@ -466,6 +459,12 @@ fn run() -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+/// The upper median of `v`, which is not empty (every vote cell holds a hit).
+fn median(mut v: Vec<f32>) -> f32 {
+    v.sort_by(f32::total_cmp);
+    v[v.len() / 2]
 }
 
 /// (time scale s, pitch offset) of a condition.
