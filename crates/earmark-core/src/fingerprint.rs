@@ -56,7 +56,12 @@ impl Fingerprint {
                 reason: format!("peak tick {} past the end of the audio", bad.tick),
             });
         }
-        if peaks.windows(2).any(|w| w[0] >= w[1]) {
+        // By tick and pitch alone: two peaks at one place differing only in their
+        // strength flag have no wire form.
+        if peaks
+            .windows(2)
+            .any(|w| (w[0].tick, w[0].pitch) >= (w[1].tick, w[1].pitch))
+        {
             return Err(Error::InvalidFingerprint {
                 reason: "peaks are not strictly sorted by tick and pitch".into(),
             });

@@ -415,6 +415,16 @@ mod tests {
             Fingerprint::from_json(&past_end),
             Err(Error::InvalidFingerprint { .. })
         ));
+        // Two peaks at one tick and pitch, differing only in strength, have no wire
+        // form: refused, not encoded into bytes that do not decode.
+        let twins = fp
+            .replace("[0,40,1]", "[0,40,0]")
+            .replace("[0,41,1]", "[0,40,1]");
+        assert!(twins.contains("[0,40,0],[0,40,1]"), "{twins}");
+        assert!(matches!(
+            Fingerprint::from_json(&twins),
+            Err(Error::InvalidFingerprint { .. })
+        ));
         let bad_flag = fp.replace("[3200,3000,1]", "[3200,3000,7]");
         assert_ne!(bad_flag, fp);
         assert!(matches!(

@@ -44,7 +44,7 @@ fn altered(peaks: &[Peak], scale: f64, semitones: f64) -> Vec<Peak> {
         })
         .collect();
     out.sort_unstable();
-    out.dedup();
+    out.dedup_by_key(|p| (p.tick, p.pitch));
     out
 }
 

@@ -53,7 +53,7 @@ fn altered(peaks: &[Peak], from_s: f64, len_s: f64, scale: f64, semitones: f64) 
         })
         .collect();
     out.sort_unstable();
-    out.dedup();
+    out.dedup_by_key(|p| (p.tick, p.pitch));
     out
 }
 
