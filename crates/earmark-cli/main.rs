@@ -32,7 +32,7 @@ fn long_version() -> &'static str {
         .map(|c| c.name)
         .collect();
     let text = format!(
-        "{}\nanalysis config {} ({} Hz, fft {}, hop {})\nhash config {} (id {}, groups of {} peaks, reach {}/{}) for new indexes; has {}\nindex layout {}\nfingerprint wire format {}",
+        "{}\nanalysis config {} ({} Hz, fft {}, hop {})\nhash config {} (id {}, groups of {} peaks, reach {}) for new indexes; has {}\nindex layout {}\nfingerprint wire format {}",
         env!("CARGO_PKG_VERSION"),
         analysis.id,
         analysis.sample_rate_hz,
@@ -42,7 +42,6 @@ fn long_version() -> &'static str {
         hash.id,
         hash.group_size,
         hash.reach,
-        hash.query_reach,
         known.join(", "),
         earmark_rocksdb::FORMAT_VERSION,
         earmark_core::wire::FORMAT_VERSION,

@@ -82,7 +82,7 @@ pub struct Config {
     /// Requests a key may send at once before the rate applies
     /// (`EARMARK_RATE_LIMIT_BURST`, default 200).
     pub rate_limit_burst: f64,
-    /// Sub-hop shifted analyses per audio query (`EARMARK_QUERY_SHIFTS`, default 4).
+    /// Sub-hop shifted analyses per audio query (`EARMARK_QUERY_SHIFTS`, default 2).
     pub query_shifts: usize,
     /// Memory for the postings of hashes that checks ask for often, in MiB
     /// (`EARMARK_POSTINGS_CACHE_MIB`, default 256; 0 reads every posting from
@@ -119,7 +119,7 @@ impl Default for Config {
             cpu_workers_per_key: None,
             rate_limit_per_s: 100.0,
             rate_limit_burst: 200.0,
-            query_shifts: 4,
+            query_shifts: 2,
             postings_cache_mib: 256,
             rights: RightsConfig::default(),
         }

@@ -25,7 +25,7 @@ pub struct Args {
     #[arg(long)]
     fingerprint: bool,
     /// Sub-hop shifted analyses per audio query (more: more robust, slower).
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=16))]
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
     shifts: u16,
     /// Audio files (or fingerprint files with --fingerprint).
     #[arg(required = true)]

@@ -175,12 +175,8 @@ fn hash_cells(
 /// pitch) whose anchor has at least `group_size - 1` eligible peaks among its next
 /// `reach`: later by `min_delay..=max_delay` frames, within `max_interval` of it.
 /// Members are in time order; the last one ends the span.
-fn for_each_group(
-    peaks: &[Peak],
-    config: &HashConfig,
-    reach: usize,
-    mut visit: impl FnMut(Peak, &[Peak]),
-) {
+fn for_each_group(peaks: &[Peak], config: &HashConfig, mut visit: impl FnMut(Peak, &[Peak])) {
+    let reach = config.reach;
     let members = config.group_size.clamp(2, MAX_GROUP_SIZE) - 1;
     let tick = f64::from(TICKS_PER_FRAME);
     let min_delay = (config.min_delay_frames * tick).ceil() as u32;
@@ -242,7 +238,7 @@ fn for_each_group(
 /// Peaks out of order are tolerated (they group with fewer peaks) but never panic.
 pub fn landmarks(peaks: &[Peak], config: &HashConfig) -> Vec<Landmark> {
     let mut out = Vec::new();
-    for_each_group(peaks, config, config.reach, |anchor, members| {
+    for_each_group(peaks, config, |anchor, members| {
         let cells = Cells::of(anchor, members, config);
         let span_ticks = members[members.len() - 1].tick - anchor.tick;
         out.push(Landmark {
@@ -254,7 +250,7 @@ pub fn landmarks(peaks: &[Peak], config: &HashConfig) -> Vec<Landmark> {
     out
 }
 
-/// A query's groups (reaching [`HashConfig::query_reach`] peaks) and the keys to
+/// A query's groups (formed as the catalog's are) and the keys to
 /// look each up under: every span cell that a supported change can have moved the
 /// catalog's group to, and the neighbouring cell of the fields nearest a cell edge
 /// (at most [`HashConfig::edge_probe_fields`] of them).
@@ -262,7 +258,7 @@ pub fn query_probes(peaks: &[Peak], config: &HashConfig) -> QueryProbes {
     let mut out = QueryProbes::default();
     let span_reach = config.max_time_scale.max(1.0).ln() / config.span_cell_ln;
     let mut near: Vec<(f64, usize, i64)> = Vec::new();
-    for_each_group(peaks, config, config.query_reach, |anchor, members| {
+    for_each_group(peaks, config, |anchor, members| {
         let cells = Cells::of(anchor, members, config);
         let base = cells.floor();
         near.clear();

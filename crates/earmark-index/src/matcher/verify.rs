@@ -89,6 +89,9 @@ fn pairs(
     (out, considered)
 }
 
+/// Most refits of one candidate's alignment.
+const REFITS: usize = 4;
+
 /// The least-squares line `query = a * catalog + b` through the pairs, as an
 /// alignment; `None` when the pairs do not determine one.
 fn refit(pairs: &[(f64, f64, f64)], pitch: f64) -> Option<Alignment> {
@@ -131,14 +134,24 @@ pub(super) fn verify(
 ) -> Verified {
     let mut alignment = start;
     let (mut found, mut considered) = pairs(query, query_frames, catalog, &alignment, tolerance);
-    let pitch = super::vote::median(found.iter().map(|p| p.2).collect());
-    if let Some(refined) = refit(&found, pitch) {
+    let mut pitch = super::vote::median(found.iter().map(|p| p.2).collect());
+    // A start that is slightly off pairs peaks over only part of the query; each refit
+    // from those pairs reaches further, so refit until the pairs stop growing.
+    for _ in 0..REFITS {
+        let Some(refined) = refit(&found, pitch) else {
+            break;
+        };
         let (again, again_considered) = pairs(query, query_frames, catalog, &refined, tolerance);
-        if again.len() >= found.len() {
-            alignment = refined;
-            alignment.pitch = super::vote::median(again.iter().map(|p| p.2).collect());
-            found = again;
-            considered = again_considered;
+        if again.len() < found.len() {
+            break;
+        }
+        let grew = again.len() > found.len();
+        pitch = super::vote::median(again.iter().map(|p| p.2).collect());
+        alignment = Alignment { pitch, ..refined };
+        found = again;
+        considered = again_considered;
+        if !grew {
+            break;
         }
     }
     let first = found.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
