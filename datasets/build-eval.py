@@ -101,7 +101,7 @@ def _conditions() -> dict[str, dict]:
 
 
 CONDITIONS = _conditions()
-QUICK_CONDITIONS = ["clean", "white-noise-0dB"]
+QUICK_CONDITIONS = ["clean", "white-noise-0dB", "speed+5", "tempo-10", "pitch-2"]
 
 
 # --- small helpers --------------------------------------------------------------------
