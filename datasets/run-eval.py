@@ -70,9 +70,6 @@ def main() -> None:
     ap.add_argument("--peers", default="audfprint2,fpcalc", help="comma-separated, or none")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--title", help="plot title prefix (default: the set's folder name)")
-    ap.add_argument("--hash-config",
-                    help="Earmark's hash configuration for the index: robust, compact or "
-                         "large-catalog (default: the binary's default, robust)")
     args = ap.parse_args()
 
     eval_dir = args.eval_dir.resolve()
@@ -97,8 +94,7 @@ def main() -> None:
     index = eval_dir / "earmark-index"
     shutil.rmtree(index, ignore_errors=True)
     log("1/4 Earmark ingest")
-    hash_config = ["--hash-config", str(args.hash_config)] if args.hash_config else []
-    ingest_s, ingest_kib = run([str(earmark), "ingest", "--db", str(index), *hash_config,
+    ingest_s, ingest_kib = run([str(earmark), "ingest", "--db", str(index),
                                 "--manifest", str(eval_dir / "catalog.csv")])
     stats_text = subprocess.run([str(earmark), "stats", "--db", str(index)], check=True,
                                 capture_output=True, text=True).stdout

@@ -6,20 +6,10 @@ use anyhow::{Result, anyhow};
 use earmark_core::HashConfig;
 use earmark_rocksdb::RocksStore;
 
-/// Opens the index for writing, creating it when the directory is new or empty: with
-/// hash configuration `hash_config`, else the default. An existing index keeps the
-/// configuration it was built with; naming another one is an error.
-pub fn open_for_writing(db: &Path, hash_config: Option<&HashConfig>) -> Result<RocksStore> {
-    let opened = match hash_config {
-        Some(config) => RocksStore::create_or_open(db, config.id),
-        None => match RocksStore::open_existing(db) {
-            Err(earmark_rocksdb::Error::NoIndex { .. }) => {
-                RocksStore::create_or_open(db, HashConfig::default().id)
-            }
-            other => other,
-        },
-    };
-    opened.map_err(|e| cannot_open(db, e))
+/// Opens the index for writing, creating it with the hash configuration when the
+/// directory is new or empty.
+pub fn open_for_writing(db: &Path) -> Result<RocksStore> {
+    RocksStore::create_or_open(db, HashConfig::default().id).map_err(|e| cannot_open(db, e))
 }
 
 /// Opens an existing index for writing (to change what is in it); a missing index is

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
-use earmark_core::{Fingerprinter, HashConfig};
+use earmark_core::Fingerprinter;
 use earmark_index::{Added, Ingest, OnDuplicate};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -43,26 +43,10 @@ pub struct Args {
     /// larger ingest.
     #[arg(long)]
     no_compact: bool,
-    /// Hash configuration of a new index: `default`, the only one of this release
-    /// (groups of peaks that survive speed, tempo and pitch changes). An existing
-    /// index keeps its own; naming another one is an error.
-    #[arg(long, value_name = "NAME", value_parser = parse_hash_config)]
-    hash_config: Option<&'static HashConfig>,
     /// Audio files and folders (searched recursively for audio extensions). A file's
     /// track id is its name without extension; in a folder, its path below the folder
     /// with folders joined by `:` (`rock:song`); ids two files would share get a suffix.
     paths: Vec<PathBuf>,
-}
-
-/// A hash configuration by name.
-fn parse_hash_config(text: &str) -> std::result::Result<&'static HashConfig, String> {
-    HashConfig::by_name(text).ok_or_else(|| {
-        let known: Vec<&str> = HashConfig::ALL.iter().map(|c| c.name).collect();
-        format!(
-            "unknown hash configuration {text:?} (known: {})",
-            known.join(", ")
-        )
-    })
 }
 
 /// Runs the command.
@@ -92,7 +76,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         anyhow::bail!("nothing to ingest: every input failed; the index was not opened");
     }
 
-    let store = crate::store::open_for_writing(&args.db.db, args.hash_config)?;
+    let store = crate::store::open_for_writing(&args.db.db)?;
     let fingerprinter = Fingerprinter::default();
     let on_duplicate = match args.on_duplicate {
         DuplicateArg::Skip => OnDuplicate::Skip,

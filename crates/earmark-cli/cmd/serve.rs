@@ -76,7 +76,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let mut _catching_up = None;
     let store: Arc<dyn Store> = match args.follow {
         None => Arc::new(
-            store::open_for_writing(&config.index, None)?
+            store::open_for_writing(&config.index)?
                 .with_postings_cache(config.postings_cache_bytes()),
         ),
         Some(seconds) => {
