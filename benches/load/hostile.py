@@ -14,7 +14,7 @@ Each kind of attack runs as a few asyncio tasks, each a loop:
   absurd-audio   4 at once: POST /v1/identify with 16-bit mono WAV declaring 1 Hz or
                  1,000,000 Hz, 40 KB of samples
   long-audio     2 at once: POST /v1/identify with 50 MB of 8 kHz near-silence (52 min)
-  dense-prints   4 at once: a fingerprint with every bin of every frame of 60 s, to
+  dense-prints   4 at once: a fingerprint with a peak in every cell of every frame of 60 s, to
                  POST /v1/check (network key) and POST /v1/tracks (label key)
   method-abuse   8 at once: random method tokens to random paths (no key), and a 60 KB
                  X-Request-Id on /healthz (no key) and on a real check (network key)
@@ -34,12 +34,13 @@ import sys
 import time
 import urllib.parse
 
-# The analysis of every fingerprint (AnalysisConfig::V1 in crates/earmark-core/src/config.rs).
-ANALYSIS_ID = 1
+# The analysis of every fingerprint (AnalysisConfig::V2 in crates/earmark-core/src/config.rs).
+ANALYSIS_ID = 2
 FRAME_S = 256 / 8000
-MIN_BIN = 32
-MAX_BIN = 496
-FORMAT_VERSION = 1
+TICKS_PER_FRAME = 16
+PITCH_STEPS = 3037  # one past the highest pitch: 47.45 semitones of 64 steps
+CELL_STEPS = 21  # a third of a semitone, the peak picker's cell
+FORMAT_VERSION = 2
 MAGIC = b"EMFP"
 FINGERPRINT_TYPE = "application/vnd.earmark.fingerprint"
 
@@ -92,21 +93,22 @@ def read_varint(data, pos):
 
 
 def encode_fingerprint(duration_ms, peaks):
-    """Fingerprint::to_bytes: peaks are (frame, bin) pairs sorted by frame, then bin."""
+    """Fingerprint::to_bytes: peaks are (tick, pitch, strong) sorted by tick, then pitch."""
     out = bytearray(MAGIC)
     out.append(FORMAT_VERSION)
     out += struct.pack("<H", ANALYSIS_ID)
     out += varint(duration_ms)
     out += varint(len(peaks))
     prev = None
-    for frame, b in peaks:
-        if prev is not None and prev[0] == frame:
-            out += varint(0) + varint(b - prev[1] - 1)
+    for tick, pitch, strong in peaks:
+        if prev is not None and prev[0] == tick:
+            dtick, dpitch = 0, pitch - prev[1] - 1
         elif prev is not None:
-            out += varint(frame - prev[0]) + varint(b - MIN_BIN)
+            dtick, dpitch = tick - prev[0], pitch
         else:
-            out += varint(frame) + varint(b - MIN_BIN)
-        prev = (frame, b)
+            dtick, dpitch = tick, pitch
+        out += varint(dtick) + varint(dpitch << 1 | strong)
+        prev = (tick, pitch)
     out += struct.pack("<I", crc32(out))
     return bytes(out)
 
@@ -114,7 +116,7 @@ def encode_fingerprint(duration_ms, peaks):
 def decode_fingerprint(data):
     """Fingerprint::from_bytes without the checks: (analysis id, duration ms, peaks)."""
     if data[:4] != MAGIC or data[4] != FORMAT_VERSION:
-        raise ValueError("not a version 1 binary fingerprint")
+        raise ValueError(f"not a version {FORMAT_VERSION} binary fingerprint")
     body, stored = data[:-4], struct.unpack("<I", data[-4:])[0]
     if crc32(body) != stored:
         raise ValueError("checksum mismatch: the CRC-32 here is not the encoder's")
@@ -123,14 +125,15 @@ def decode_fingerprint(data):
     count, pos = read_varint(body, pos)
     peaks, prev = [], None
     for _ in range(count):
-        dframe, pos = read_varint(body, pos)
-        dbin, pos = read_varint(body, pos)
-        if prev is not None and dframe == 0:
-            peak = (prev[0], prev[1] + dbin + 1)
+        dtick, pos = read_varint(body, pos)
+        coded, pos = read_varint(body, pos)
+        dpitch, strong = coded >> 1, coded & 1
+        if prev is not None and dtick == 0:
+            peak = (prev[0], prev[1] + dpitch + 1, strong)
         elif prev is not None:
-            peak = (prev[0] + dframe, MIN_BIN + dbin)
+            peak = (prev[0] + dtick, dpitch, strong)
         else:
-            peak = (dframe, MIN_BIN + dbin)
+            peak = (dtick, dpitch, strong)
         peaks.append(peak)
         prev = peak
     if pos != len(body):
@@ -139,22 +142,24 @@ def decode_fingerprint(data):
 
 
 def dense_fingerprint(seconds):
-    """Every bin of every frame for `seconds` of audio, encoded as to_bytes does. Built
-    from byte runs (the peaks' deltas repeat), so that 870,000 peaks take no time."""
+    """A strong peak in every pitch cell of every frame for `seconds` of audio, encoded
+    as to_bytes does. Built from byte runs (the peaks' deltas repeat), so that 270,000
+    peaks take no time."""
     frames = round(seconds / FRAME_S)
-    bins = MAX_BIN - MIN_BIN
-    # Within a frame each peak is one bin above the last: (0, 0). A new frame starts
-    # one frame later at the band's low edge: (1, 0). The first peak is (0, 0).
-    within = b"\x00\x00" * (bins - 1)
+    cells = len(range(0, PITCH_STEPS, CELL_STEPS))
+    # Within a frame each peak is one cell above the last: (0, (CELL_STEPS - 1) << 1 | 1).
+    # A new frame starts one frame later at pitch 0: (TICKS_PER_FRAME, 1). The first
+    # peak is (0, 1).
+    within = varint(0) + varint((CELL_STEPS - 1) << 1 | 1)
     out = bytearray(MAGIC)
     out.append(FORMAT_VERSION)
     out += struct.pack("<H", ANALYSIS_ID)
     out += varint(int(seconds * 1000))
-    out += varint(frames * bins)
-    out += b"\x00\x00" + within
-    out += (b"\x01\x00" + within) * (frames - 1)
+    out += varint(frames * cells)
+    out += varint(0) + varint(1) + within * (cells - 1)
+    out += (varint(TICKS_PER_FRAME) + varint(1) + within * (cells - 1)) * (frames - 1)
     out += struct.pack("<I", crc32(out))
-    return bytes(out), frames * bins
+    return bytes(out), frames * cells
 
 
 def self_test(real_fingerprint):
@@ -166,7 +171,8 @@ def self_test(real_fingerprint):
     if encode_fingerprint(duration_ms, peaks) != real_fingerprint:
         raise ValueError("re-encoding a real fingerprint does not give its bytes back")
     frames = round(1.0 / FRAME_S)
-    small = [(f, b) for f in range(frames) for b in range(MIN_BIN, MAX_BIN)]
+    small = [(f * TICKS_PER_FRAME, p, 1) for f in range(frames)
+             for p in range(0, PITCH_STEPS, CELL_STEPS)]
     if dense_fingerprint(1.0)[0] != encode_fingerprint(1000, small):
         raise ValueError("the dense builder disagrees with the encoder")
 
