@@ -110,14 +110,18 @@ fn sped_up_slowed_stretched_and_pitched_excerpts_are_found_with_their_change() {
         change("pitch-2", ["pitch", "-200"], 1.0, -2.0),
         change("pitch+1", ["pitch", "100"], 1.0, 1.0),
     ];
-    let files: Vec<PathBuf> = changes
-        .iter()
-        .map(|c| {
-            let out = dir.path().join(format!("{}.wav", c.name));
-            altered(target, &c.effect, &out);
-            out
-        })
-        .collect();
+    // Every change of `track`, as WAV files named after the change.
+    let altered_all = |track: &Path, prefix: &str| -> Vec<PathBuf> {
+        changes
+            .iter()
+            .map(|c| {
+                let out = dir.path().join(format!("{prefix}{}.wav", c.name));
+                altered(track, &c.effect, &out);
+                out
+            })
+            .collect()
+    };
+    let files = altered_all(target, "");
     for (c, answer) in changes.iter().zip(answers(&db, &files)) {
         let best = &answer["matches"][0];
         assert_eq!(best["track_id"], track_id, "{}: {answer}", c.name);
@@ -138,15 +142,7 @@ fn sped_up_slowed_stretched_and_pitched_excerpts_are_found_with_their_change() {
     }
 
     // Never ingested: the same changes of another track match nothing.
-    let outsider = &catalog[3];
-    let files: Vec<PathBuf> = changes
-        .iter()
-        .map(|c| {
-            let out = dir.path().join(format!("outside-{}.wav", c.name));
-            altered(outsider, &c.effect, &out);
-            out
-        })
-        .collect();
+    let files = altered_all(&catalog[3], "outside-");
     for (c, answer) in changes.iter().zip(answers(&db, &files)) {
         assert_eq!(answer["matches"], serde_json::json!([]), "{}", c.name);
     }
