@@ -52,6 +52,8 @@ pub mod hash;
 pub mod peaks;
 pub mod resample;
 pub mod spectrogram;
+#[cfg(any(test, feature = "synthetic"))]
+pub mod synthetic;
 pub mod varint;
 pub mod wire;
 

@@ -3,50 +3,9 @@
 use std::collections::HashSet;
 
 use super::*;
+use crate::synthetic::{altered, peaks};
 
 const STEPS: f64 = PITCH_STEPS_PER_SEMITONE as f64;
-
-/// Seeded peaks: about 24 a second (a frame is 32 ms) over `seconds`, pitches in
-/// the middle of the band so that a shift of two semitones stays inside it.
-fn peaks(seconds: u32, seed: u32) -> Vec<Peak> {
-    let mut state = seed | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state
-    };
-    let mut out = Vec::new();
-    let mut tick = 0u32;
-    while tick < seconds * 31 * TICKS_PER_FRAME {
-        tick += 5 + next() % 35;
-        let pitch = (8.0 * STEPS) as u32 + next() % (30 * PITCH_STEPS_PER_SEMITONE);
-        out.push(Peak {
-            tick,
-            pitch: pitch as u16,
-            strong: true,
-        });
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
-/// The peaks as heard after time scale `scale` (query seconds per original second)
-/// and a pitch shift of `semitones`.
-fn altered(peaks: &[Peak], scale: f64, semitones: f64) -> Vec<Peak> {
-    let mut out: Vec<Peak> = peaks
-        .iter()
-        .map(|p| Peak {
-            tick: (f64::from(p.tick) * scale).round() as u32,
-            pitch: (f64::from(p.pitch) + semitones * STEPS).round() as u16,
-            strong: p.strong,
-        })
-        .collect();
-    out.sort_unstable();
-    out.dedup_by_key(|p| (p.tick, p.pitch));
-    out
-}
 
 /// Share of the catalog's landmarks whose hash some query probe looks up, and the
 /// factors estimated from those hits.
@@ -103,17 +62,23 @@ fn groups_survive_speed_tempo_and_pitch_changes() {
             "scale {scale:.3}, {semitones:+.2} semitones: {share:.3} of the groups found"
         );
         // The hits of the catalog's own groups estimate the change.
-        let s = median(estimates.iter().map(|e| e.0).collect());
-        let p = median(estimates.iter().map(|e| e.1).collect());
-        assert!(
-            (s / scale - 1.0).abs() < 0.01,
-            "scale {scale:.4}: estimated {s:.4}"
-        );
-        assert!(
-            (p - semitones).abs() < 0.2,
-            "pitch {semitones:+.2}: estimated {p:+.3}"
-        );
+        assert_estimates(&estimates, scale, semitones);
     }
+}
+
+/// The median of the hits' estimates lies within 1 % of `scale` and 0.2 semitone of
+/// `semitones`.
+fn assert_estimates(estimates: &[(f64, f64)], scale: f64, semitones: f64) {
+    let s = median(estimates.iter().map(|e| e.0).collect());
+    let p = median(estimates.iter().map(|e| e.1).collect());
+    assert!(
+        (s / scale - 1.0).abs() < 0.01,
+        "scale {scale:.4}: estimated {s:.4}"
+    );
+    assert!(
+        (p - semitones).abs() < 0.2,
+        "pitch {semitones:+.2}: estimated {p:+.3}"
+    );
 }
 
 /// The hash's coarse cells do not bound the change; the hits' estimates do, and
@@ -123,16 +88,7 @@ fn hits_reveal_changes_beyond_the_supported_range() {
     let catalog = peaks(30, 11);
     for (scale, semitones) in [(1.3, 0.0), (1.0, 4.0)] {
         let (_, estimates) = survival(&catalog, &altered(&catalog, scale, semitones));
-        let s = median(estimates.iter().map(|e| e.0).collect());
-        let p = median(estimates.iter().map(|e| e.1).collect());
-        assert!(
-            (s / scale - 1.0).abs() < 0.01,
-            "scale {scale}: estimated {s:.4}"
-        );
-        assert!(
-            (p - semitones).abs() < 0.2,
-            "pitch {semitones}: estimated {p:+.3}"
-        );
+        assert_estimates(&estimates, scale, semitones);
     }
 }
 

@@ -2,6 +2,7 @@
 //! peaks under known changes of speed and pitch.
 
 use earmark_core::config::{PITCH_STEPS_PER_SEMITONE, TICKS_PER_FRAME};
+use earmark_core::synthetic::{self, peaks};
 use earmark_core::{AnalysisConfig, Aux, Peak, QueryGroup};
 
 use super::vote::{Cells, Hit};
@@ -11,50 +12,21 @@ use crate::{MemoryStore, NewTrack, TrackId, TrackMeta};
 
 const STEPS: f64 = PITCH_STEPS_PER_SEMITONE as f64;
 
-/// Seeded peaks: about 22 a second over `seconds`, pitches in the middle of the band
-/// so that a shift of two semitones stays inside it.
-fn peaks(seconds: u32, seed: u32) -> Vec<Peak> {
-    let mut state = seed | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state
-    };
-    let mut out = Vec::new();
-    let mut tick = 0u32;
-    while tick < seconds * 31 * TICKS_PER_FRAME {
-        tick += 5 + next() % 35;
-        let pitch = 8 * PITCH_STEPS_PER_SEMITONE + next() % (30 * PITCH_STEPS_PER_SEMITONE);
-        out.push(Peak {
-            tick,
-            pitch: pitch as u16,
-            strong: true,
-        });
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
-}
-
 /// The part of `peaks` from `from_s` for `len_s` seconds, as heard after time scale
 /// `scale` (query seconds per original second) and a pitch shift of `semitones`.
 fn altered(peaks: &[Peak], from_s: f64, len_s: f64, scale: f64, semitones: f64) -> Vec<Peak> {
     let tick_s = AnalysisConfig::V2.tick_duration_s();
     let first = (from_s / tick_s).round() as u32;
     let last = ((from_s + len_s) / tick_s).round() as u32;
-    let mut out: Vec<Peak> = peaks
+    let excerpt: Vec<Peak> = peaks
         .iter()
         .filter(|p| (first..last).contains(&p.tick))
         .map(|p| Peak {
-            tick: (f64::from(p.tick - first) * scale).round() as u32,
-            pitch: (f64::from(p.pitch) + semitones * STEPS).round() as u16,
-            strong: p.strong,
+            tick: p.tick - first,
+            ..*p
         })
         .collect();
-    out.sort_unstable();
-    out.dedup_by_key(|p| (p.tick, p.pitch));
-    out
+    synthetic::altered(&excerpt, scale, semitones)
 }
 
 fn print(peaks: Vec<Peak>, duration_s: f64) -> Fingerprint {
