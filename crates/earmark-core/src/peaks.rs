@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{AnalysisConfig, TICKS_PER_FRAME};
+use crate::config::{AnalysisConfig, PITCH_STEPS_PER_SEMITONE, TICKS_PER_FRAME};
 use crate::spectrogram::LogFrequency;
 
 /// One spectral peak: a time and a pitch, both finer than the analysis grid.
@@ -46,6 +46,16 @@ impl Peak {
     /// The frame the peak lies in.
     pub fn frame(&self) -> u32 {
         self.tick / TICKS_PER_FRAME
+    }
+
+    /// The peak's time in frames, fractions included.
+    pub fn frames(&self) -> f64 {
+        f64::from(self.tick) / f64::from(TICKS_PER_FRAME)
+    }
+
+    /// The peak's pitch in semitones above the analysis band's low edge.
+    pub fn semitones(&self) -> f64 {
+        f64::from(self.pitch) / f64::from(PITCH_STEPS_PER_SEMITONE)
     }
 }
 

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{frames, hz, interval, near_share, overlap, semitones};
+use common::{hz, interval, near_share, overlap};
 use earmark_core::config::TICKS_PER_FRAME;
 use earmark_core::{AnalysisConfig, Error, Fingerprinter, HashConfig, Peak};
 use earmark_test_support::{melody, melody_with_noise, sine};
@@ -57,7 +57,7 @@ fn a_chirp_yields_the_expected_peak_track() {
         .iter()
         .filter(|p| {
             // The frame's centre is half a window after its start.
-            let t = cfg.frames_to_secs(frames(p))
+            let t = cfg.frames_to_secs(p.frames())
                 + cfg.fft_size as f64 / 2.0 / f64::from(cfg.sample_rate_hz);
             interval(hz(p), f0 + k * t).abs() < 0.25
         })
@@ -69,8 +69,8 @@ fn a_chirp_yields_the_expected_peak_track() {
     );
     // And the track rises: the sweep spans 37 semitones, its first and last peaks
     // 33.4 apart.
-    let first = peaks.first().map(semitones).unwrap_or_default();
-    let last = peaks.last().map(semitones).unwrap_or_default();
+    let first = peaks.first().map(Peak::semitones).unwrap_or_default();
+    let last = peaks.last().map(Peak::semitones).unwrap_or_default();
     assert!(
         last > first + 30.0,
         "the track rises from {first:.2} to {last:.2} semitones only"

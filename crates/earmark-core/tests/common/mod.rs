@@ -2,7 +2,6 @@
 //! survive, and a peak's position in the units of the signals that made it.
 #![allow(dead_code)]
 
-use earmark_core::config::{PITCH_STEPS_PER_SEMITONE, TICKS_PER_FRAME};
 use earmark_core::{AnalysisConfig, Peak};
 
 /// Fraction of `needles` present in `haystack` (both sorted or not).
@@ -67,22 +66,12 @@ pub fn near_share(needles: &[Peak], haystack: &[Peak], ticks: u32, pitch_steps: 
     hits as f64 / needles.len() as f64
 }
 
-/// A peak's pitch in semitones above the analysis band's low edge.
-pub fn semitones(peak: &Peak) -> f64 {
-    f64::from(peak.pitch) / f64::from(PITCH_STEPS_PER_SEMITONE)
-}
-
 /// A peak's frequency in Hz.
 pub fn hz(peak: &Peak) -> f64 {
-    AnalysisConfig::V2.low_hz * (semitones(peak) / 12.0).exp2()
+    AnalysisConfig::V2.low_hz * (peak.semitones() / 12.0).exp2()
 }
 
 /// The interval from `expected_hz` to `hz`, in semitones.
 pub fn interval(hz: f64, expected_hz: f64) -> f64 {
     12.0 * (hz / expected_hz).log2()
-}
-
-/// A peak's time in frames, fractions included.
-pub fn frames(peak: &Peak) -> f64 {
-    f64::from(peak.tick) / f64::from(TICKS_PER_FRAME)
 }

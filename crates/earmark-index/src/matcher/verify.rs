@@ -4,7 +4,7 @@
 //! what matches report.
 
 use earmark_core::Peak;
-use earmark_core::config::{PITCH_STEPS_PER_SEMITONE, TICKS_PER_FRAME};
+use earmark_core::config::TICKS_PER_FRAME;
 
 /// How catalog time and pitch map onto the query's: a catalog peak at frame `t` and
 /// pitch `p` (semitones) lies in the query at frame `(t - offset) * scale` and pitch
@@ -39,14 +39,6 @@ pub(super) struct Verified {
     pub query_frames: (f64, f64),
 }
 
-fn frames(peak: &Peak) -> f64 {
-    f64::from(peak.tick) / f64::from(TICKS_PER_FRAME)
-}
-
-fn semitones(peak: &Peak) -> f64 {
-    f64::from(peak.pitch) / f64::from(PITCH_STEPS_PER_SEMITONE)
-}
-
 /// `(catalog frame, query frame, pitch difference)` of every catalog peak that has a
 /// query partner under `alignment` (the nearest in time, within `tolerance`), and
 /// how many catalog peaks map into the query's `frames`.
@@ -60,30 +52,30 @@ fn pairs(
     let Some(last) = query.last() else {
         return (Vec::new(), 0);
     };
-    let query_end = frames(last) + tolerance.frames;
+    let query_end = last.frames() + tolerance.frames;
     let ticks = f64::from(TICKS_PER_FRAME);
     let first_catalog = ((alignment.offset - tolerance.frames) * ticks).max(0.0) as u32;
     let start = catalog.partition_point(|p| p.tick < first_catalog);
     let mut out = Vec::new();
     let mut considered = 0;
     for r in &catalog[start..] {
-        let at = (frames(r) - alignment.offset) * alignment.scale;
+        let at = (r.frames() - alignment.offset) * alignment.scale;
         if at > query_end.max(query_frames) {
             break;
         }
         if (0.0..=query_frames).contains(&at) {
             considered += 1;
         }
-        let pitch = semitones(r) + alignment.pitch;
+        let pitch = r.semitones() + alignment.pitch;
         let lo = ((at - tolerance.frames) * ticks).max(0.0) as u32;
         let first = query.partition_point(|q| q.tick < lo);
         let partner = query[first..]
             .iter()
-            .take_while(|q| frames(q) <= at + tolerance.frames)
-            .filter(|q| (semitones(q) - pitch).abs() <= tolerance.semitones)
-            .min_by(|a, b| (frames(a) - at).abs().total_cmp(&(frames(b) - at).abs()));
+            .take_while(|q| q.frames() <= at + tolerance.frames)
+            .filter(|q| (q.semitones() - pitch).abs() <= tolerance.semitones)
+            .min_by(|a, b| (a.frames() - at).abs().total_cmp(&(b.frames() - at).abs()));
         if let Some(q) = partner {
-            out.push((frames(r), frames(q), semitones(q) - semitones(r)));
+            out.push((r.frames(), q.frames(), q.semitones() - r.semitones()));
         }
     }
     (out, considered)
