@@ -270,15 +270,6 @@ impl RocksStore {
             }
         };
         store.key_width = layout::hash_key_width(store.hash_config.hash_bits());
-        // Only a primary writes tables. Tables written before keep their compression
-        // until a compaction rewrites them; each block records how it is stored.
-        if let (Mode::Primary, Some(settings)) =
-            (store.mode, options::postings_compression(store.hash_config))
-        {
-            store
-                .db
-                .set_options_cf(store.cf(layout::CF_POSTINGS)?, &settings)?;
-        }
         Ok(store)
     }
 

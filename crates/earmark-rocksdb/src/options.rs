@@ -4,7 +4,6 @@ use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, MergeOperands, Options,
 };
 
-use earmark_core::HashConfig;
 use earmark_index::posting;
 
 use crate::layout::{self, CF_META, CF_POSTINGS};
@@ -29,19 +28,6 @@ const POSTINGS_RESTART_INTERVAL: i32 = 8;
 /// Names recorded in the OPTIONS file; the operators never change meaning.
 const POSTINGS_MERGE_OPERATOR_NAME: &str = "earmark.merge_packed";
 const PRESENCE_MERGE_OPERATOR_NAME: &str = "earmark.presence_union";
-
-/// The postings tables' compression for an index of `config`, as RocksDB option
-/// settings, when it differs from the LZ4 that [`descriptors`] give every family.
-///
-/// The hash configurations of absolute bins stored triplets uncompressed, which
-/// halved first-time lookups at 100k tracks (decision 0013). The groups keep LZ4:
-/// uncompressed they were 10-31 % faster at 1k and 10k tracks but 28-34 % larger
-/// (decision 0021), and size is the further target.
-pub(crate) fn postings_compression(
-    _config: &HashConfig,
-) -> Option<[(&'static str, &'static str); 2]> {
-    None
-}
 
 /// Database-wide options.
 pub(crate) fn db_options(create: bool) -> Options {
@@ -84,10 +70,9 @@ pub(crate) fn block_cache() -> Cache {
 fn cf_options(name: &str, cache: &Cache) -> Options {
     let mut opts = Options::default();
     // LZ4 on every level: fast to decompress on the lookup path. JSON records and ids
-    // compress well; LZ4 on the postings makes the demo's index a quarter smaller
-    // (RocksDB keeps a block uncompressed when LZ4 saves less than an eighth). A
-    // triplet index's postings are switched to none once it is open (see
-    // `postings_compression`).
+    // compress well (RocksDB keeps a block uncompressed when LZ4 saves less than an
+    // eighth). Postings uncompressed were 10-31 % faster at 1k and 10k tracks but
+    // 28-34 % larger, and size is the further target (decision 0021).
     opts.set_compression_type(DBCompressionType::Lz4);
     opts.set_bottommost_compression_type(DBCompressionType::Lz4);
     let mut table = BlockBasedOptions::default();

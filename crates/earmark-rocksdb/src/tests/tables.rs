@@ -32,8 +32,7 @@ fn postings_blocks_and_uncompressed(store: &RocksStore) -> (u64, u64) {
 #[test]
 fn default_indexes_store_postings_compressed() {
     // The hash configurations of absolute bins stored their triplets uncompressed
-    // (decision 0013); the groups of the default one keep LZ4 (see
-    // `options::postings_compression`).
+    // (decision 0013); the groups keep LZ4 (decision 0021).
     let config = HashConfig::DEFAULT.id;
     let dir = tempdir();
     let store = RocksStore::create_or_open(dir.path().join("index"), config).expect("creates");
