@@ -224,12 +224,22 @@ pub(crate) struct MatchView {
     pitch_shift_semitones: f64,
 }
 
-fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// A match's time scale and pitch shift as answers and the decision log carry them:
+/// the scale to five decimals, the pitch to three.
+pub(crate) fn alteration(m: &Match) -> (f64, f64) {
+    (
+        (m.time_scale * 1e5).round() / 1e5,
+        round3(m.pitch_shift_semitones),
+    )
 }
 
 impl From<&Match> for MatchView {
     fn from(m: &Match) -> Self {
+        let (time_scale, pitch_shift_semitones) = alteration(m);
         Self {
             track_id: m.track.id.to_string(),
             title: m.track.meta.title.clone(),
@@ -240,8 +250,8 @@ impl From<&Match> for MatchView {
             query_offset_s: round3(m.query_offset_s),
             track_offset_s: round3(m.track_offset_s),
             matched_duration_s: round3(m.matched_duration_s),
-            time_scale: (m.time_scale * 1e5).round() / 1e5,
-            pitch_shift_semitones: round3(m.pitch_shift_semitones),
+            time_scale,
+            pitch_shift_semitones,
         }
     }
 }

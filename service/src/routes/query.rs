@@ -14,7 +14,7 @@ use earmark_rights::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{MatchView, blocking, query_params, request_id};
+use super::{MatchView, alteration, blocking, query_params, request_id, round3};
 use crate::auth::{Caller, Role};
 use crate::error::ApiError;
 use crate::input::{self, Kind};
@@ -283,46 +283,40 @@ pub(crate) async fn check(
     let (id, net, place) = (request_id(&headers), network.clone(), territory.clone());
     // Matching, deciding and recording in one task on the blocking pool: one hand-off
     // per check, not two.
-    let (outcome, alteration): (DecisionOutcome, Option<(f64, f64)>) =
-        blocking(&state, move || {
-            let mut matches = find(&*store, query, &config)?;
-            for m in &mut matches {
-                if m.confidence < 1.0 {
-                    m.confidence = matcher::confidence(m.score, &calibrated);
-                }
+    let (outcome, change): (DecisionOutcome, Option<(f64, f64)>) = blocking(&state, move || {
+        let mut matches = find(&*store, query, &config)?;
+        for m in &mut matches {
+            if m.confidence < 1.0 {
+                m.confidence = matcher::confidence(m.score, &calibrated);
             }
-            let outcome = decide(&matches, &context, &rights);
-            // The alteration of the copy that decided, so that reports show how content
-            // that got through or was blocked had been changed.
-            let alteration = outcome
-                .track
-                .as_ref()
-                .and_then(|t| matches.iter().find(|m| m.track.id == t.id))
-                .map(|m| {
-                    (
-                        (m.time_scale * 1e5).round() / 1e5,
-                        (m.pitch_shift_semitones * 1e3).round() / 1e3,
-                    )
-                });
-            let record = DecisionRecord {
-                at_unix_s: context.at_unix_s,
-                request_id: id,
-                network: net,
-                territory: place,
-                decision: outcome.decision,
-                rule: outcome.rule,
-                track_id: outcome.track.as_ref().map(|t| t.id.to_string()),
-                rights_holder: outcome.rights_holder.clone(),
-                confidence: outcome.confidence,
-                time_scale: alteration.map(|a| a.0),
-                pitch_shift_semitones: alteration.map(|a| a.1),
-                input: input.to_owned(),
-            };
-            log.append(&record)
-                .map_err(|e| ApiError::Internal(format!("cannot record the decision: {e}")))?;
-            Ok((outcome, alteration))
-        })
-        .await?;
+        }
+        let outcome = decide(&matches, &context, &rights);
+        // The alteration of the copy that decided, so that reports show how content
+        // that got through or was blocked had been changed.
+        let change = outcome
+            .track
+            .as_ref()
+            .and_then(|t| matches.iter().find(|m| m.track.id == t.id))
+            .map(alteration);
+        let record = DecisionRecord {
+            at_unix_s: context.at_unix_s,
+            request_id: id,
+            network: net,
+            territory: place,
+            decision: outcome.decision,
+            rule: outcome.rule,
+            track_id: outcome.track.as_ref().map(|t| t.id.to_string()),
+            rights_holder: outcome.rights_holder.clone(),
+            confidence: outcome.confidence,
+            time_scale: change.map(|a| a.0),
+            pitch_shift_semitones: change.map(|a| a.1),
+            input: input.to_owned(),
+        };
+        log.append(&record)
+            .map_err(|e| ApiError::Internal(format!("cannot record the decision: {e}")))?;
+        Ok((outcome, change))
+    })
+    .await?;
     state.runtime.metrics.observe_decision(outcome.decision);
     Ok(Json(CheckAnswer {
         decision: outcome.decision,
@@ -336,9 +330,9 @@ pub(crate) async fn check(
         }),
         rights_holder: outcome.rights_holder,
         policy: outcome.policy,
-        confidence: outcome.confidence.map(|c| (c * 1000.0).round() / 1000.0),
-        time_scale: alteration.map(|a| a.0),
-        pitch_shift_semitones: alteration.map(|a| a.1),
+        confidence: outcome.confidence.map(round3),
+        time_scale: change.map(|a| a.0),
+        pitch_shift_semitones: change.map(|a| a.1),
         network,
         territory,
         input,
