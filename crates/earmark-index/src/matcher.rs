@@ -63,7 +63,7 @@ impl MatchConfig {
     pub fn for_hash(_hash: &HashConfig) -> Self {
         Self {
             min_score: 25,
-            min_match_share: 0.15,
+            min_match_share: 0.2,
             min_votes: 1,
             min_matched_duration_s: 0.5,
             max_postings_per_hash: 20_000,
