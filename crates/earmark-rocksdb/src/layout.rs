@@ -229,6 +229,7 @@ pub(crate) fn bucket_key(hash: u64, width: usize) -> Option<(BucketKey, u16)> {
 }
 
 /// The bucket number of a `postings` key.
+#[cfg(test)]
 pub(crate) fn bucket_of_key(key: &[u8]) -> Result<u64> {
     if key.is_empty() || key.len() > 6 {
         return Err(Error::Corrupt(format!(
