@@ -32,7 +32,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         outln!("tracks          {}", stats.tracks)?;
         outln!("hours of audio  {:.2}", stats.hours)?;
         outln!("postings        {}", stats.postings)?;
-        outln!("distinct hashes {}", stats.hashes)?;
+        outln!("postings keys   {}", stats.keys)?;
         outln!("bytes           {}", stats.bytes)?;
         outln!("bytes per hour  {:.0}", stats.bytes_per_hour())?;
         outln!("hash config     {}", store.hash_config()?.name)?;

@@ -200,7 +200,7 @@ impl Store for MemoryStore {
         Ok(StoreStats {
             tracks: inner.tracks.len() as u64,
             postings,
-            hashes: inner.postings.len() as u64,
+            keys: inner.postings.len() as u64,
             hours: inner.tracks.values().map(|t| t.duration_s).sum::<f64>() / 3600.0,
             // Hash key, track and frame per posting, as held.
             bytes: postings * 8 + inner.postings.len() as u64 * 4,

@@ -1,17 +1,20 @@
 //! The byte layout of postings, shared by every backend.
 //!
-//! A hash's stored value holds the postings of every track that has the hash, in
-//! track order, coded in bits ([`packed`]): track numbers as Rice-coded differences,
-//! frames at one width per value. A backend adds a track without reading the value:
-//! it appends the track's postings of the hash as an *operand* in a simple byte form
+//! Postings are stored by *bucket*: the hash without its low [`RESIDUAL_BITS`] bits
+//! ([`split_hash`]). A bucket's value holds the postings of all its hashes, each with
+//! its hash's residual, ascending by residual and then by track, coded in bits
+//! ([`packed`]). One key per bucket instead of one per hash: at catalog scale a hash
+//! rarely has more than one posting, and a key per posting cost more than the
+//! posting. A backend adds a track without reading the value: it appends the
+//! track's postings in the bucket as an *operand* in a simple byte form
 //! ([`encode_operand`]), and folds operands into the value with [`merge`] when it
 //! compacts or reads (RocksDB's merge operator does exactly that). Removing a track
 //! ([`remove_track`]) decodes and codes the value again.
 //!
-//! An operand is one block: a varint of `track * 2 + (count != 1)`, the count as a
-//! varint when it is not 1, then per posting the frame as a varint delta (ascending)
-//! and the aux as a varint. Operands concatenate, so a backend may also append
-//! several to one buffer.
+//! An operand is one block per hash: the residual (2 bytes, big-endian), a varint of
+//! `track * 2 + (count != 1)`, the count as a varint when it is not 1, then per
+//! posting the frame as a varint delta (ascending) and the aux as a varint. Operands
+//! concatenate, so a backend may also append several to one buffer.
 
 mod packed;
 
@@ -21,6 +24,15 @@ use crate::error::{Error, Result};
 
 /// The largest track number a posting can name.
 pub const MAX_TRACK: u32 = u32::MAX >> 1;
+
+/// Low bits of a hash that its bucket's value holds with each posting; the rest
+/// names the bucket.
+pub const RESIDUAL_BITS: u32 = 16;
+
+/// A hash's bucket and its residual within it.
+pub fn split_hash(hash: u64) -> (u64, u16) {
+    (hash >> RESIDUAL_BITS, hash as u16)
+}
 
 /// One occurrence of a hash: in which track, at which frame, and the group's span
 /// and anchor pitch ([`earmark_core::Aux`]).
@@ -91,19 +103,24 @@ impl PostingLists {
         self.bounds.push(self.postings.len());
     }
 
-    /// Appends the list decoded from a stored value (see [`decode`]), or an empty
-    /// list when the value holds more than `cap` postings.
+    /// Appends the list of the hash whose residual is `residual` from its bucket's
+    /// stored value (see [`decode`]), or an empty list when it has more than `cap`
+    /// postings.
     ///
     /// # Errors
     /// As [`decode`]; nothing is appended then.
-    pub fn push_decoded(&mut self, value: &[u8], cap: usize) -> Result<()> {
+    pub fn push_decoded(&mut self, value: &[u8], residual: u16, cap: usize) -> Result<()> {
         let start = self.postings.len();
         let mut n = 0usize;
-        let decoded = decode(value, |posting| {
-            n += 1;
-            if n <= cap {
-                self.postings.push(posting);
+        // Residuals ascend: the list ends at the first larger one.
+        let decoded = packed::decode(value, MAX_TRACK, |r, posting| {
+            if r == residual {
+                n += 1;
+                if n <= cap {
+                    self.postings.push(posting);
+                }
             }
+            r <= residual
         });
         if decoded.is_err() || n > cap {
             self.postings.truncate(start);
@@ -128,14 +145,20 @@ fn damaged_operand(e: VarintError) -> Error {
 }
 
 /// Appends to `out` the operand that adds `track`'s postings at `entries` (frame and
-/// aux, sorted ascending) to a hash's value.
+/// aux, sorted ascending) of the hash with residual `residual` to its bucket's value.
 ///
 /// # Errors
 /// [`Error::Exhausted`] when `track` is above [`MAX_TRACK`]; nothing is appended then.
-pub fn encode_operand(out: &mut Vec<u8>, track: u32, entries: &[(u32, u16)]) -> Result<()> {
+pub fn encode_operand(
+    out: &mut Vec<u8>,
+    residual: u16,
+    track: u32,
+    entries: &[(u32, u16)],
+) -> Result<()> {
     if track > MAX_TRACK {
         return Err(Error::Exhausted);
     }
+    out.extend_from_slice(&residual.to_be_bytes());
     match entries.len() {
         1 => varint::put(out, u64::from(track) << 1),
         count => {
@@ -152,10 +175,15 @@ pub fn encode_operand(out: &mut Vec<u8>, track: u32, entries: &[(u32, u16)]) -> 
     Ok(())
 }
 
-/// Calls `visit` for every posting of the operands in `bytes`.
-fn decode_operands(bytes: &[u8], mut visit: impl FnMut(Posting)) -> Result<()> {
+/// Calls `visit` for every posting of the operands in `bytes`, with its residual.
+fn decode_operands(bytes: &[u8], mut visit: impl FnMut(u16, Posting)) -> Result<()> {
     let mut pos = 0;
     while pos < bytes.len() {
+        let residual = bytes
+            .get(pos..pos + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+            .ok_or_else(|| Error::Corrupt("posting operand: truncated residual".into()))?;
+        pos += 2;
         let head = varint::read_u32(bytes, &mut pos).map_err(damaged_operand)?;
         let count = if head & 1 == 1 {
             varint::read_u32(bytes, &mut pos).map_err(damaged_operand)?
@@ -173,35 +201,30 @@ fn decode_operands(bytes: &[u8], mut visit: impl FnMut(Posting)) -> Result<()> {
             let aux = varint::read_u32(bytes, &mut pos).map_err(damaged_operand)?;
             let aux = u16::try_from(aux)
                 .map_err(|_| Error::Corrupt("posting aux out of range".into()))?;
-            visit(Posting { track, frame, aux });
+            visit(residual, Posting { track, frame, aux });
         }
     }
     Ok(())
 }
 
-/// Calls `visit` for every posting in a stored value, ascending by track.
+/// Calls `visit` for every posting in a stored value with its hash's residual,
+/// ascending by residual, then by track.
 ///
 /// # Errors
 /// [`Error::Corrupt`] when the bytes are not a value.
-pub fn decode(value: &[u8], visit: impl FnMut(Posting)) -> Result<()> {
-    packed::decode(value, MAX_TRACK, visit)
+pub fn decode(value: &[u8], mut visit: impl FnMut(u16, Posting)) -> Result<()> {
+    packed::decode(value, MAX_TRACK, |residual, posting| {
+        visit(residual, posting);
+        true
+    })
 }
 
 /// Number of postings in a stored value.
 #[cfg(test)]
 fn count_postings(value: &[u8]) -> Result<u64> {
     let mut n = 0u64;
-    decode(value, |_| n += 1)?;
+    decode(value, |_, _| n += 1)?;
     Ok(n)
-}
-
-/// `track + difference`, which must not pass `max_track`.
-#[inline]
-fn add_difference(track: u32, difference: u32, max_track: u32) -> Result<u32> {
-    track
-        .checked_add(difference)
-        .filter(|&t| t <= max_track)
-        .ok_or_else(|| Error::Corrupt("posting track number out of range".into()))
 }
 
 /// `value` without the postings of `track`; `None` when nothing is left.
@@ -210,9 +233,9 @@ fn add_difference(track: u32, difference: u32, max_track: u32) -> Result<u32> {
 /// As [`decode`].
 pub fn remove_track(value: &[u8], track: u32) -> Result<Option<Vec<u8>>> {
     let mut kept = Vec::new();
-    decode(value, |posting| {
+    decode(value, |residual, posting| {
         if posting.track != track {
-            kept.push(posting);
+            kept.push((residual, posting));
         }
     })?;
     Ok((!kept.is_empty()).then(|| packed::encode(&kept)))
@@ -220,9 +243,8 @@ pub fn remove_track(value: &[u8], track: u32) -> Result<Option<Vec<u8>>> {
 
 /// The value holding the postings of `existing` (a stored value) and of `operands`
 /// (each made by [`encode_operand`], possibly several concatenated), in order of
-/// track; postings of equal tracks keep their order. This is a backend's merge: new
-/// tracks take ever larger numbers, so postings usually arrive in order and are not
-/// sorted again.
+/// residual and track; postings of equal residual and track keep their order. This
+/// is a backend's merge.
 ///
 /// # Errors
 /// As [`decode`], for either input; nothing is merged then.
@@ -231,15 +253,16 @@ pub fn merge<'a>(
     operands: impl IntoIterator<Item = &'a [u8]>,
 ) -> Result<Vec<u8>> {
     let mut postings = Vec::new();
-    let mut push = |posting| postings.push(posting);
+    let mut push = |residual, posting| postings.push((residual, posting));
     if let Some(value) = existing {
         decode(value, &mut push)?;
     }
     for operand in operands {
         decode_operands(operand, &mut push)?;
     }
-    if !postings.is_sorted_by_key(|p| p.track) {
-        postings.sort_by_key(|p| p.track);
+    let order = |&(residual, posting): &(u16, Posting)| (residual, posting.track);
+    if !postings.is_sorted_by_key(order) {
+        postings.sort_by_key(order);
     }
     Ok(packed::encode(&postings))
 }

@@ -90,8 +90,9 @@ pub struct StoreStats {
     pub tracks: u64,
     /// Postings (hash occurrences) in the index.
     pub postings: u64,
-    /// Distinct hashes with at least one posting.
-    pub hashes: u64,
+    /// Keys the postings are stored under: the distinct hashes in memory, their
+    /// buckets in RocksDB (its estimate, exact after a compaction).
+    pub keys: u64,
     /// Total duration of the tracks in hours.
     pub hours: f64,
     /// Bytes the index takes on disk or in memory.

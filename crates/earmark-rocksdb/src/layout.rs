@@ -4,20 +4,22 @@
 //! golden test in `tests/golden.rs` fails until it does.
 
 use earmark_core::varint;
+use earmark_index::posting;
 use earmark_index::{TrackId, TrackRecord};
 
 use crate::error::{Error, Result};
 
 /// Version of the layout below. An index of another version is refused: one of an
 /// earlier version is rebuilt with `earmark ingest`, never migrated.
-pub const FORMAT_VERSION: u32 = 7;
+pub const FORMAT_VERSION: u32 = 8;
 
 /// Format version, hash configuration id, counters and the presence bitmap, under the
 /// `META_*` keys.
 pub(crate) const CF_META: &str = "meta";
-/// Hash (big-endian, as wide as [`hash_key_width`] says) -> the hash's postings as
-/// [`earmark_index::posting`] codes them, grown by a merge that codes the value again
-/// with the new tracks' operands in ([`earmark_index::posting::merge`]).
+/// Bucket of a hash (the hash without its low [`posting::RESIDUAL_BITS`] bits,
+/// big-endian, as wide as [`bucket_key_width`] says) -> the postings of the bucket's
+/// hashes as [`earmark_index::posting`] codes them, grown by a merge that codes the
+/// value again with the new tracks' operands in ([`earmark_index::posting::merge`]).
 pub(crate) const CF_POSTINGS: &str = "packed_postings";
 /// The postings families of the layouts before this one (1-3 and 4): a database with
 /// one of them is an index of an earlier release, to be rebuilt.
@@ -188,39 +190,48 @@ pub(crate) fn idx_key(idx: u32) -> [u8; 4] {
     idx.to_be_bytes()
 }
 
-/// Bytes of a postings key for hashes of `hash_bits` bits: 4 up to 32 bits (the pair
-/// configurations' 23), then as many as the bits need (5 for 40-bit triplets).
-pub(crate) fn hash_key_width(hash_bits: u32) -> usize {
-    (hash_bits.clamp(32, 64) as usize).div_ceil(8)
+/// Bytes of a postings key for hashes of `hash_bits` bits: as many as their bucket
+/// numbers need (3 for 40-bit hashes).
+pub(crate) fn bucket_key_width(hash_bits: u32) -> usize {
+    (hash_bits.clamp(8, 64) - posting::RESIDUAL_BITS)
+        .max(8)
+        .div_ceil(8) as usize
 }
 
-/// The key of a hash in `postings`, `width` bytes long.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HashKey {
+/// The key of a hash's bucket in `postings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BucketKey {
     bytes: [u8; 8],
     width: usize,
 }
 
-impl AsRef<[u8]> for HashKey {
+impl AsRef<[u8]> for BucketKey {
     fn as_ref(&self) -> &[u8] {
         &self.bytes[8 - self.width..]
     }
 }
 
-/// The key of a hash in `postings`: its low `width` bytes, big-endian, so keys sort as
-/// the hashes do; `None` for a hash too wide for the keys (no such hash is stored).
-pub(crate) fn hash_key(hash: u64, width: usize) -> Option<HashKey> {
-    let width = width.clamp(1, 8);
-    (width == 8 || hash >> (8 * width) == 0).then(|| HashKey {
-        bytes: hash.to_be_bytes(),
-        width,
+/// The key of a hash's bucket in `postings` and the hash's residual in it: the
+/// bucket's low `width` bytes, big-endian, so keys sort as the hashes do; `None` for
+/// a hash too wide for the keys (no such hash is stored).
+pub(crate) fn bucket_key(hash: u64, width: usize) -> Option<(BucketKey, u16)> {
+    let width = width.clamp(1, 6);
+    let (bucket, residual) = posting::split_hash(hash);
+    (bucket >> (8 * width) == 0).then(|| {
+        (
+            BucketKey {
+                bytes: bucket.to_be_bytes(),
+                width,
+            },
+            residual,
+        )
     })
 }
 
-/// The hash of a `postings` key.
+/// The bucket number of a `postings` key.
 #[cfg(test)]
-pub(crate) fn hash_of_key(key: &[u8]) -> Result<u64> {
-    if key.is_empty() || key.len() > 8 {
+pub(crate) fn bucket_of_key(key: &[u8]) -> Result<u64> {
+    if key.is_empty() || key.len() > 6 {
         return Err(Error::Corrupt(format!(
             "posting key of {} bytes",
             key.len()
@@ -307,20 +318,19 @@ mod tests {
     }
 
     #[test]
-    fn hash_keys_are_as_wide_as_the_configuration_needs() {
-        assert_eq!(hash_key_width(23), 4);
-        assert_eq!(hash_key_width(32), 4);
-        assert_eq!(hash_key_width(40), 5);
-        assert_eq!(hash_key_width(64), 8);
-        let key = hash_key(0x12_3456_789a, 5).expect("fits");
-        assert_eq!(key.as_ref(), [0x12, 0x34, 0x56, 0x78, 0x9a]);
-        assert_eq!(hash_of_key(key.as_ref()).expect("valid"), 0x12_3456_789a);
-        assert_eq!(
-            hash_key(0x7f_ffff, 4).expect("fits").as_ref(),
-            [0, 0x7f, 0xff, 0xff]
-        );
-        assert!(hash_key(1 << 40, 5).is_none());
-        assert!(hash_key(u64::MAX, 8).is_some());
+    fn bucket_keys_are_as_wide_as_the_configuration_needs() {
+        assert_eq!(bucket_key_width(23), 1);
+        assert_eq!(bucket_key_width(32), 2);
+        assert_eq!(bucket_key_width(40), 3);
+        assert_eq!(bucket_key_width(64), 6);
+        let (key, residual) = bucket_key(0x12_3456_789a, 3).expect("fits");
+        assert_eq!(key.as_ref(), [0x12, 0x34, 0x56]);
+        assert_eq!(residual, 0x789a);
+        assert_eq!(bucket_of_key(key.as_ref()).expect("valid"), 0x12_3456);
+        assert!(bucket_key(1 << 40, 3).is_none());
+        assert!(bucket_key(u64::MAX, 6).is_some());
+        assert!(bucket_of_key(&[]).is_err());
+        assert!(bucket_of_key(&[1; 7]).is_err());
     }
 
     #[test]
@@ -354,18 +364,12 @@ mod tests {
 
     #[test]
     fn keys_sort_as_numbers() {
-        let key = |hash, width| hash_key(hash, width).expect("fits").as_ref().to_vec();
-        for width in [4, 5, 8] {
-            assert!(key(255, width) < key(256, width));
+        let key = |hash, width| bucket_key(hash, width).expect("fits").0.as_ref().to_vec();
+        for width in [3, 6] {
+            assert!(key(255 << 16, width) < key(256 << 16, width));
+            assert!(key(0xff_ffff_ffff, width) > key(0xfe_ffff_ffff, width));
         }
-        for width in [5, 8] {
-            assert!(key(0xffff_ffff, width) < key(0x1_0000_0000, width));
-            assert!(key(0x1_0000_0000, width) < key(0xff_ffff_ffff, width));
-        }
+        assert_eq!(key(0x12_3456_0000, 3), key(0x12_3456_ffff, 3), "one bucket");
         assert!(idx_key(1) < idx_key(0x0100_0000));
-        assert_eq!(
-            hash_of_key(&key(0xdead_beef, 4)).expect("valid"),
-            0xdead_beef
-        );
     }
 }

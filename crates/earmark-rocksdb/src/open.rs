@@ -223,7 +223,7 @@ impl RocksStore {
             db,
             path: path.to_path_buf(),
             hash_config: &HashConfig::DEFAULT,
-            key_width: 4,
+            key_width: 3,
             mode,
             writer: Mutex::new(()),
             presence: Presence::empty(),
@@ -269,7 +269,7 @@ impl RocksStore {
                 });
             }
         };
-        store.key_width = layout::hash_key_width(store.hash_config.hash_bits());
+        store.key_width = layout::bucket_key_width(store.hash_config.hash_bits());
         Ok(store)
     }
 

@@ -1,7 +1,9 @@
 //! RocksDB tuning and the postings merge operators.
 
+use earmark_core::HashConfig;
 use rocksdb::{
-    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, MergeOperands, Options,
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, DBCompressionType, KeyEncodingType,
+    MergeOperands, Options, PlainTableFactoryOptions, SliceTransform,
 };
 
 use earmark_index::posting;
@@ -9,21 +11,14 @@ use earmark_index::posting;
 use crate::layout::{self, CF_META, CF_POSTINGS};
 use crate::presence;
 
-/// Shared by all column families. Lookups touch a few thousand random postings keys
-/// per query; data blocks, index and filter blocks of the hot part of the index stay
-/// here, and the OS page cache holds the rest.
+/// Shared by the block-based column families (everything but the postings): track
+/// records, fingerprints and metadata that a query reads for its candidates; the OS
+/// page cache holds the rest.
 const BLOCK_CACHE_BYTES: usize = 256 << 20;
 
-/// Bits per key of the postings bloom filter: about 1% false positives, so a hash
-/// absent from the index costs no disk read.
-const BLOOM_BITS_PER_KEY: f64 = 10.0;
-
-/// Keys between full-key restart points in a postings data block (RocksDB's default
-/// is 16). A lookup binary-searches the restart points, then scans forward; with keys
-/// of 4 bytes and short values a block holds a few hundred entries. Halving the scan
-/// cut CPU per query by 2-4 % for 2-3 % more bytes on disk; every 4 keys was no
-/// faster and 8 % larger.
-const POSTINGS_RESTART_INTERVAL: i32 = 8;
+/// Bits per key of the postings tables' bloom filter: about 1 % false positives, so
+/// a bucket absent from the index costs no table read.
+const BLOOM_BITS_PER_KEY: i32 = 10;
 
 /// Names recorded in the OPTIONS file; the operators never change meaning.
 const POSTINGS_MERGE_OPERATOR_NAME: &str = "earmark.merge_packed";
@@ -69,37 +64,54 @@ pub(crate) fn block_cache() -> Cache {
 
 fn cf_options(name: &str, cache: &Cache) -> Options {
     let mut opts = Options::default();
-    // LZ4 on every level: fast to decompress on the lookup path. JSON records and ids
-    // compress well (RocksDB keeps a block uncompressed when LZ4 saves less than an
-    // eighth). Postings uncompressed were 10-31 % faster at 1k and 10k tracks but
-    // 28-34 % larger, and size is the further target (decision 0021).
+    if name == CF_POSTINGS {
+        postings_options(&mut opts);
+        return opts;
+    }
+    // LZ4 on every level: JSON records and ids compress well (RocksDB keeps a block
+    // uncompressed when LZ4 saves less than an eighth).
     opts.set_compression_type(DBCompressionType::Lz4);
     opts.set_bottommost_compression_type(DBCompressionType::Lz4);
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(cache);
-    if name == CF_POSTINGS {
-        // Full (not block-based) filters: one probe per lookup and SST file.
-        table.set_bloom_filter(BLOOM_BITS_PER_KEY, false);
-        table.set_block_restart_interval(POSTINGS_RESTART_INTERVAL);
-        // Every query probes the filter and index of each postings file thousands of
-        // times; held by the open table readers, they cost no cache lookup. Their size
-        // is bounded by the hash space: one key per hash value (2^23 for the pairs,
-        // ~10 MB of filter) and one index entry per data block.
-        table.set_cache_index_and_filter_blocks(false);
-        // Operands (new tracks' postings) concatenate among themselves; folding them
-        // into a stored value codes it again with them sorted in.
-        opts.set_merge_operator(POSTINGS_MERGE_OPERATOR_NAME, merge_postings, concat);
-    } else {
-        // Index and filter blocks count against the cache instead of growing with the
-        // catalog; level 0's stay pinned, as every lookup consults them.
-        table.set_cache_index_and_filter_blocks(true);
-        table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-    }
+    // Index and filter blocks count against the cache instead of growing with the
+    // catalog; level 0's stay pinned, as every lookup consults them.
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     if name == CF_META {
         opts.set_merge_operator_associative(PRESENCE_MERGE_OPERATOR_NAME, presence::merge_union);
     }
     opts.set_block_based_table_factory(&table);
     opts
+}
+
+/// The postings: RocksDB's plain tables, read through the memory map, with a hash
+/// index of the bucket keys built in memory as a table is opened. A lookup hashes its
+/// key, finds the entry and decodes the value where it lies: no data block to read,
+/// checksum, decompress or cache, which was most of a query's time in block-based
+/// tables (decision 0022). Values are bit-packed, which compression does not shrink.
+/// Plain tables keep no checksums: a damaged value is caught by the postings decoder
+/// (which refuses what does not decode), not by RocksDB.
+fn postings_options(opts: &mut Options) {
+    let key_length = layout::bucket_key_width(HashConfig::DEFAULT.hash_bits());
+    opts.set_prefix_extractor(SliceTransform::create_fixed_prefix(key_length));
+    opts.set_compression_type(DBCompressionType::None);
+    opts.set_bottommost_compression_type(DBCompressionType::None);
+    opts.set_plain_table_factory(&PlainTableFactoryOptions {
+        user_key_length: key_length as u32,
+        // A bucket absent from a small catalog costs one filter probe.
+        bloom_bits_per_key: BLOOM_BITS_PER_KEY,
+        hash_table_ratio: 0.75,
+        // Every key is its own prefix, so the index holds each one.
+        index_sparseness: 16,
+        huge_page_tlb_size: 0,
+        encoding_type: KeyEncodingType::Plain,
+        full_scan_mode: false,
+        store_index_in_file: false,
+    });
+    // Operands (new tracks' postings) concatenate among themselves; folding them
+    // into a stored value codes it again with them sorted in.
+    opts.set_merge_operator(POSTINGS_MERGE_OPERATOR_NAME, merge_postings, concat);
 }
 
 /// Concatenation: operands are self-delimiting, so a track's operand appended to

@@ -1,10 +1,10 @@
-//! [`PostingsCache`]: stored postings values held in memory by hash, in front of
+//! [`PostingsCache`]: stored postings values held in memory by bucket, in front of
 //! RocksDB's batched get.
 //!
 //! RocksDB answers a present key from its block cache in about 0.7 us (the searches of
 //! the index and data blocks, and its per-key bookkeeping), and a configuration-1 query
 //! asks for about 1,200 present keys: over half of a check's CPU. A hash map answers a
-//! hit in a small fraction of that. What is asked often (the hashes of the tracks
+//! hit in a small fraction of that. What is asked often (the buckets of the tracks
 //! being shared most) stays here; the rest is read from RocksDB as before and offered
 //! to the cache, whose admission policy (S3-FIFO-like, `quick_cache`) keeps one-off
 //! keys from pushing out the hot ones.
@@ -33,7 +33,7 @@ const ENTRY_OVERHEAD_BYTES: u64 = 64;
 /// A guess at the mean value size, for sizing the cache's tables up front.
 const TYPICAL_VALUE_BYTES: u64 = 64;
 
-/// Stored postings values by hash; `None` caches that a hash has no postings.
+/// Stored postings values by bucket; `None` caches that a bucket has no postings.
 pub(crate) struct PostingsCache {
     entries: Cache<u64, Entry, ByteWeight>,
     generation: AtomicU64,
@@ -55,7 +55,7 @@ impl Weighter<u64, Entry> for ByteWeight {
     }
 }
 
-/// What the cache knows of one hash for a lookup.
+/// What the cache knows of one bucket for a lookup.
 pub(crate) enum Cached {
     /// Not in the cache for this generation: read it from RocksDB.
     Unknown,
@@ -99,9 +99,9 @@ impl PostingsCache {
         self.generation.load(Ordering::SeqCst) == generation
     }
 
-    /// What is cached for `hash` at `generation`.
-    pub(crate) fn get(&self, hash: u64, generation: u64) -> Cached {
-        match self.entries.get(&hash) {
+    /// What is cached for `bucket` at `generation`.
+    pub(crate) fn get(&self, bucket: u64, generation: u64) -> Cached {
+        match self.entries.get(&bucket) {
             Some(entry) if entry.generation == generation => match entry.value {
                 Some(value) => Cached::Value(value),
                 None => Cached::Absent,
@@ -110,13 +110,13 @@ impl PostingsCache {
         }
     }
 
-    /// Offers the value read for `hash` from a snapshot of `generation`.
-    pub(crate) fn insert(&self, hash: u64, generation: u64, value: Option<&[u8]>) {
+    /// Offers the value read for `bucket` from a snapshot of `generation`.
+    pub(crate) fn insert(&self, bucket: u64, generation: u64, value: Option<&[u8]>) {
         let entry = Entry {
             generation,
             value: value.map(Arc::from),
         };
-        self.entries.insert(hash, entry);
+        self.entries.insert(bucket, entry);
     }
 
     /// Marks a write under way until the guard drops. Writers must be serialised (the

@@ -13,19 +13,26 @@ use crate::postings_cache::{Cached, PostingsCache};
 use crate::store::RocksStore;
 
 impl RocksStore {
-    /// The exact number of distinct hashes, by scanning every postings key. Costs a
-    /// full read of the postings; [`stats`](Store::stats) gives RocksDB's estimate.
+    /// The exact number of distinct hashes, by reading every postings value. Costs a
+    /// full read of the postings; [`stats`](Store::stats) gives RocksDB's estimate of
+    /// the buckets.
     ///
     /// # Errors
-    /// RocksDB failures.
+    /// RocksDB failures, and damaged values.
     pub fn count_hashes(&self) -> Result<u64> {
         let mut n = 0;
         for item in self
             .db
             .iterator_cf(self.cf(CF_POSTINGS)?, IteratorMode::Start)
         {
-            item?;
-            n += 1;
+            let (_, value) = item?;
+            let mut last = None;
+            earmark_index::posting::decode(&value, |residual, _| {
+                if last != Some(residual) {
+                    n += 1;
+                    last = Some(residual);
+                }
+            })?;
         }
         Ok(n)
     }
@@ -74,25 +81,26 @@ impl RocksStore {
         };
         // Tested once per hash: a writer may set bits meanwhile, and the second pass
         // below must pair each asked hash with its answer.
-        let mut known: Vec<Cached> = Vec::with_capacity(hashes.len());
+        let mut known: Vec<(Cached, u16)> = Vec::with_capacity(hashes.len());
         let mut asked: Vec<u64> = Vec::new();
-        let mut keys: Vec<layout::HashKey> = Vec::new();
+        let mut keys: Vec<layout::BucketKey> = Vec::new();
         for &h in hashes {
             // A hash too wide for the keys is stored under none.
-            let Some(key) = layout::hash_key(h, self.key_width) else {
-                known.push(Cached::Absent);
+            let Some((key, residual)) = layout::bucket_key(h, self.key_width) else {
+                known.push((Cached::Absent, 0));
                 continue;
             };
+            let bucket = h >> earmark_index::posting::RESIDUAL_BITS;
             let answer = match cached {
                 _ if !self.presence.may_contain(h) => Cached::Absent,
-                Some((cache, g)) => cache.get(h, g),
+                Some((cache, g)) => cache.get(bucket, g),
                 None => Cached::Unknown,
             };
             if matches!(answer, Cached::Unknown) {
-                asked.push(h);
+                asked.push(bucket);
                 keys.push(key);
             }
-            known.push(answer);
+            known.push((answer, residual));
         }
         // Big-endian keys sort like the hashes: sorted input spares RocksDB its own sort.
         let sorted = hashes.is_sorted();
@@ -101,20 +109,20 @@ impl RocksStore {
             .batched_multi_get_cf_opt(self.cf(CF_POSTINGS)?, &keys, sorted, &read)
             .into_iter()
             .zip(asked);
-        for known in known {
+        for (known, residual) in known {
             match known {
                 Cached::Absent => out.push([]),
-                Cached::Value(value) => out.push_decoded(&value, cap)?,
+                Cached::Value(value) => out.push_decoded(&value, residual, cap)?,
                 Cached::Unknown => {
-                    let (value, hash) = values
+                    let (value, bucket) = values
                         .next()
                         .ok_or_else(|| Error::Corrupt("RocksDB answered fewer keys".into()))?;
                     let value = value?;
                     if let Some((cache, g)) = cached {
-                        cache.insert(hash, g, value.as_deref());
+                        cache.insert(bucket, g, value.as_deref());
                     }
                     match value {
-                        Some(value) => out.push_decoded(&value, cap)?,
+                        Some(value) => out.push_decoded(&value, residual, cap)?,
                         None => out.push([]),
                     }
                 }
@@ -247,7 +255,7 @@ impl RocksStore {
         // levels count as keys, so it runs high after ingest and is exact after
         // `compact`. An exact count would need a read per hash at ingest or a scan
         // (`count_hashes`).
-        let hashes = self
+        let keys = self
             .db
             .property_int_value_cf(
                 self.cf(CF_POSTINGS)?,
@@ -257,7 +265,7 @@ impl RocksStore {
         Ok(StoreStats {
             tracks: counters.tracks,
             postings: counters.postings,
-            hashes,
+            keys,
             hours: counters.duration_us as f64 / 3.6e9,
             bytes: dir_bytes(&self.path)?,
         })

@@ -37,7 +37,7 @@ pub struct RocksStore {
     pub(crate) db: DB,
     pub(crate) path: PathBuf,
     pub(crate) hash_config: &'static HashConfig,
-    /// Bytes of a postings key, from the hash configuration's width.
+    /// Bytes of a postings (bucket) key, from the hash configuration's width.
     pub(crate) key_width: usize,
     pub(crate) mode: Mode,
     pub(crate) writer: Mutex<()>,

@@ -104,12 +104,14 @@ impl RocksStore {
             .db
             .get_cf(hashes_cf, idx_key)?
             .ok_or_else(|| Error::Corrupt(format!("hash list of track {} missing", record.id)))?;
-        let keys = self
+        let mut keys = self
             .stored_hashes(&stored)?
             .into_iter()
-            .map(|hash| self.hash_key(hash))
+            .map(|hash| Ok(self.bucket_key(hash)?.0))
             .collect::<Result<Vec<_>>>()?;
-        // Keys ascend, as the hashes were packed in order.
+        // Keys ascend, as the hashes were packed in order; each bucket is rewritten
+        // once, without all of the track's postings in it.
+        keys.dedup();
         let values = self.db.batched_multi_get_cf(postings, &keys, true);
         for (key, value) in keys.iter().zip(values) {
             let Some(value) = value? else { continue };
@@ -248,11 +250,20 @@ impl RocksStore {
 
         let mut landmarks = 0u64;
         let mut operand = Vec::new();
+        let mut bucket: Option<layout::BucketKey> = None;
+        // Hashes ascend, so those of one bucket are adjacent: one operand each.
         for (hash, frames) in &groups {
             landmarks += frames.len() as u64;
-            operand.clear();
-            posting::encode_operand(&mut operand, idx, frames)?;
-            batch.merge_cf(postings, self.hash_key(*hash)?, &operand);
+            let (key, residual) = self.bucket_key(*hash)?;
+            if let Some(previous) = bucket.filter(|&b| b != key) {
+                batch.merge_cf(postings, previous, &operand);
+                operand.clear();
+            }
+            bucket = Some(key);
+            posting::encode_operand(&mut operand, residual, idx, frames)?;
+        }
+        if let Some(key) = bucket {
+            batch.merge_cf(postings, key, &operand);
         }
         let record = track.record(idx, self.hash_config.id, landmarks);
         let id_bytes = track.id.as_str().as_bytes();
@@ -350,10 +361,10 @@ impl RocksStore {
         Ok(record)
     }
 
-    /// The postings key of `hash`; an error for a hash wider than this index's keys,
-    /// which its hash configuration never yields.
-    pub(crate) fn hash_key(&self, hash: u64) -> Result<layout::HashKey> {
-        layout::hash_key(hash, self.key_width).ok_or(Error::Index(
+    /// The postings key of `hash`'s bucket and its residual there; an error for a
+    /// hash wider than this index's keys, which its hash configuration never yields.
+    pub(crate) fn bucket_key(&self, hash: u64) -> Result<(layout::BucketKey, u16)> {
+        layout::bucket_key(hash, self.key_width).ok_or(Error::Index(
             earmark_index::Error::HashTooWide {
                 hash,
                 config: self.hash_config.id,

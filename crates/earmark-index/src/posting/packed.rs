@@ -1,20 +1,22 @@
-//! The bit-packed stored value of a hash's postings.
+//! The bit-packed stored value of a hash bucket's postings.
 //!
 //! ```text
-//! value := k (5 bits) | w - 1 (5 bits) | block* | 1 | 0* up to a byte boundary
-//! block := track difference, Rice-coded with parameter k
-//!        | 0 (one posting) or 1 and the count - 1, Elias-gamma-coded
-//!        | each posting's frame in w bits and aux in 16
+//! value   := k (5 bits) | t (5 bits) | w - 1 (5 bits) | posting* | 1 | 0* up to a byte boundary
+//! posting := its hash residual's difference to the previous posting's (the first's
+//!            to 0), Rice-coded with parameter k
+//!          | its track in t bits | its frame in w bits | its aux in 16
 //! ```
 //!
 //! Bits are written most significant first. The encoder picks `k` for the value's
-//! track differences and `w` for its largest frame, so a typical posting takes a byte
-//! for its track and 13 bits for its frame, where varints took one or two bytes and two
-//! bytes. The closing 1 bit marks where the blocks end, since the last block may be
-//! shorter than a byte. A Rice quotient of [`UNARY_ESCAPE`] or more is written as that
-//! many 1 bits and the difference in 32 bits, so no value holds long unary runs.
+//! residual differences, `t` for its largest track and `w` for its largest frame. In
+//! a bucket of n postings a residual difference takes about 18 - log2(n) bits, so a
+//! posting costs about as much as its track, frame and aux, and a bucket's key is
+//! paid once for all of them. The closing 1 bit marks where the postings end, since
+//! the last may end inside a byte. A Rice quotient of [`UNARY_ESCAPE`] or more is
+//! written as that many 1 bits and the difference in 32 bits, so no value holds long
+//! unary runs.
 
-use super::{Posting, add_difference};
+use super::Posting;
 use crate::error::{Error, Result};
 
 /// Bits of the Rice parameter `k` and of the frame width `w - 1` at a value's start.
@@ -22,9 +24,6 @@ const PARAMETER_BITS: u32 = 5;
 
 /// Bits of a posting's aux.
 const AUX_BITS: u32 = 16;
-
-/// Bits of a [`BitReader::window`] that are sure to be the value's.
-const WINDOW_BITS: u32 = 57;
 
 /// Rice quotients from here on are escaped (the difference follows in 32 bits).
 const UNARY_ESCAPE: u32 = 32;
@@ -84,14 +83,6 @@ impl BitWriter {
             self.put_ones(UNARY_ESCAPE);
             self.put(value, 32);
         }
-    }
-
-    /// `value` at least 1: as many 0 bits as it has bits after the leading 1, then it.
-    fn put_gamma(&mut self, value: u32) {
-        debug_assert!(value >= 1);
-        let len = u32::BITS - value.leading_zeros();
-        self.put(0, len - 1);
-        self.put(value, len);
     }
 
     /// The bytes, closed by a 1 bit and zeros to the byte boundary.
@@ -179,117 +170,69 @@ impl<'a> BitReader<'a> {
         let low = self.read(k)?;
         // Below the escape the quotient times 2^k fits in 32 bits unless damaged.
         u32::try_from((u64::from(ones) << k) | u64::from(low))
-            .map_err(|_| damaged("has a track difference out of range"))
-    }
-
-    fn read_gamma(&mut self) -> Result<u32> {
-        let zeros = self.window().leading_zeros();
-        if zeros >= u32::BITS {
-            return Err(damaged("has a count out of range"));
-        }
-        self.skip(zeros as usize)?;
-        self.read(zeros + 1)
+            .map_err(|_| damaged("has a difference out of range"))
     }
 }
 
-/// Calls `visit` for every posting of a packed value; tracks above `max_track` are
-/// damage.
-pub(super) fn decode(value: &[u8], max_track: u32, visit: impl FnMut(Posting)) -> Result<()> {
-    decode_with::<true>(value, max_track, visit)
-}
-
-/// [`decode`], with (`FAST`) or without the one-window path for single postings; the
-/// tests check that both read every value alike.
-fn decode_with<const FAST: bool>(
+/// Calls `visit` with each posting of a packed value and its hash residual, in the
+/// value's order (ascending residual, then track), until `visit` returns `false`.
+/// Tracks above `max_track` are damage.
+pub(super) fn decode(
     value: &[u8],
     max_track: u32,
-    mut visit: impl FnMut(Posting),
+    mut visit: impl FnMut(u16, Posting) -> bool,
 ) -> Result<()> {
     let mut bits = BitReader::new(value)?;
     let k = bits.read(PARAMETER_BITS)?;
+    let track_bits = bits.read(PARAMETER_BITS)?;
     let width = bits.read(PARAMETER_BITS)? + 1;
-    // A block of one posting whose quotient has at most this many 1 bits lies whole
-    // in one window (57 bits); most blocks do, and take one load instead of four. An
-    // escaped quotient (32 ones, no closing 0) never does.
-    let fast_ones = WINDOW_BITS
-        .checked_sub(2 + k + width + AUX_BITS)
-        .map(|fast| fast.min(UNARY_ESCAPE - 1))
-        .filter(|_| FAST);
-    let mut track = 0u32;
+    if track_bits == 0 {
+        return Err(damaged("has tracks of no bits"));
+    }
+    let mut residual = 0u32;
     while bits.remaining() > 0 {
-        let window = bits.window();
-        let ones = window.leading_ones();
-        if fast_ones.is_some_and(|fast| ones <= fast) {
-            let flag_at = ones + 1 + k;
-            if (window << flag_at) >> 63 == 0 {
-                let low = if k == 0 {
-                    0
-                } else {
-                    (window << (ones + 1)) >> (64 - k)
-                };
-                let frame_at = flag_at + 1;
-                let frame = ((window << frame_at) >> (64 - width)) as u32;
-                let aux = ((window << (frame_at + width)) >> (64 - AUX_BITS)) as u16;
-                bits.skip((frame_at + width + AUX_BITS) as usize)?;
-                let difference = u32::try_from((u64::from(ones) << k) | low)
-                    .map_err(|_| damaged("has a track difference out of range"))?;
-                track = add_difference(track, difference, max_track)?;
-                visit(Posting { track, frame, aux });
-                continue;
-            }
+        residual = residual
+            .checked_add(bits.read_rice(k)?)
+            .filter(|&r| r <= u32::from(u16::MAX))
+            .ok_or_else(|| damaged("has a hash residual out of range"))?;
+        let track = bits.read(track_bits)?;
+        if track > max_track {
+            return Err(damaged("has a track number out of range"));
         }
-        track = add_difference(track, bits.read_rice(k)?, max_track)?;
-        let count = if bits.read(1)? == 1 {
-            bits.read_gamma()?
-                .checked_add(1)
-                .ok_or_else(|| damaged("has a count out of range"))?
-        } else {
-            1
-        };
-        if u64::from(count) * u64::from(width + AUX_BITS) > bits.remaining() as u64 {
-            return Err(damaged("has a count past its end"));
-        }
-        for _ in 0..count {
-            let frame = bits.read(width)?;
-            let aux = bits.read(AUX_BITS)? as u16;
-            visit(Posting { track, frame, aux });
+        let frame = bits.read(width)?;
+        let aux = bits.read(AUX_BITS)? as u16;
+        if !visit(residual as u16, Posting { track, frame, aux }) {
+            break;
         }
     }
     Ok(())
 }
 
-/// The packed value of `postings`, which ascend by track; postings of one track form
-/// one block, in the order given.
-pub(super) fn encode(postings: &[Posting]) -> Vec<u8> {
-    debug_assert!(postings.is_sorted_by_key(|p| p.track));
-    let blocks = postings.chunk_by(|a, b| a.track == b.track);
+/// The packed value of `postings`, `(hash residual, posting)` ascending by residual
+/// and, within one, by track.
+pub(super) fn encode(postings: &[(u16, Posting)]) -> Vec<u8> {
+    debug_assert!(postings.is_sorted_by_key(|(r, p)| (*r, p.track)));
     let mut differences = Vec::with_capacity(postings.len());
     let mut previous = 0;
-    for block in blocks.clone() {
-        differences.push(block[0].track - previous);
-        previous = block[0].track;
+    for &(residual, _) in postings {
+        differences.push(u32::from(residual - previous));
+        previous = residual;
     }
     let k = rice_parameter(&differences);
-    let max_frame = postings.iter().map(|p| p.frame).max().unwrap_or(0);
-    let width = (u32::BITS - max_frame.leading_zeros()).max(1);
+    let bits_of = |n: u32| (u32::BITS - n.leading_zeros()).max(1);
+    let track_bits = bits_of(postings.iter().map(|(_, p)| p.track).max().unwrap_or(0));
+    let width = bits_of(postings.iter().map(|(_, p)| p.frame).max().unwrap_or(0));
 
-    let mut bits = BitWriter::with_capacity(postings.len() * 5 + 2);
+    let mut bits = BitWriter::with_capacity(postings.len() * 8 + 2);
     bits.put(k, PARAMETER_BITS);
+    // At most 31: tracks are below 2^31 (`MAX_TRACK`).
+    bits.put(track_bits, PARAMETER_BITS);
     bits.put(width - 1, PARAMETER_BITS);
-    for (block, difference) in blocks.zip(differences) {
+    for (&(_, p), difference) in postings.iter().zip(differences) {
         bits.put_rice(difference, k);
-        // A block's count comes from at most a track's postings of one hash.
-        let count = u32::try_from(block.len()).unwrap_or(u32::MAX);
-        if count == 1 {
-            bits.put(0, 1);
-        } else {
-            bits.put(1, 1);
-            bits.put_gamma(count - 1);
-        }
-        for p in block {
-            bits.put(p.frame, width);
-            bits.put(u32::from(p.aux), AUX_BITS);
-        }
+        bits.put(p.track, track_bits);
+        bits.put(p.frame, width);
+        bits.put(u32::from(p.aux), AUX_BITS);
     }
     bits.finish()
 }
@@ -349,30 +292,29 @@ mod tests {
 
     const MAX: u32 = u32::MAX >> 1;
 
-    /// Every test posting's aux, from its track and frame: all 16 bits in use.
-    fn aux_of(track: u32, frame: u32) -> u16 {
-        (frame.wrapping_mul(40_503) >> 7) as u16 ^ track as u16
+    /// Every test posting's aux, from its residual, track and frame: all 16 bits in use.
+    fn aux_of(residual: u16, track: u32, frame: u32) -> u16 {
+        (frame.wrapping_mul(40_503) >> 7) as u16 ^ track as u16 ^ residual.rotate_left(5)
     }
 
-    fn postings(pairs: &[(u32, u32)]) -> Vec<Posting> {
-        pairs
+    fn postings(triples: &[(u16, u32, u32)]) -> Vec<(u16, Posting)> {
+        triples
             .iter()
-            .map(|&(track, frame)| Posting {
-                track,
-                frame,
-                aux: aux_of(track, frame),
+            .map(|&(residual, track, frame)| {
+                let aux = aux_of(residual, track, frame);
+                (residual, Posting { track, frame, aux })
             })
             .collect()
     }
 
-    /// The postings of `value` or the error, through the fast path or without it;
-    /// an aux other than the test's is an error too.
-    fn read<const FAST: bool>(value: &[u8], max_track: u32) -> Result<Vec<(u32, u32)>> {
+    /// The postings of `value` or the error; an aux other than the test's is an error.
+    fn read(value: &[u8], max_track: u32) -> Result<Vec<(u16, u32, u32)>> {
         let mut out = Vec::new();
         let mut auxes_agree = true;
-        decode_with::<FAST>(value, max_track, |p| {
-            auxes_agree &= p.aux == aux_of(p.track, p.frame);
-            out.push((p.track, p.frame));
+        decode(value, max_track, |r, p| {
+            auxes_agree &= p.aux == aux_of(r, p.track, p.frame);
+            out.push((r, p.track, p.frame));
+            true
         })?;
         if !auxes_agree {
             return Err(damaged("gave another aux"));
@@ -380,66 +322,52 @@ mod tests {
         Ok(out)
     }
 
-    /// Whether both paths give the same postings, or both an error.
-    fn paths_agree(value: &[u8], max_track: u32) -> bool {
-        match (
-            read::<true>(value, max_track),
-            read::<false>(value, max_track),
-        ) {
-            (Ok(fast), Ok(slow)) => fast == slow,
-            (Err(_), Err(_)) => true,
-            _ => false,
-        }
-    }
-
-    fn round_trip(pairs: &[(u32, u32)]) -> Vec<u8> {
-        let value = encode(&postings(pairs));
-        assert_eq!(read::<true>(&value, MAX).expect("decodes"), pairs);
-        assert_eq!(read::<false>(&value, MAX).expect("decodes"), pairs);
+    fn round_trip(triples: &[(u16, u32, u32)]) -> Vec<u8> {
+        let value = encode(&postings(triples));
+        assert_eq!(read(&value, MAX).expect("decodes"), triples);
         value
     }
 
     #[test]
     fn values_round_trip_and_are_small() {
         round_trip(&[]);
-        round_trip(&[(0, 0)]);
-        round_trip(&[(MAX, u32::MAX)]);
-        round_trip(&[(3, 9), (3, 2), (3, 2), (7, 0), (7_000_000, 1)]);
-        // A typical list: track differences around 70, frames below 2^13. About 5
-        // bytes a posting as varints; here 22 bits and the aux's 16.
-        let pairs: Vec<(u32, u32)> = (0..1_000u32)
+        round_trip(&[(0, 0, 0)]);
+        round_trip(&[(u16::MAX, MAX, u32::MAX)]);
+        round_trip(&[
+            (0, 3, 9),
+            (0, 3, 2),
+            (0, 3, 2),
+            (4, 7, 0),
+            (4, 7_000_000, 1),
+        ]);
+        // A bucket at 100,000 tracks: 150 postings spread over the residuals, tracks
+        // of 17 bits, frames below 2^13. About 10 bits a residual difference, then
+        // 17 + 13 + 16: 7 bytes a posting.
+        let mut triples: Vec<(u16, u32, u32)> = (0..150u32)
             .map(|i| {
                 (
-                    i * 70 + i % 13,
-                    (i.wrapping_mul(2_654_435_761) >> 7) % 8_000,
+                    (i.wrapping_mul(2_654_435_761) >> 16) as u16,
+                    (i * 7_919) % 100_000,
+                    (i * 613) % 8_000,
                 )
             })
             .collect();
-        let value = round_trip(&pairs);
-        assert!(value.len() <= 4_760, "{} bytes", value.len());
+        triples.sort_unstable();
+        let value = round_trip(&triples);
+        assert!(value.len() <= 1_070, "{} bytes", value.len());
     }
 
     #[test]
-    fn every_count_width_and_difference_round_trips() {
-        for count in [1u32, 2, 3, 4, 255, 256, 1_000] {
-            for frame in [0u32, 1, 2, 8_191, 8_192, u32::MAX] {
-                let mut pairs: Vec<(u32, u32)> = (0..count).map(|_| (5, frame)).collect();
-                pairs.push((6, 0));
-                round_trip(&pairs);
+    fn every_width_and_difference_round_trips() {
+        for frame in [0u32, 1, 2, 8_191, 8_192, u32::MAX] {
+            for track in [0u32, 1, 255, 256, MAX] {
+                round_trip(&[(0, 0, frame), (0, track, frame), (9, track, 0)]);
             }
         }
-        // One huge difference among small ones: escaped, not a long unary run.
-        let value = round_trip(&[(1, 1), (2, 1), (3, 1), (4, 1), (MAX, 1)]);
-        assert!(value.len() < 26, "{} bytes", value.len());
-        // Escapes with room for a whole block in the window after them: a dense list
-        // far from track 0, and a track far past a dense list.
-        let far_start: Vec<(u32, u32)> = (0..200)
-            .map(|i| (50_000 + 70 * i, (i * 7_919) % 6_000))
-            .collect();
-        round_trip(&far_start);
-        let far_end: Vec<(u32, u32)> = (10..60).map(|t| (t, 100)).chain([(100_000, 7)]).collect();
-        round_trip(&far_end);
-        // Many shapes: clusters, gaps of every size, counts above 1, wide frames.
+        // One large difference among small ones: escaped, not a long unary run.
+        let value = round_trip(&[(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (u16::MAX, 1, 1)]);
+        assert!(value.len() < 30, "{} bytes", value.len());
+        // Many shapes: clusters, gaps of every size, repeats, wide tracks and frames.
         let mut seed = 0x9e37_79b9_u32;
         let mut next = |below: u32| {
             seed ^= seed << 13;
@@ -448,18 +376,24 @@ mod tests {
             seed % below
         };
         for _ in 0..300 {
-            let mut pairs = Vec::new();
-            let mut track = 0u32;
-            let gap_bits = 1 + next(30);
+            let gap_bits = 1 + next(16);
+            let track_bits = 1 + next(31);
             let frame_bits = 1 + next(32);
+            let mut triples = Vec::new();
+            let mut residual = 0u32;
             for _ in 0..1 + next(60) {
                 let gap_bits_now = next(gap_bits);
-                track = track.saturating_add(next(1 << gap_bits_now)).min(MAX);
+                residual = (residual + next(1 << gap_bits_now)).min(u32::from(u16::MAX));
                 for _ in 0..1 + next(3) / 2 {
-                    pairs.push((track, next(u32::MAX) >> (32 - frame_bits)));
+                    triples.push((
+                        residual as u16,
+                        next(u32::MAX) >> (32 - track_bits),
+                        next(u32::MAX) >> (32 - frame_bits),
+                    ));
                 }
             }
-            round_trip(&pairs);
+            triples.sort_by_key(|&(r, t, _)| (r, t));
+            round_trip(&triples);
         }
         for k in 0..32 {
             for v in [0, 1, (1u32 << k) - 1, 1 << k, u32::MAX >> 1, u32::MAX] {
@@ -471,6 +405,18 @@ mod tests {
                 assert_eq!(read.remaining(), 0);
             }
         }
+    }
+
+    #[test]
+    fn decoding_stops_when_asked() {
+        let value = encode(&postings(&[(1, 1, 1), (5, 2, 2), (9, 3, 3)]));
+        let mut seen = Vec::new();
+        decode(&value, MAX, |r, _| {
+            seen.push(r);
+            r < 5
+        })
+        .expect("valid");
+        assert_eq!(seen, [1, 5]);
     }
 
     #[test]
@@ -496,27 +442,35 @@ mod tests {
 
     #[test]
     fn damage_is_an_error_not_a_panic() {
-        let good = encode(&postings(&[(3, 9), (3, 2), (1_000, 7)]));
-        assert!(decode(&[], MAX, |_| {}).is_err());
-        assert!(decode(&[0], MAX, |_| {}).is_err());
-        // Every truncation and every single flipped bit: an error or some postings, never
-        // a panic or a track past the largest.
+        let good = encode(&postings(&[(0, 3, 9), (0, 3, 2), (7, 1_000, 7)]));
+        assert!(decode(&[], MAX, |_, _| true).is_err());
+        assert!(decode(&[0], MAX, |_, _| true).is_err());
+        // Every truncation and every single flipped bit: an error or some postings,
+        // never a panic, a residual past 16 bits or a track past the largest.
         for len in 0..good.len() {
-            let _ = decode(&good[..len], MAX, |_| {});
+            let _ = decode(&good[..len], MAX, |_, _| true);
         }
         for bit in 0..good.len() * 8 {
             let mut bytes = good.clone();
             bytes[bit / 8] ^= 0x80 >> (bit % 8);
-            let _ = decode(&bytes, 1_000, |p| assert!(p.track <= 1_000));
-            assert!(paths_agree(&bytes, 1_000), "bit {bit} flipped");
+            let _ = decode(&bytes, 1_000, |_, p| {
+                assert!(p.track <= 1_000);
+                true
+            });
         }
-        for len in 0..=good.len() {
-            assert!(paths_agree(&good[..len], MAX), "{len} bytes");
+        // A track past the largest, and residual differences summing past 16 bits.
+        let over = encode(&postings(&[(0, MAX, 1)]));
+        assert!(decode(&over, MAX - 1, |_, _| true).is_err());
+        let mut bits = BitWriter::with_capacity(16);
+        bits.put(0, PARAMETER_BITS);
+        bits.put(1, PARAMETER_BITS);
+        bits.put(0, PARAMETER_BITS);
+        for _ in 0..2 {
+            bits.put_rice(40_000, 0);
+            bits.put(0, 1 + 1 + AUX_BITS);
         }
-        // A track sum past the largest.
-        let over = encode(&postings(&[(MAX, 1), (MAX, 2)]));
-        assert!(decode(&over, MAX - 1, |_| {}).is_err());
-        // All ones: escapes and counts that run past the end.
-        assert!(decode(&[0xff; 40], MAX, |_| {}).is_err());
+        assert!(decode(&bits.finish(), MAX, |_, _| true).is_err());
+        // All ones: escapes that run past the end.
+        assert!(decode(&[0xff; 40], MAX, |_, _| true).is_err());
     }
 }

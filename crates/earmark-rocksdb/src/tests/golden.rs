@@ -1,7 +1,7 @@
 //! The one on-disk layout, pinned: a small index's stored bytes, every key and value
 //! of every column family, compared byte for byte with
 //! `testdata/layout-<version>-<hash configuration>.txt` (the default configuration's
-//! 40-bit hashes in 5-byte keys). A failure here is a format change: make it
+//! 40-bit hashes under 3-byte bucket keys). A failure here is a format change: make it
 //! deliberate, bump
 //! [`FORMAT_VERSION`](crate::FORMAT_VERSION) (older indexes are then refused and
 //! rebuilt), and rewrite the file with `EARMARK_BLESS=1 cargo test --workspace golden`

@@ -91,14 +91,15 @@ pub(super) fn check_consistent(store: &RocksStore) {
         .expect("decodes");
     for item in db.iterator_cf(postings, IteratorMode::Start) {
         let (key, value) = item.expect("scan");
-        assert!(!value.is_empty(), "empty value kept for a hash");
-        let hash = layout::hash_of_key(&key).expect("a hash key");
-        assert!(in_memory.may_contain(hash), "hash {hash} not in the bitmap");
-        assert!(
-            stored.may_contain(hash),
-            "hash {hash} not in the stored bitmap"
-        );
-        posting::decode(&value, |p| {
+        assert!(!value.is_empty(), "empty value kept for a bucket");
+        let bucket = layout::bucket_of_key(&key).expect("a bucket key");
+        posting::decode(&value, |residual, p| {
+            let hash = (bucket << posting::RESIDUAL_BITS) | u64::from(residual);
+            assert!(in_memory.may_contain(hash), "hash {hash} not in the bitmap");
+            assert!(
+                stored.may_contain(hash),
+                "hash {hash} not in the stored bitmap"
+            );
             assert!(
                 live.contains_key(&p.track),
                 "posting of absent track {}",

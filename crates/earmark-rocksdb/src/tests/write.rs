@@ -1,5 +1,5 @@
 //! Writes: replacing, deleting (through stored fingerprints or hash lists), merged
-//! and compacted values, key widths, refused tracks.
+//! and compacted values, buckets and key widths, refused tracks.
 
 use earmark_core::{HashConfig, Landmark};
 use earmark_index::conformance::synthetic_track;
@@ -93,9 +93,10 @@ fn merged_postings_read_the_same_after_compaction_in(store: RocksStore) {
     let after = sorted(store.lookup(&all_hashes, usize::MAX).expect("lookup"));
     assert_eq!(after, before);
     let stats = store.stats().expect("stats");
+    let buckets: std::collections::HashSet<u64> = all_hashes.iter().map(|h| h >> 16).collect();
     assert_eq!(
-        stats.hashes,
-        all_hashes.len() as u64,
+        stats.keys,
+        buckets.len() as u64,
         "estimate after compaction"
     );
     assert_eq!(store.count_hashes().expect("scan"), all_hashes.len() as u64);
@@ -242,11 +243,66 @@ fn far_apart_track_numbers_share_a_value() {
     }
 }
 
-/// The default configuration's hashes have 40 bits: its keys take 5 bytes, and every
-/// path that turns a hash into a key or back (put, lookup, the stored hash lists, deletes, the
-/// bitmap) must keep all of them.
+/// Hashes of one bucket share its value, each with its own postings: a lookup gets
+/// its hash's alone, and a delete or a replace takes out all of a track's postings in
+/// the bucket and no other track's, before and after compaction.
 #[test]
-fn forty_bit_hashes_keep_every_bit_in_five_byte_keys() {
+fn hashes_of_one_bucket_keep_their_own_postings() {
+    let dir = tempdir();
+    let store = RocksStore::create_or_open(dir.path().join("index"), HashConfig::DEFAULT.id)
+        .expect("creates");
+    let bucket = 0x12_3456u64 << 16;
+    let in_bucket = |name: &str, seed: u32, residuals: &[u64]| {
+        let mut t = synthetic_track(name, seed, 50);
+        for (i, &r) in residuals.iter().enumerate() {
+            t.landmarks.push(Landmark {
+                hash: bucket | r,
+                frame: 100 * seed + i as u32,
+                aux: 9,
+            });
+        }
+        t
+    };
+    let a = in_bucket("a", 1, &[0, 7, 7, 0xffff]);
+    let b = in_bucket("b", 2, &[7, 300]);
+    let idx_a = store.put_track(&a).expect("put").1.idx;
+    let idx_b = store.put_track(&b).expect("put").1.idx;
+    let asked: Vec<u64> = [0, 7, 300, 0xffff, 8].iter().map(|r| bucket | r).collect();
+    let tracks = |store: &RocksStore| -> Vec<Vec<u32>> {
+        let lists = store.lookup(&asked, usize::MAX).expect("lookup");
+        lists
+            .iter()
+            .map(|l| l.iter().map(|p| p.track).collect())
+            .collect()
+    };
+    let both = vec![
+        vec![idx_a],
+        vec![idx_a, idx_a, idx_b],
+        vec![idx_b],
+        vec![idx_a],
+        vec![],
+    ];
+    assert_eq!(tracks(&store), both);
+    store.compact().expect("compacts");
+    assert_eq!(tracks(&store), both);
+    check_consistent(&store);
+
+    assert!(store.delete_track(&a.id).expect("delete"));
+    let b_alone = vec![vec![], vec![idx_b], vec![idx_b], vec![], vec![]];
+    assert_eq!(tracks(&store), b_alone);
+    // Replacing b with a version outside the bucket empties the bucket.
+    store.put_track(&in_bucket("b", 2, &[])).expect("replace");
+    assert_eq!(tracks(&store), vec![Vec::<u32>::new(); 5]);
+    store.compact().expect("compacts");
+    assert_eq!(tracks(&store), vec![Vec::<u32>::new(); 5]);
+    check_consistent(&store);
+}
+
+/// The default configuration's hashes have 40 bits: their buckets' keys take 3
+/// bytes, and every path that turns a hash into a key and residual or back (put,
+/// lookup, the stored hash lists, deletes, the bitmap) must keep all of them.
+#[test]
+fn forty_bit_hashes_keep_every_bit_in_three_byte_bucket_keys() {
     let dir = tempdir();
     let path = dir.path().join("index");
     let store = RocksStore::create_or_open(&path, HashConfig::DEFAULT.id).expect("creates");
@@ -269,17 +325,19 @@ fn forty_bit_hashes_keep_every_bit_in_five_byte_keys() {
         .iterator_cf(store.cf(CF_POSTINGS).expect("cf"), IteratorMode::Start)
         .map(|item| item.expect("scan").0.len())
         .collect::<std::collections::BTreeSet<_>>();
-    assert_eq!(keys, [5].into());
+    assert_eq!(keys, [3].into());
     for (t, &i) in tracks.iter().zip(&idx) {
         assert_eq!(postings_found(&store, t, i), postings_of(t));
     }
-    // A hash that shares the low 32 bits of a stored one is another key.
+    // A hash that shares the residual of a stored one is in another bucket, and one
+    // that shares its bucket has another residual.
     let stored = hashes_of(&tracks[0])[0];
     let found = store
-        .lookup(&[stored ^ (1 << 36), stored], usize::MAX)
+        .lookup(&[stored ^ (1 << 36), stored ^ 1, stored], usize::MAX)
         .expect("lookup");
     assert!(found[0].is_empty());
-    assert!(!found[1].is_empty());
+    assert!(found[1].is_empty());
+    assert!(!found[2].is_empty());
     check_consistent(&store);
 
     // Deleted through the stored fingerprint, then reopened.
