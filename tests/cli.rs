@@ -345,7 +345,7 @@ fn version_names_the_fingerprint_configuration() {
         ),
         "{out}"
     );
-    assert!(out.contains("index layout 7"), "{out}");
+    assert!(out.contains("index layout 8"), "{out}");
     assert!(out.contains("fingerprint wire format 2"), "{out}");
 }
 

@@ -42,19 +42,23 @@
 //! |---|---|---|
 //! | `meta` | `format_version`, `hash_config_id`, `next_idx`, `tracks`, `postings`, `duration_us` | big-endian integers |
 //! | `meta` | `presence` | a bitmap of the hash values with postings (see below) |
-//! | `packed_postings` | hash, big-endian, 4 bytes (5 for the large-catalog's 40-bit hashes) | the postings of [`earmark_index::posting`]: ascending by track, coded in bits (Rice-coded track differences, frames at one width per value) |
+//! | `packed_postings` | a hash's bucket (its top 24 bits), big-endian, 3 bytes | the postings of the bucket's hashes as [`earmark_index::posting`] codes them: each with its hash's low 16 bits, ascending by those and by track, in bits |
 //! | `tracks` | track id | [`TrackRecord`](earmark_index::TrackRecord) as JSON |
 //! | `track_idx` | track idx, u32 big-endian | track id |
 //! | `track_hashes` | track idx, u32 big-endian | a tag, then the track's fingerprint in its wire form (when its landmarks are that fingerprint's) or its distinct hashes, ascending, varint deltas |
 //! | `content` | SHA-256 of the source file, hex | track id |
 //!
-//! Adding a track adds one operand per hash (its postings of that hash, in a simple
-//! byte form) as a RocksDB merge, so ingest never reads postings. Operands concatenate;
-//! RocksDB folds them into the hash's value as it compacts (or when a read needs the
+//! The postings live in RocksDB's plain tables: a hash index of the keys built in
+//! memory when a table opens, values read in place from the memory map (decision
+//! 0022); the other column families are block-based tables behind a block cache.
+//!
+//! Adding a track adds one operand per bucket (its postings there, in a simple byte
+//! form) as a RocksDB merge, so ingest never reads postings. Operands concatenate;
+//! RocksDB folds them into the bucket's value as it compacts (or when a read needs the
 //! value), decoding the stored value and coding it again with the new tracks' postings
-//! in track order. Replacing or deleting a track reads the values of its hashes (from
-//! `track_hashes`: listed there, or recomputed from the fingerprint kept there) and
-//! rewrites them without it.
+//! sorted in. Replacing or deleting a track reads the values of its buckets (from
+//! `track_hashes`: its hashes listed there, or recomputed from the fingerprint kept
+//! there) and rewrites them without it.
 //!
 //! # Presence bitmap
 //! A lookup first tests each hash against a bitmap of the hash values that have
@@ -66,9 +70,9 @@
 //! always covers the stored tracks. Bits are never cleared.
 //!
 //! # Postings cache
-//! [`RocksStore::with_postings_cache`] keeps the stored postings of hashes looked up
-//! before in a concurrent hash map, so that a hot hash costs a probe instead of
-//! RocksDB's block searches (the service turns it on; it is off by default). Entries
+//! [`RocksStore::with_postings_cache`] keeps the stored values of buckets looked up
+//! before in a concurrent hash map, so that a hot bucket costs a probe instead of a
+//! RocksDB read (the service turns it on; it is off by default). Entries
 //! are tagged with the write generation they were read at and used only by lookups
 //! whose snapshot shows that same generation, so a lookup still sees each track whole
 //! or not at all; each write empties the cache, and a [`Follower`]'s reopened instance
@@ -93,10 +97,10 @@
 //! read once.
 //!
 //! # Stats
-//! Tracks, postings and hours are exact counters kept in `meta`. Distinct hashes are
-//! RocksDB's `estimate-num-keys`, which counts unmerged operands and so runs high after
+//! Tracks, postings and hours are exact counters kept in `meta`. Postings keys (the
+//! buckets) are RocksDB's `estimate-num-keys`, which counts unmerged operands and so runs high after
 //! an ingest until [`RocksStore::compact`]; [`RocksStore::count_hashes`] scans for the
-//! exact number. Bytes are the apparent sizes of all files in the directory (tables,
+//! exact number of distinct hashes. Bytes are the apparent sizes of all files in the directory (tables,
 //! write-ahead log, manifest, RocksDB's own log), what the index costs on disk now.
 //!
 //! # Left out

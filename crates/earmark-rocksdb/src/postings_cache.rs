@@ -1,10 +1,10 @@
 //! [`PostingsCache`]: stored postings values held in memory by bucket, in front of
 //! RocksDB's batched get.
 //!
-//! RocksDB answers a present key from its block cache in about 0.7 us (the searches of
-//! the index and data blocks, and its per-key bookkeeping), and a configuration-1 query
-//! asks for about 1,200 present keys: over half of a check's CPU. A hash map answers a
-//! hit in a small fraction of that. What is asked often (the buckets of the tracks
+//! RocksDB answered a present key from its block cache in about 0.7 us (the searches of
+//! the index and data blocks, and its per-key bookkeeping; decision 0016, before the
+//! postings moved to plain tables), and a query asks for thousands. A hash map answers
+//! a hit in a small fraction of that. What is asked often (the buckets of the tracks
 //! being shared most) stays here; the rest is read from RocksDB as before and offered
 //! to the cache, whose admission policy (S3-FIFO-like, `quick_cache`) keeps one-off
 //! keys from pushing out the hot ones.
