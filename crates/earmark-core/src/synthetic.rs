@@ -5,16 +5,21 @@
 use crate::Peak;
 use crate::config::{PITCH_STEPS_PER_SEMITONE, TICKS_PER_FRAME};
 
-/// Seeded strong peaks: about 22 a second (a frame is 32 ms) over `seconds`, pitches
-/// in the middle of the band so that a shift of two semitones stays inside it.
-pub fn peaks(seconds: u32, seed: u32) -> Vec<Peak> {
+/// A seeded xorshift generator of `u32`s.
+fn xorshift(seed: u32) -> impl FnMut() -> u32 {
     let mut state = seed | 1;
-    let mut next = move || {
+    move || {
         state ^= state << 13;
         state ^= state >> 17;
         state ^= state << 5;
         state
-    };
+    }
+}
+
+/// Seeded strong peaks: about 22 a second (a frame is 32 ms) over `seconds`, pitches
+/// in the middle of the band so that a shift of two semitones stays inside it.
+pub fn peaks(seconds: u32, seed: u32) -> Vec<Peak> {
+    let mut next = xorshift(seed);
     let mut out = Vec::new();
     let mut tick = 0u32;
     while tick < seconds * 31 * TICKS_PER_FRAME {
@@ -25,6 +30,28 @@ pub fn peaks(seconds: u32, seed: u32) -> Vec<Peak> {
             pitch: pitch as u16,
             strong: true,
         });
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Seeded strong peaks in every one of `frames` frames: `per_frame` each (before
+/// those that coincide merge), at seeded ticks within the frame and seeded pitches
+/// anywhere below `pitch_steps`; sorted.
+pub fn frame_peaks(seed: u32, frames: u32, per_frame: u32, pitch_steps: u32) -> Vec<Peak> {
+    let mut next = xorshift(seed.wrapping_mul(2_654_435_761));
+    let mut out = Vec::new();
+    for frame in 0..frames {
+        for _ in 0..per_frame {
+            let tick = frame * TICKS_PER_FRAME + next() % TICKS_PER_FRAME;
+            let pitch = (next() % pitch_steps) as u16;
+            out.push(Peak {
+                tick,
+                pitch,
+                strong: true,
+            });
+        }
     }
     out.sort_unstable();
     out.dedup();

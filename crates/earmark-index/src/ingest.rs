@@ -301,8 +301,7 @@ impl<'a> Ingest<'a> {
 
 #[cfg(test)]
 mod tests {
-    use earmark_core::config::TICKS_PER_FRAME;
-    use earmark_core::{AnalysisConfig, Peak};
+    use earmark_core::AnalysisConfig;
 
     use super::*;
     use crate::MemoryStore;
@@ -311,27 +310,7 @@ mod tests {
     /// seeded ticks and pitches across the analysis band.
     fn print(seed: u32, frames: u32) -> Fingerprint {
         let analysis = AnalysisConfig::default();
-        let mut state = seed.wrapping_mul(2_654_435_761) | 1;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            state
-        };
-        let mut peaks = Vec::new();
-        for frame in 0..frames {
-            for _ in 0..2 {
-                let tick = frame * TICKS_PER_FRAME + next() % TICKS_PER_FRAME;
-                let pitch = (next() % analysis.pitch_steps()) as u16;
-                peaks.push(Peak {
-                    tick,
-                    pitch,
-                    strong: true,
-                });
-            }
-        }
-        peaks.sort_unstable();
-        peaks.dedup();
+        let peaks = earmark_core::synthetic::frame_peaks(seed, frames, 2, analysis.pitch_steps());
         let duration_ms = (f64::from(frames) * analysis.frame_duration_s() * 1000.0) as u32;
         Fingerprint::new(analysis.id, duration_ms, peaks).expect("valid peaks")
     }

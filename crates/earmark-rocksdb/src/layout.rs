@@ -205,6 +205,13 @@ pub(crate) struct BucketKey {
     width: usize,
 }
 
+impl BucketKey {
+    /// The bucket's number: the hash without its residual.
+    pub(crate) fn number(&self) -> u64 {
+        u64::from_be_bytes(self.bytes)
+    }
+}
+
 impl AsRef<[u8]> for BucketKey {
     fn as_ref(&self) -> &[u8] {
         &self.bytes[8 - self.width..]
@@ -327,6 +334,7 @@ mod tests {
         assert_eq!(key.as_ref(), [0x12, 0x34, 0x56]);
         assert_eq!(residual, 0x789a);
         assert_eq!(bucket_of_key(key.as_ref()).expect("valid"), 0x12_3456);
+        assert_eq!(key.number(), 0x12_3456);
         assert!(bucket_key(1 << 40, 3).is_none());
         assert!(bucket_key(u64::MAX, 6).is_some());
         assert!(bucket_of_key(&[]).is_err());

@@ -90,7 +90,7 @@ impl RocksStore {
                 known.push((Cached::Absent, 0));
                 continue;
             };
-            let bucket = h >> earmark_index::posting::RESIDUAL_BITS;
+            let bucket = key.number();
             let answer = match cached {
                 _ if !self.presence.may_contain(h) => Cached::Absent,
                 Some((cache, g)) => cache.get(bucket, g),

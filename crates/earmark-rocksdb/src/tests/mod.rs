@@ -144,28 +144,9 @@ pub(super) fn create_blank_database(path: &Path, names: &[&str]) {
 /// `frames` frames of peaks at ticks and pitches a seeded generator picks, about as
 /// many per frame as real music gives.
 pub(super) fn fingerprinted_track(text: &str, seed: u32, frames: u32, config: u16) -> NewTrack {
-    use earmark_core::config::TICKS_PER_FRAME;
-    use earmark_core::{AnalysisConfig, Fingerprint, HashConfig, Peak};
+    use earmark_core::{AnalysisConfig, Fingerprint, HashConfig};
     let analysis = AnalysisConfig::default();
-    let mut state = seed.wrapping_mul(2_654_435_761) | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 17;
-        state ^= state << 5;
-        state
-    };
-    let mut peaks = Vec::new();
-    for frame in 0..frames {
-        for _ in 0..3 {
-            peaks.push(Peak {
-                tick: frame * TICKS_PER_FRAME + next() % TICKS_PER_FRAME,
-                pitch: (next() % analysis.pitch_steps()) as u16,
-                strong: true,
-            });
-        }
-    }
-    peaks.sort_unstable();
-    peaks.dedup();
+    let peaks = earmark_core::synthetic::frame_peaks(seed, frames, 3, analysis.pitch_steps());
     let duration_ms = (f64::from(frames) * analysis.frame_duration_s() * 1000.0) as u32 + 1;
     let fp = Fingerprint::new(analysis.id, duration_ms, peaks).expect("valid peaks");
     NewTrack::from_fingerprint(
