@@ -98,7 +98,7 @@ fn synthetic_track(sources: &[Vec<Peak>], seed: u64, secs: f64) -> Fingerprint {
                 (0..pitch_steps).contains(&pitch).then(|| Peak {
                     tick: p.tick - from * TICKS_PER_FRAME + start * TICKS_PER_FRAME,
                     pitch: pitch as u16,
-                    strong: p.strong,
+                    rank: p.rank,
                 })
             })
             .collect();
@@ -152,7 +152,7 @@ fn shifted_analysis(fp: &Fingerprint, rng: &mut Lcg) -> Fingerprint {
             tick: (i64::from(p.tick) + rng.below(2 * tick + 1) as i64 - tick as i64).max(0) as u32,
             pitch: (i32::from(p.pitch) + rng.below(2 * pitch + 1) as i32 - pitch as i32)
                 .clamp(0, top) as u16,
-            strong: p.strong,
+            rank: p.rank,
         })
         .collect();
     peaks.sort_unstable();

@@ -341,12 +341,12 @@ fn version_names_the_fingerprint_configuration() {
     assert!(out.contains("analysis config 2 (8000 Hz"), "{out}");
     assert!(
         out.contains(
-            "hash config default (id 5, groups of 5 peaks, reach 6) for new indexes; has default"
+            "hash config default (id 6, groups of 5 peaks, reach 6) for new indexes; has default"
         ),
         "{out}"
     );
     assert!(out.contains("index layout 8"), "{out}");
-    assert!(out.contains("fingerprint wire format 2"), "{out}");
+    assert!(out.contains("fingerprint wire format 3"), "{out}");
 }
 
 #[test]

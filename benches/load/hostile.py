@@ -40,7 +40,7 @@ FRAME_S = 256 / 8000
 TICKS_PER_FRAME = 16
 PITCH_STEPS = 3037  # one past the highest pitch: 47.45 semitones of 64 steps
 CELL_STEPS = 21  # a third of a semitone, the peak picker's cell
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 MAGIC = b"EMFP"
 FINGERPRINT_TYPE = "application/vnd.earmark.fingerprint"
 
@@ -93,21 +93,21 @@ def read_varint(data, pos):
 
 
 def encode_fingerprint(duration_ms, peaks):
-    """Fingerprint::to_bytes: peaks are (tick, pitch, strong) sorted by tick, then pitch."""
+    """Fingerprint::to_bytes: peaks are (tick, pitch, rank) sorted by tick, then pitch."""
     out = bytearray(MAGIC)
     out.append(FORMAT_VERSION)
     out += struct.pack("<H", ANALYSIS_ID)
     out += varint(duration_ms)
     out += varint(len(peaks))
     prev = None
-    for tick, pitch, strong in peaks:
+    for tick, pitch, rank in peaks:
         if prev is not None and prev[0] == tick:
             dtick, dpitch = 0, pitch - prev[1] - 1
         elif prev is not None:
             dtick, dpitch = tick - prev[0], pitch
         else:
             dtick, dpitch = tick, pitch
-        out += varint(dtick) + varint(dpitch << 1 | strong)
+        out += varint(dtick) + varint(dpitch << 4 | rank)
         prev = (tick, pitch)
     out += struct.pack("<I", crc32(out))
     return bytes(out)
@@ -127,13 +127,13 @@ def decode_fingerprint(data):
     for _ in range(count):
         dtick, pos = read_varint(body, pos)
         coded, pos = read_varint(body, pos)
-        dpitch, strong = coded >> 1, coded & 1
+        dpitch, rank = coded >> 4, coded & 15
         if prev is not None and dtick == 0:
-            peak = (prev[0], prev[1] + dpitch + 1, strong)
+            peak = (prev[0], prev[1] + dpitch + 1, rank)
         elif prev is not None:
-            peak = (prev[0] + dtick, dpitch, strong)
+            peak = (prev[0] + dtick, dpitch, rank)
         else:
-            peak = (dtick, dpitch, strong)
+            peak = (dtick, dpitch, rank)
         peaks.append(peak)
         prev = peak
     if pos != len(body):
@@ -147,17 +147,17 @@ def dense_fingerprint(seconds):
     peaks take no time."""
     frames = round(seconds / FRAME_S)
     cells = len(range(0, PITCH_STEPS, CELL_STEPS))
-    # Within a frame each peak is one cell above the last: (0, (CELL_STEPS - 1) << 1 | 1).
-    # A new frame starts one frame later at pitch 0: (TICKS_PER_FRAME, 1). The first
-    # peak is (0, 1).
-    within = varint(0) + varint((CELL_STEPS - 1) << 1 | 1)
+    # Within a frame each peak (rank 0, strong) is one cell above the last:
+    # (0, (CELL_STEPS - 1) << 4). A new frame starts one frame later at pitch 0:
+    # (TICKS_PER_FRAME, 0). The first peak is (0, 0).
+    within = varint(0) + varint((CELL_STEPS - 1) << 4)
     out = bytearray(MAGIC)
     out.append(FORMAT_VERSION)
     out += struct.pack("<H", ANALYSIS_ID)
     out += varint(int(seconds * 1000))
     out += varint(frames * cells)
-    out += varint(0) + varint(1) + within * (cells - 1)
-    out += (varint(TICKS_PER_FRAME) + varint(1) + within * (cells - 1)) * (frames - 1)
+    out += varint(0) + varint(0) + within * (cells - 1)
+    out += (varint(TICKS_PER_FRAME) + varint(0) + within * (cells - 1)) * (frames - 1)
     out += struct.pack("<I", crc32(out))
     return bytes(out), frames * cells
 
@@ -171,7 +171,7 @@ def self_test(real_fingerprint):
     if encode_fingerprint(duration_ms, peaks) != real_fingerprint:
         raise ValueError("re-encoding a real fingerprint does not give its bytes back")
     frames = round(1.0 / FRAME_S)
-    small = [(f * TICKS_PER_FRAME, p, 1) for f in range(frames)
+    small = [(f * TICKS_PER_FRAME, p, 0) for f in range(frames)
              for p in range(0, PITCH_STEPS, CELL_STEPS)]
     if dense_fingerprint(1.0)[0] != encode_fingerprint(1000, small):
         raise ValueError("the dense builder disagrees with the encoder")

@@ -157,7 +157,7 @@ fn dense_print(seconds: f64) -> Fingerprint {
                 .map(move |pitch| Peak {
                     tick: frame * TICKS_PER_FRAME,
                     pitch: pitch as u16,
-                    strong: true,
+                    rank: 0,
                 })
         })
         .collect();

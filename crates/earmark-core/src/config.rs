@@ -178,6 +178,10 @@ pub struct HashConfig {
     /// further in queries only, to catch partners behind extra noise peaks, cost 4.5
     /// times the lookups and found no more (decision 0020).
     pub reach: usize,
+    /// A catalog indexes only the groups that leave out at least one of their
+    /// anchor's this many weakest eligible peaks (0: every group). Queries form every
+    /// group: the catalog's strong peaks are the ones a noisy copy keeps.
+    pub catalog_skip_weakest: usize,
     /// Least delay from the anchor to a grouped peak, in frames.
     pub min_delay_frames: f64,
     /// Most delay from the anchor to a grouped peak, in frames.
@@ -211,11 +215,12 @@ impl HashConfig {
     /// change of ±5-10 % and pitch shift of ±1-2 semitones in the measurements of
     /// decision 0020.
     pub const DEFAULT: HashConfig = HashConfig {
-        id: 5,
+        id: 6,
         name: "default",
         analysis_id: 2,
         group_size: 5,
         reach: 6,
+        catalog_skip_weakest: 1,
         min_delay_frames: 1.0,
         max_delay_frames: 63.0,
         min_span_frames: 4.0,
@@ -232,7 +237,8 @@ impl HashConfig {
 
     /// Every configuration this release has. Ids are never reused: an index stores
     /// its id, and an index of a retired one (1 `robust`, 2 `compact`, 3, 4
-    /// `large-catalog`: hashes of absolute bins and frames) is refused and rebuilt.
+    /// `large-catalog`: hashes of absolute bins and frames; 5: every group of a
+    /// catalog's anchor indexed) is refused and rebuilt.
     pub const ALL: [&'static HashConfig; 1] = [&Self::DEFAULT];
 
     /// Looks up a configuration by its id.

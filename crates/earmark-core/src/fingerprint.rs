@@ -3,7 +3,7 @@
 use crate::config::{AnalysisConfig, HashConfig, TICKS_PER_FRAME};
 use crate::error::{Error, Result};
 use crate::hash::{Landmark, QueryProbes, landmarks, query_probes};
-use crate::peaks::Peak;
+use crate::peaks::{MAX_RANK, Peak};
 
 /// The compact, hash-independent summary of a piece of audio.
 ///
@@ -51,13 +51,18 @@ impl Fingerprint {
                 ),
             });
         }
+        if let Some(bad) = peaks.iter().find(|p| p.rank > MAX_RANK) {
+            return Err(Error::InvalidFingerprint {
+                reason: format!("peak rank {} above the largest, {MAX_RANK}", bad.rank),
+            });
+        }
         if let Some(bad) = peaks.iter().find(|p| p.tick > max_tick) {
             return Err(Error::InvalidFingerprint {
                 reason: format!("peak tick {} past the end of the audio", bad.tick),
             });
         }
         // By tick and pitch alone: two peaks at one place differing only in their
-        // strength flag have no wire form.
+        // rank have no wire form.
         if peaks
             .windows(2)
             .any(|w| (w[0].tick, w[0].pitch) >= (w[1].tick, w[1].pitch))
@@ -160,7 +165,7 @@ impl Fingerprint {
             .map(|p| Peak {
                 tick: p.tick - first,
                 pitch: p.pitch,
-                strong: p.strong,
+                rank: p.rank,
             })
             .collect();
         let total = self.duration_s();

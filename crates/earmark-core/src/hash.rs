@@ -174,8 +174,15 @@ fn hash_cells(
 /// Calls `visit(anchor, members)` for every group of `peaks` (sorted by tick, then
 /// pitch) whose anchor has at least `group_size - 1` eligible peaks among its next
 /// `reach`: later by `min_delay..=max_delay` frames, within `max_interval` of it.
-/// Members are in time order; the last one ends the span.
-fn for_each_group(peaks: &[Peak], config: &HashConfig, mut visit: impl FnMut(Peak, &[Peak])) {
+/// Members are in time order; the last one ends the span. When the anchor has all
+/// `reach`, groups holding every one of its `skip_weakest` weakest eligible peaks
+/// (the highest ranks, the later on a tie) are left out.
+fn for_each_group(
+    peaks: &[Peak],
+    config: &HashConfig,
+    skip_weakest: usize,
+    mut visit: impl FnMut(Peak, &[Peak]),
+) {
     let reach = config.reach;
     let members = config.group_size.clamp(2, MAX_GROUP_SIZE) - 1;
     let tick = f64::from(TICKS_PER_FRAME);
@@ -188,7 +195,7 @@ fn for_each_group(peaks: &[Peak], config: &HashConfig, mut visit: impl FnMut(Pea
     let mut chosen: Vec<Peak> = Vec::with_capacity(members);
     let mut picks: Vec<usize> = Vec::with_capacity(members);
     for (i, &anchor) in peaks.iter().enumerate() {
-        if !anchor.strong {
+        if !anchor.strong() {
             continue;
         }
         eligible.clear();
@@ -209,13 +216,24 @@ fn for_each_group(peaks: &[Peak], config: &HashConfig, mut visit: impl FnMut(Pea
         if eligible.len() < members {
             continue;
         }
+        let weakest = if eligible.len() == reach && skip_weakest > 0 {
+            let mut order: Vec<usize> = (0..eligible.len()).collect();
+            order.sort_by_key(|&k| (std::cmp::Reverse(eligible[k].rank), std::cmp::Reverse(k)));
+            order[..skip_weakest.min(reach)]
+                .iter()
+                .fold(0u32, |mask, &k| mask | (1 << k))
+        } else {
+            0
+        };
         // Every `members`-subset of the eligible peaks, in lexicographic order.
         picks.clear();
         picks.extend(0..members);
         loop {
             chosen.clear();
             chosen.extend(picks.iter().map(|&k| eligible[k]));
-            if chosen[members - 1].tick - anchor.tick >= min_span {
+            let mask = picks.iter().fold(0u32, |mask, &k| mask | (1 << k));
+            let skipped = weakest != 0 && mask & weakest == weakest;
+            if !skipped && chosen[members - 1].tick - anchor.tick >= min_span {
                 visit(anchor, &chosen);
             }
             // Advance to the next subset.
@@ -238,15 +256,20 @@ fn for_each_group(peaks: &[Peak], config: &HashConfig, mut visit: impl FnMut(Pea
 /// Peaks out of order are tolerated (they group with fewer peaks) but never panic.
 pub fn landmarks(peaks: &[Peak], config: &HashConfig) -> Vec<Landmark> {
     let mut out = Vec::new();
-    for_each_group(peaks, config, |anchor, members| {
-        let cells = Cells::of(anchor, members, config);
-        let span_ticks = members[members.len() - 1].tick - anchor.tick;
-        out.push(Landmark {
-            hash: hash_cells(&cells.floor(), cells.shape, cells.intervals, config),
-            frame: anchor.tick / TICKS_PER_FRAME,
-            aux: Aux::encode(span_ticks, anchor.pitch, config),
-        });
-    });
+    for_each_group(
+        peaks,
+        config,
+        config.catalog_skip_weakest,
+        |anchor, members| {
+            let cells = Cells::of(anchor, members, config);
+            let span_ticks = members[members.len() - 1].tick - anchor.tick;
+            out.push(Landmark {
+                hash: hash_cells(&cells.floor(), cells.shape, cells.intervals, config),
+                frame: anchor.tick / TICKS_PER_FRAME,
+                aux: Aux::encode(span_ticks, anchor.pitch, config),
+            });
+        },
+    );
     out
 }
 
@@ -258,7 +281,7 @@ pub fn query_probes(peaks: &[Peak], config: &HashConfig) -> QueryProbes {
     let mut out = QueryProbes::default();
     let span_reach = config.max_time_scale.max(1.0).ln() / config.span_cell_ln;
     let mut near: Vec<(f64, usize, i64)> = Vec::new();
-    for_each_group(peaks, config, |anchor, members| {
+    for_each_group(peaks, config, 0, |anchor, members| {
         let cells = Cells::of(anchor, members, config);
         let base = cells.floor();
         near.clear();

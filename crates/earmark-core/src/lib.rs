@@ -63,4 +63,4 @@ pub use error::{Error, Result};
 pub use fingerprint::Fingerprint;
 pub use fingerprinter::{Decoded, Fingerprinter, StreamFingerprinter};
 pub use hash::{Aux, Landmark, QueryGroup, QueryProbes};
-pub use peaks::Peak;
+pub use peaks::{MAX_RANK, Peak, STRONG_RANKS};

@@ -35,12 +35,17 @@ pub struct Peak {
     /// Pitch above the analysis's `low_hz`, in steps of
     /// 1/[`PITCH_STEPS_PER_SEMITONE`](crate::config::PITCH_STEPS_PER_SEMITONE) semitone.
     pub pitch: u16,
-    /// Among the strongest peaks around it
-    /// ([`anchor_share`](AnalysisConfig::anchor_share)): only such peaks anchor
-    /// groups. Noise rarely makes the strongest peaks, so anchoring on them keeps most
-    /// true groups at a fraction of the lookups.
-    pub strong: bool,
+    /// How many of the peaks around it are stronger, in steps of a quarter of
+    /// [`anchor_share`](AnalysisConfig::anchor_share) of them: 0 for the strongest,
+    /// at most [`MAX_RANK`]. Peaks of rank below [`STRONG_RANKS`] are
+    /// [`strong`](Self::strong).
+    pub rank: u8,
 }
+
+/// Ranks of [`strong`](Peak::strong) peaks: those below it.
+pub const STRONG_RANKS: u8 = 4;
+/// The largest [`Peak::rank`]; the wire form keeps a rank in four bits.
+pub const MAX_RANK: u8 = 15;
 
 impl Peak {
     /// The frame the peak lies in.
@@ -56,6 +61,14 @@ impl Peak {
     /// The peak's pitch in semitones above the analysis band's low edge.
     pub fn semitones(&self) -> f64 {
         f64::from(self.pitch) / f64::from(PITCH_STEPS_PER_SEMITONE)
+    }
+
+    /// Among the strongest peaks around it
+    /// ([`anchor_share`](AnalysisConfig::anchor_share)): only such peaks anchor
+    /// groups. Noise rarely makes the strongest peaks, so anchoring on them keeps most
+    /// true groups at a fraction of the lookups.
+    pub fn strong(&self) -> bool {
+        self.rank < STRONG_RANKS
     }
 }
 
@@ -99,7 +112,7 @@ pub struct PeakPicker {
     /// Next frame whose candidates are still to be ranked.
     next_decide: u64,
     candidates: VecDeque<Candidate>,
-    /// Kept peaks with their scores, for [`mark_strong`].
+    /// Kept peaks with their scores, for [`rank_peaks`].
     peaks: Vec<(Peak, f32)>,
     anchor_share: f64,
     cells: Vec<f32>,
@@ -185,7 +198,7 @@ impl PeakPicker {
             self.next_decide += 1;
         }
         let half = self.half_window;
-        let mut peaks = mark_strong(self.peaks, half, self.anchor_share);
+        let mut peaks = rank_peaks(self.peaks, half, self.anchor_share);
         peaks.sort_unstable();
         // Two cells may refine onto the same spectral peak.
         peaks.dedup_by(|a, b| (a.tick, a.pitch) == (b.tick, b.pitch));
@@ -244,7 +257,7 @@ impl PeakPicker {
                 peak: Peak {
                     tick,
                     pitch: pitch.round() as u16,
-                    strong: false,
+                    rank: MAX_RANK,
                 },
                 score: value,
             });
@@ -287,9 +300,10 @@ impl PeakPicker {
     }
 }
 
-/// The peaks, each marked strong when fewer than `share` of the peaks within
-/// `half_window` frames of it are stronger.
-fn mark_strong(mut scored: Vec<(Peak, f32)>, half_window: u32, share: f64) -> Vec<Peak> {
+/// The peaks, each ranked by how many of the peaks within `half_window` frames of
+/// it are stronger, in steps of a quarter of `share` of them: strong when fewer
+/// than `share` are.
+fn rank_peaks(mut scored: Vec<(Peak, f32)>, half_window: u32, share: f64) -> Vec<Peak> {
     scored.sort_unstable_by_key(|(p, _)| (p.tick, p.pitch));
     let reach = half_window * TICKS_PER_FRAME;
     let (mut lo, mut hi) = (0, 0);
@@ -304,7 +318,9 @@ fn mark_strong(mut scored: Vec<(Peak, f32)>, half_window: u32, share: f64) -> Ve
         }
         let stronger = scored[lo..hi].iter().filter(|(_, s)| *s > score).count();
         out.push(Peak {
-            strong: (stronger as f64) < share * (hi - lo) as f64,
+            rank: (stronger as f64 * f64::from(STRONG_RANKS) / (share * (hi - lo) as f64))
+                .floor()
+                .min(f64::from(MAX_RANK)) as u8,
             ..peak
         });
     }
@@ -385,6 +401,30 @@ pub fn dilate_reference(src: &[f32], radius: usize) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranks_follow_strength_and_mark_the_anchor_share_strong() {
+        // 100 peaks within one window, scores rising with the pitch.
+        let scored: Vec<(Peak, f32)> = (0..100u16)
+            .map(|i| {
+                let peak = Peak {
+                    tick: u32::from(i % 7) * TICKS_PER_FRAME,
+                    pitch: i * 20,
+                    rank: MAX_RANK,
+                };
+                (peak, f32::from(i))
+            })
+            .collect();
+        let ranked = rank_peaks(scored, 10, 0.34);
+        let rank_of = |pitch: u16| ranked.iter().find(|p| p.pitch == pitch).map(|p| p.rank);
+        // 99 stronger than the weakest: 99 / 34 quarter shares.
+        assert_eq!(rank_of(0), Some(11));
+        assert_eq!(rank_of(99 * 20), Some(0));
+        for w in (0..100u16).collect::<Vec<_>>().windows(2) {
+            assert!(rank_of(w[0] * 20) >= rank_of(w[1] * 20), "{w:?}");
+        }
+        assert_eq!(ranked.iter().filter(|p| p.strong()).count(), 34);
+    }
 
     #[test]
     fn dilate_matches_reference() {

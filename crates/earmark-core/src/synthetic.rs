@@ -28,7 +28,7 @@ pub fn peaks(seconds: u32, seed: u32) -> Vec<Peak> {
         out.push(Peak {
             tick,
             pitch: pitch as u16,
-            strong: true,
+            rank: 0,
         });
     }
     out.sort_unstable();
@@ -49,7 +49,7 @@ pub fn frame_peaks(seed: u32, frames: u32, per_frame: u32, pitch_steps: u32) -> 
             out.push(Peak {
                 tick,
                 pitch,
-                strong: true,
+                rank: 0,
             });
         }
     }
@@ -67,7 +67,7 @@ pub fn altered(peaks: &[Peak], scale: f64, semitones: f64) -> Vec<Peak> {
         .map(|p| Peak {
             tick: (f64::from(p.tick) * scale).round() as u32,
             pitch: (f64::from(p.pitch) + semitones * steps).round() as u16,
-            strong: p.strong,
+            rank: p.rank,
         })
         .collect();
     out.sort_unstable();

@@ -1,6 +1,6 @@
 //! The fingerprint's wire forms: compact bytes and JSON.
 //!
-//! Bytes, format version 2 (all integers little-endian or LEB128 varints):
+//! Bytes, format version 3 (all integers little-endian or LEB128 varints):
 //!
 //! | field | size |
 //! |---|---|
@@ -9,26 +9,31 @@
 //! | analysis config id | u16 |
 //! | duration in ms | varint |
 //! | peak count | varint |
-//! | per peak: tick delta, then twice the pitch (from zero on a new tick, or from the previous pitch plus one within a tick) plus one when the peak is strong | varint, varint |
+//! | per peak: tick delta, then sixteen times the pitch (from zero on a new tick, or from the previous pitch plus one within a tick) plus the peak's rank | varint, varint |
 //! | CRC-32 of everything above | u32 |
 //!
-//! A minute of audio takes about 4 KB. Version 1 carried peaks in whole frames and
-//! bins, too coarse for hashes that survive speed and pitch changes; it is refused. Decoding checks the size, magic, version,
-//! checksum, every count against the bytes that remain (nothing is allocated from an
-//! unchecked count) and, through [`Fingerprint::new`], every value.
+//! A minute of audio takes about 4 KB. Older versions are refused: version 2 marked
+//! each peak only strong or not, too little for a catalog to choose among its groups,
+//! and version 1 carried peaks in whole frames and bins, too coarse for hashes that
+//! survive speed and pitch changes. Decoding checks the size, magic, version, checksum,
+//! every count against the bytes that remain (nothing is allocated from an unchecked
+//! count) and, through [`Fingerprint::new`], every value.
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::AnalysisConfig;
 use crate::error::{Error, Result};
 use crate::fingerprint::Fingerprint;
-use crate::peaks::Peak;
+use crate::peaks::{MAX_RANK, Peak};
+
+/// Bits of a peak's rank in its coded pitch.
+const RANK_BITS: u32 = 4;
 use crate::varint::{self, VarintError};
 
 /// First bytes of every binary fingerprint.
 pub const MAGIC: &[u8; 4] = b"EMFP";
 /// The binary and JSON format version this build writes and reads.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 /// The largest binary fingerprint accepted: a six-hour file needs about 1.3 MB.
 pub const MAX_WIRE_BYTES: usize = 4 << 20;
 /// The `format` field of the JSON form.
@@ -77,7 +82,10 @@ impl Fingerprint {
                 None => (p.tick, p.pitch),
             };
             varint::put(&mut out, u64::from(dtick));
-            varint::put(&mut out, (u64::from(dpitch) << 1) | u64::from(p.strong));
+            varint::put(
+                &mut out,
+                (u64::from(dpitch) << RANK_BITS) | u64::from(p.rank),
+            );
             prev = Some(*p);
         }
         let crc = crc32fast::hash(&out);
@@ -137,8 +145,8 @@ impl Fingerprint {
         let mut prev: Option<Peak> = None;
         for _ in 0..count {
             let dtick = r.varint(u64::from(u32::MAX))? as u32;
-            let coded = r.varint((u64::from(u16::MAX) << 1) | 1)?;
-            let (dpitch, strong) = ((coded >> 1) as u16, coded & 1 == 1);
+            let coded = r.varint((u64::from(u16::MAX) << RANK_BITS) | u64::from(MAX_RANK))?;
+            let (dpitch, rank) = ((coded >> RANK_BITS) as u16, (coded as u8) & MAX_RANK);
             let invalid = || Error::InvalidFingerprint {
                 reason: "peak position overflows".into(),
             };
@@ -150,17 +158,17 @@ impl Fingerprint {
                         .checked_add(dpitch)
                         .and_then(|b| b.checked_add(1))
                         .ok_or_else(invalid)?,
-                    strong,
+                    rank,
                 },
                 Some(q) => Peak {
                     tick: q.tick.checked_add(dtick).ok_or_else(invalid)?,
                     pitch: dpitch,
-                    strong,
+                    rank,
                 },
                 None => Peak {
                     tick: dtick,
                     pitch: dpitch,
-                    strong,
+                    rank,
                 },
             };
             peaks.push(peak);
@@ -184,7 +192,7 @@ impl Fingerprint {
             peaks: self
                 .peaks()
                 .iter()
-                .map(|p| (p.tick, p.pitch, u8::from(p.strong)))
+                .map(|p| (p.tick, p.pitch, p.rank))
                 .collect(),
         };
         // Serialising plain integers and strings cannot fail.
@@ -216,19 +224,10 @@ impl Fingerprint {
                 supported: u32::from(FORMAT_VERSION),
             });
         }
-        if json.peaks.iter().any(|&(_, _, strong)| strong > 1) {
-            return Err(Error::InvalidFingerprint {
-                reason: "a peak's strong flag is neither 0 nor 1".into(),
-            });
-        }
         let peaks = json
             .peaks
             .into_iter()
-            .map(|(tick, pitch, strong)| Peak {
-                tick,
-                pitch,
-                strong: strong == 1,
-            })
+            .map(|(tick, pitch, rank)| Peak { tick, pitch, rank })
             .collect();
         Fingerprint::new(json.analysis_id, json.duration_ms, peaks)
     }
@@ -242,7 +241,7 @@ struct FingerprintJson {
     version: u32,
     analysis_id: u16,
     duration_ms: u32,
-    /// `[tick, pitch, strong (0 or 1)]`.
+    /// `[tick, pitch, rank]`.
     peaks: Vec<(u32, u16, u8)>,
 }
 
@@ -252,33 +251,15 @@ mod tests {
     use crate::config::TICKS_PER_FRAME;
 
     fn sample() -> Fingerprint {
-        let peaks = vec![
-            Peak {
-                tick: 0,
-                pitch: 40,
-                strong: true,
-            },
-            Peak {
-                tick: 0,
-                pitch: 41,
-                strong: true,
-            },
-            Peak {
-                tick: 0,
-                pitch: 1300,
-                strong: true,
-            },
-            Peak {
-                tick: 117,
-                pitch: 0,
-                strong: true,
-            },
-            Peak {
-                tick: 3200,
-                pitch: 3000,
-                strong: true,
-            },
-        ];
+        let peaks = [
+            (0, 40, 0),
+            (0, 41, 3),
+            (0, 1300, 11),
+            (117, 0, MAX_RANK),
+            (3200, 3000, 7),
+        ]
+        .map(|(tick, pitch, rank)| Peak { tick, pitch, rank })
+        .to_vec();
         Fingerprint::new(2, 10_000, peaks).expect("valid")
     }
 
@@ -295,7 +276,7 @@ mod tests {
                     .map(move |pitch| Peak {
                         tick: frame * TICKS_PER_FRAME,
                         pitch,
-                        strong: true,
+                        rank: 0,
                     })
             })
             .collect();
@@ -316,7 +297,7 @@ mod tests {
                 (0..limit).map(move |i| Peak {
                     tick: frame * TICKS_PER_FRAME,
                     pitch: 10 * i,
-                    strong: true,
+                    rank: 0,
                 })
             })
             .collect();
@@ -354,12 +335,14 @@ mod tests {
             Fingerprint::from_bytes(b"RIFF...."),
             Err(Error::BadMagic)
         ));
-        let mut v1 = good.clone();
-        v1[4] = 1;
-        assert!(matches!(
-            Fingerprint::from_bytes(&v1),
-            Err(Error::UnsupportedVersion { found: 1, .. })
-        ));
+        for old in [1, 2] {
+            let mut bytes = good.clone();
+            bytes[4] = old;
+            assert!(matches!(
+                Fingerprint::from_bytes(&bytes),
+                Err(Error::UnsupportedVersion { found, .. }) if found == u32::from(old)
+            ));
+        }
         assert!(matches!(
             Fingerprint::from_bytes(&good[..good.len() - 3]),
             Err(Error::Checksum)
@@ -415,21 +398,19 @@ mod tests {
             Fingerprint::from_json(&past_end),
             Err(Error::InvalidFingerprint { .. })
         ));
-        // Two peaks at one tick and pitch, differing only in strength, have no wire
-        // form: refused, not encoded into bytes that do not decode.
-        let twins = fp
-            .replace("[0,40,1]", "[0,40,0]")
-            .replace("[0,41,1]", "[0,40,1]");
-        assert!(twins.contains("[0,40,0],[0,40,1]"), "{twins}");
+        // Two peaks at one tick and pitch, differing only in rank, have no wire form:
+        // refused, not encoded into bytes that do not decode.
+        let twins = fp.replace("[0,41,3]", "[0,40,3]");
+        assert!(twins.contains("[0,40,0],[0,40,3]"), "{twins}");
         assert!(matches!(
             Fingerprint::from_json(&twins),
             Err(Error::InvalidFingerprint { .. })
         ));
-        let bad_flag = fp.replace("[3200,3000,1]", "[3200,3000,7]");
-        assert_ne!(bad_flag, fp);
+        let bad_rank = fp.replace("[3200,3000,7]", "[3200,3000,16]");
+        assert_ne!(bad_rank, fp);
         assert!(matches!(
-            Fingerprint::from_json(&bad_flag),
-            Err(Error::InvalidFingerprint { .. })
+            Fingerprint::from_json(&bad_rank),
+            Err(Error::InvalidFingerprint { reason }) if reason.contains("rank")
         ));
     }
 }

@@ -133,7 +133,7 @@ fn a_sub_hop_shift_keeps_most_peaks() {
             .map(|p| Peak {
                 tick: p.tick - shift,
                 pitch: p.pitch,
-                strong: p.strong,
+                rank: p.rank,
             })
             .collect()
     };

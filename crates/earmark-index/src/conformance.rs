@@ -70,7 +70,7 @@ pub fn fingerprints_come_back_by_idx(store: &dyn Store) {
         .map(|i| Peak {
             tick: i * 37,
             pitch: ((i * 733) % 2_900) as u16,
-            strong: true,
+            rank: 0,
         })
         .collect();
     let fingerprint =

@@ -107,28 +107,28 @@ fn every_field_moves_the_hash() {
     let anchor = Peak {
         tick: 1_000,
         pitch: 1_000,
-        strong: true,
+        rank: 0,
     };
     let members = [
         Peak {
             tick: 1_100,
             pitch: 1_100,
-            strong: true,
+            rank: 0,
         },
         Peak {
             tick: 1_200,
             pitch: 900,
-            strong: true,
+            rank: 0,
         },
         Peak {
             tick: 1_300,
             pitch: 1_200,
-            strong: true,
+            rank: 0,
         },
         Peak {
             tick: 1_400,
             pitch: 1_050,
-            strong: true,
+            rank: 0,
         },
     ];
     let hash = |anchor: Peak, members: &[Peak]| {
@@ -151,21 +151,21 @@ fn every_field_moves_the_hash() {
     let up = |p: Peak| Peak {
         tick: p.tick,
         pitch: p.pitch + 24 * PITCH_STEPS_PER_SEMITONE as u16,
-        strong: p.strong,
+        rank: p.rank,
     };
     assert_eq!(hash(up(anchor), &members.map(up)), base, "register");
     // The span: twice as long, with every ratio kept.
     let slow = |p: Peak| Peak {
         tick: 2 * p.tick - anchor.tick,
         pitch: p.pitch,
-        strong: p.strong,
+        rank: p.rank,
     };
     assert_ne!(hash(slow(anchor), &members.map(slow)), base, "span");
     // Translation in time changes nothing.
     let later = |p: Peak| Peak {
         tick: p.tick + 12_345,
         pitch: p.pitch,
-        strong: p.strong,
+        rank: p.rank,
     };
     assert_eq!(hash(later(anchor), &members.map(later)), base);
 }
@@ -208,7 +208,7 @@ fn hashes_fit_their_width_and_odd_input_does_not_panic() {
         Peak {
             tick: 0,
             pitch: 0,
-            strong: true
+            rank: 0
         };
         10
     ];
@@ -249,4 +249,37 @@ fn catalog_groups_are_among_the_query_groups() {
             .iter()
             .all(|l| probes.contains(&l.hash))
     );
+}
+
+#[test]
+fn catalog_leaves_out_the_groups_of_an_anchors_weakest_partner() {
+    let config = HashConfig::DEFAULT;
+    assert_eq!(config.catalog_skip_weakest, 1);
+    // A strong anchor and six partners too weak to anchor, the third the weakest.
+    let anchor = Peak {
+        tick: 0,
+        pitch: 1000,
+        rank: 0,
+    };
+    let partners: Vec<Peak> = [4u8, 5, 11, 6, 7, 8]
+        .iter()
+        .zip(1u32..)
+        .map(|(&rank, k)| Peak {
+            tick: 2 * k * TICKS_PER_FRAME,
+            pitch: 1000 + 40 * k as u16,
+            rank,
+        })
+        .collect();
+    let all: Vec<Peak> = std::iter::once(anchor).chain(partners.clone()).collect();
+    let catalog = landmarks(&all, &config);
+    assert_eq!(query_probes(&all, &config).groups.len(), 15);
+    assert_eq!(
+        catalog.len(),
+        5,
+        "the groups of the five strongest partners"
+    );
+    // Without the weakest peak the anchor has five partners, all grouped: the same
+    // five groups.
+    let without_weakest: Vec<Peak> = all.iter().copied().filter(|p| p.rank != 11).collect();
+    assert_eq!(catalog, landmarks(&without_weakest, &config));
 }
