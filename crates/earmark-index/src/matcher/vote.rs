@@ -1,7 +1,8 @@
 //! From looked-up postings to candidates: each hit's own time scale, pitch offset and
 //! catalog offset, filtered to the supported range and then voted per track.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use earmark_core::config::{PITCH_STEPS_PER_SEMITONE, TICKS_PER_FRAME};
 use earmark_core::{Aux, HashConfig, QueryGroup};
@@ -75,58 +76,106 @@ pub(super) struct Candidate {
 }
 
 /// The strongest `max` tracks with at least `min_votes` distinct anchors in one
-/// window of 2 x 2 x 2 cells, best first (ties by track).
+/// window of 2 x 2 x 2 cells, best first (ties by track). Of a track's windows the
+/// one with most votes counts, the lowest corner first on a tie.
+///
+/// At catalog scale most hits are chance ones, a few per track: a track whose
+/// distinct anchors in all its cells cannot reach the `max`-th best window found so
+/// far is never searched.
 pub(super) fn candidates(
     hits: &[Hit],
     cells: &Cells,
     min_votes: usize,
     max: usize,
 ) -> Vec<Candidate> {
-    // Distinct anchors per cell.
-    let mut keyed: Vec<(Cell, u32)> = hits.iter().map(|h| (cell_of(h, cells), h.anchor)).collect();
+    let hit_cells: Vec<Cell> = hits.iter().map(|h| cell_of(h, cells)).collect();
+    // Distinct anchors per cell, sorted by cell: each track's cells lie together.
+    let mut keyed: Vec<(Cell, u32)> = hit_cells
+        .iter()
+        .zip(hits)
+        .map(|(&cell, h)| (cell, h.anchor))
+        .collect();
     keyed.sort_unstable();
     keyed.dedup();
-    let mut per_cell: HashMap<Cell, usize> = HashMap::new();
-    for (cell, _) in &keyed {
-        *per_cell.entry(*cell).or_default() += 1;
-    }
-    // Each occupied cell as a window's lowest corner.
-    let mut best: HashMap<u32, (usize, Cell)> = HashMap::new();
-    for &(track, o, s, p) in per_cell.keys() {
-        let mut votes = 0;
-        for (d_o, ds, dp) in CORNERS {
-            votes += per_cell
-                .get(&(track, o + d_o, s + ds, p + dp))
-                .copied()
-                .unwrap_or(0);
-        }
-        let entry = best.entry(track).or_insert((0, (track, o, s, p)));
-        if votes > entry.0 || (votes == entry.0 && (track, o, s, p) < entry.1) {
-            *entry = (votes, (track, o, s, p));
+    let mut occupied: Vec<(Cell, usize)> = Vec::new();
+    for &(cell, _) in &keyed {
+        match occupied.last_mut() {
+            Some((last, n)) if *last == cell => *n += 1,
+            _ => occupied.push((cell, 1)),
         }
     }
-    let mut ranked: Vec<(usize, Cell)> = best
-        .into_values()
-        .filter(|&(votes, _)| votes >= min_votes)
-        .collect();
-    ranked.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.0.cmp(&b.1.0)));
-    ranked.truncate(max);
-    ranked
-        .into_iter()
-        .map(|(_, (track, o, s, p))| Candidate {
-            track,
-            hits: hits
+    drop(keyed);
+    // Per track: the anchors of all its cells (no window holds more) and its cells.
+    let mut tracks: Vec<(usize, u32, std::ops::Range<usize>)> = Vec::new();
+    let mut lo = 0;
+    while lo < occupied.len() {
+        let track = occupied[lo].0.0;
+        let hi = lo + occupied[lo..].partition_point(|(c, _)| c.0 == track);
+        let total = occupied[lo..hi].iter().map(|(_, n)| n).sum();
+        tracks.push((total, track, lo..hi));
+        lo = hi;
+    }
+    tracks.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+
+    let mut best: Vec<(usize, Cell)> = Vec::new();
+    // The `max` best window votes so far, the least on top.
+    let mut leaders: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
+    for (bound, _, range) in tracks {
+        let threshold = match leaders.peek() {
+            Some(&Reverse(least)) if leaders.len() >= max => least.max(min_votes),
+            _ => min_votes,
+        };
+        if bound < threshold {
+            break;
+        }
+        let own = &occupied[range];
+        let votes_at = |cell: Cell| {
+            own.binary_search_by(|(c, _)| c.cmp(&cell))
+                .map_or(0, |i| own[i].1)
+        };
+        let mut top = (0, own[0].0);
+        for &((track, o, s, p), _) in own {
+            let votes: usize = CORNERS
                 .iter()
-                .filter(|h| {
-                    let (t, ho, hs, hp) = cell_of(h, cells);
-                    t == track
-                        && (o..=o + 1).contains(&ho)
-                        && (s..=s + 1).contains(&hs)
-                        && (p..=p + 1).contains(&hp)
-                })
-                .copied()
-                .collect(),
-        })
+                .map(|&(d_o, ds, dp)| votes_at((track, o + d_o, s + ds, p + dp)))
+                .sum();
+            if votes > top.0 || (votes == top.0 && (track, o, s, p) < top.1) {
+                top = (votes, (track, o, s, p));
+            }
+        }
+        if top.0 >= min_votes {
+            best.push(top);
+            leaders.push(Reverse(top.0));
+            if leaders.len() > max {
+                leaders.pop();
+            }
+        }
+    }
+    best.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.0.cmp(&b.1.0)));
+    best.truncate(max);
+
+    // Each chosen window's hits, in the order they came.
+    let mut chosen: Vec<(Cell, Vec<Hit>)> =
+        best.into_iter().map(|(_, c)| (c, Vec::new())).collect();
+    let mut by_track: Vec<(u32, usize)> = chosen
+        .iter()
+        .enumerate()
+        .map(|(k, (c, _))| (c.0, k))
+        .collect();
+    by_track.sort_unstable();
+    for (h, &(track, ho, hs, hp)) in hits.iter().zip(&hit_cells) {
+        let Ok(at) = by_track.binary_search_by(|(t, _)| t.cmp(&track)) else {
+            continue;
+        };
+        let (window, list) = &mut chosen[by_track[at].1];
+        let (_, o, s, p) = *window;
+        if (o..=o + 1).contains(&ho) && (s..=s + 1).contains(&hs) && (p..=p + 1).contains(&hp) {
+            list.push(*h);
+        }
+    }
+    chosen
+        .into_iter()
+        .map(|((track, ..), hits)| Candidate { track, hits })
         .collect()
 }
 
@@ -149,4 +198,99 @@ pub(super) fn median(mut values: Vec<f64>) -> f64 {
     let mid = values.len() / 2;
     let (_, m, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
     *m
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::*;
+
+    /// Every window of every track counted from scratch: what `candidates` must give.
+    fn exhaustive(hits: &[Hit], cells: &Cells, min_votes: usize, max: usize) -> Vec<(u32, usize)> {
+        let mut anchors: BTreeMap<Cell, BTreeSet<u32>> = BTreeMap::new();
+        for h in hits {
+            anchors
+                .entry(cell_of(h, cells))
+                .or_default()
+                .insert(h.anchor);
+        }
+        let mut best: BTreeMap<u32, usize> = BTreeMap::new();
+        for &(track, o, s, p) in anchors.keys() {
+            let votes = CORNERS
+                .iter()
+                .map(|&(d_o, ds, dp)| {
+                    anchors
+                        .get(&(track, o + d_o, s + ds, p + dp))
+                        .map_or(0, BTreeSet::len)
+                })
+                .sum();
+            let entry = best.entry(track).or_default();
+            *entry = (*entry).max(votes);
+        }
+        let mut ranked: Vec<(u32, usize)> =
+            best.into_iter().filter(|&(_, v)| v >= min_votes).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.truncate(max);
+        ranked
+    }
+
+    #[test]
+    fn pruned_search_ranks_as_the_exhaustive_count() {
+        let cells = Cells {
+            offset_frames: 4.0,
+            ln_scale: 0.01,
+            pitch_semitones: 0.25,
+        };
+        let mut state = 7u64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state % n
+        };
+        for round in 0..40 {
+            // Many tracks with a few chance hits, and some with many aligned ones.
+            let mut hits = Vec::new();
+            for _ in 0..2_000 {
+                hits.push(Hit {
+                    track: next(500) as u32,
+                    ln_scale: (next(200) as f64 - 100.0) * 0.001,
+                    pitch: (next(40) as f64 - 20.0) * 0.1,
+                    offset: next(5_000) as f64,
+                    anchor: next(300) as u32,
+                });
+            }
+            for track in 0..(round % 15) {
+                for _ in 0..(5 + next(40)) {
+                    hits.push(Hit {
+                        track,
+                        ln_scale: 0.004,
+                        pitch: 0.3,
+                        offset: 100.0 + next(8) as f64,
+                        anchor: next(300) as u32,
+                    });
+                }
+            }
+            for (min_votes, max) in [(1, 10), (3, 10), (1, 1), (2, 50)] {
+                let found: Vec<(u32, usize)> = candidates(&hits, &cells, min_votes, max)
+                    .iter()
+                    .map(|c| {
+                        // A window's votes: the distinct anchors of each of its cells.
+                        let per_cell: BTreeSet<(Cell, u32)> = c
+                            .hits
+                            .iter()
+                            .map(|h| (cell_of(h, &cells), h.anchor))
+                            .collect();
+                        (c.track, per_cell.len())
+                    })
+                    .collect();
+                assert_eq!(
+                    found,
+                    exhaustive(&hits, &cells, min_votes, max),
+                    "round {round}, min_votes {min_votes}, max {max}"
+                );
+            }
+        }
+    }
 }
