@@ -12,7 +12,7 @@
 //! | per peak: tick delta, then sixteen times the pitch (from zero on a new tick, or from the previous pitch plus one within a tick) plus the peak's rank | varint, varint |
 //! | CRC-32 of everything above | u32 |
 //!
-//! A minute of audio takes about 4 KB. Older versions are refused: version 2 marked
+//! A minute of audio takes about 5 KB. Older versions are refused: version 2 marked
 //! each peak only strong or not, too little for a catalog to choose among its groups,
 //! and version 1 carried peaks in whole frames and bins, too coarse for hashes that
 //! survive speed and pitch changes. Decoding checks the size, magic, version, checksum,
@@ -34,7 +34,7 @@ use crate::varint::{self, VarintError};
 pub const MAGIC: &[u8; 4] = b"EMFP";
 /// The binary and JSON format version this build writes and reads.
 pub const FORMAT_VERSION: u8 = 3;
-/// The largest binary fingerprint accepted: a six-hour file needs about 1.3 MB.
+/// The largest binary fingerprint accepted: a six-hour file needs about 1.9 MB.
 pub const MAX_WIRE_BYTES: usize = 4 << 20;
 /// The `format` field of the JSON form.
 pub const JSON_FORMAT: &str = "earmark-fingerprint";
