@@ -224,15 +224,22 @@ pub fn identify(
     );
     drop(hits);
 
-    let idx: Vec<u32> = candidates.iter().map(|c| c.track).collect();
-    let catalog = store.fingerprints_by_idx(&idx)?;
+    // A track's two windows come one after the other: its fingerprint is read once.
+    let mut idx: Vec<u32> = candidates.iter().map(|c| c.track).collect();
+    idx.dedup();
+    let prints = store.fingerprints_by_idx(&idx)?;
+    let catalog = candidates.iter().map(|c| {
+        idx.iter()
+            .position(|&t| t == c.track)
+            .and_then(|k| prints[k].as_ref())
+    });
     let tolerance = Tolerance {
         frames: config.peak_tolerance_frames,
         semitones: config.peak_tolerance_semitones,
     };
     let query_frames = first.duration_s() / frame_s;
     let mut verified = Vec::new();
-    for (candidate, print) in candidates.iter().zip(&catalog) {
+    for (candidate, print) in candidates.iter().zip(catalog) {
         let Some(print) = print else { continue };
         let start = Alignment {
             scale: vote::median(candidate.hits.iter().map(|h| h.ln_scale).collect()).exp(),
@@ -255,6 +262,9 @@ pub fn identify(
         }
     }
     verified.sort_by(|a, b| b.1.matched.cmp(&a.1.matched).then(a.0.cmp(&b.0)));
+    // A track verified at two places is reported at the better one.
+    let mut reported = std::collections::HashSet::new();
+    verified.retain(|v| reported.insert(v.0));
     verified.truncate(config.max_matches);
 
     let idx: Vec<u32> = verified.iter().map(|v| v.0).collect();

@@ -77,7 +77,9 @@ pub(super) struct Candidate {
 
 /// The strongest `max` tracks with at least `min_votes` distinct anchors in one
 /// window of 2 x 2 x 2 cells, best first (ties by track). Of a track's windows the
-/// one with most votes counts, the lowest corner first on a tie.
+/// one with most votes counts, the lowest corner first on a tie; right after it
+/// comes the track's best window elsewhere in the track, when it has at least half
+/// those votes.
 ///
 /// At catalog scale most hits are chance ones, a few per track: a track whose
 /// distinct anchors in all its cells cannot reach the `max`-th best window found so
@@ -117,7 +119,8 @@ pub(super) fn candidates(
     }
     tracks.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
 
-    let mut best: Vec<(usize, Cell)> = Vec::new();
+    // Per track: its best window's votes, that window and another one.
+    let mut best: Vec<(usize, Cell, Option<Cell>)> = Vec::new();
     // The `max` best window votes so far, the least on top.
     let mut leaders: BinaryHeap<Reverse<usize>> = BinaryHeap::new();
     for (bound, _, range) in tracks {
@@ -133,18 +136,37 @@ pub(super) fn candidates(
             own.binary_search_by(|(c, _)| c.cmp(&cell))
                 .map_or(0, |i| own[i].1)
         };
-        let mut top = (0, own[0].0);
-        for &((track, o, s, p), _) in own {
-            let votes: usize = CORNERS
-                .iter()
-                .map(|&(d_o, ds, dp)| votes_at((track, o + d_o, s + ds, p + dp)))
-                .sum();
-            if votes > top.0 || (votes == top.0 && (track, o, s, p) < top.1) {
-                top = (votes, (track, o, s, p));
+        let windows: Vec<(usize, Cell)> = own
+            .iter()
+            .map(|&((track, o, s, p), _)| {
+                let votes = CORNERS
+                    .iter()
+                    .map(|&(d_o, ds, dp)| votes_at((track, o + d_o, s + ds, p + dp)))
+                    .sum();
+                (votes, (track, o, s, p))
+            })
+            .collect();
+        let better = |a: &(usize, Cell), b: &(usize, Cell)| a.0 > b.0 || (a.0 == b.0 && a.1 < b.1);
+        let mut top = windows[0];
+        for w in &windows {
+            if better(w, &top) {
+                top = *w;
             }
         }
+        // The best window that does not overlap the top one in offset: a passage that
+        // repeats in the track can gather the most votes at the wrong place, and
+        // verification tells the two apart.
+        let mut second: Option<(usize, Cell)> = None;
+        for w in windows.iter().filter(|w| (w.1.1 - top.1.1).abs() >= 2) {
+            if second.is_none_or(|s| better(w, &s)) {
+                second = Some(*w);
+            }
+        }
+        let second = second
+            .filter(|s| s.0 >= SECOND_WINDOW_MIN_VOTES && 2 * s.0 >= top.0)
+            .map(|s| s.1);
         if top.0 >= min_votes {
-            best.push(top);
+            best.push((top.0, top.1, second));
             leaders.push(Reverse(top.0));
             if leaders.len() > max {
                 leaders.pop();
@@ -155,8 +177,11 @@ pub(super) fn candidates(
     best.truncate(max);
 
     // Each chosen window's hits, in the order they came.
-    let mut chosen: Vec<(Cell, Vec<Hit>)> =
-        best.into_iter().map(|(_, c)| (c, Vec::new())).collect();
+    let mut chosen: Vec<(Cell, Vec<Hit>)> = best
+        .into_iter()
+        .flat_map(|(_, top, second)| std::iter::once(top).chain(second))
+        .map(|c| (c, Vec::new()))
+        .collect();
     let mut by_track: Vec<(u32, usize)> = chosen
         .iter()
         .enumerate()
@@ -164,13 +189,13 @@ pub(super) fn candidates(
         .collect();
     by_track.sort_unstable();
     for (h, &(track, ho, hs, hp)) in hits.iter().zip(&hit_cells) {
-        let Ok(at) = by_track.binary_search_by(|(t, _)| t.cmp(&track)) else {
-            continue;
-        };
-        let (window, list) = &mut chosen[by_track[at].1];
-        let (_, o, s, p) = *window;
-        if (o..=o + 1).contains(&ho) && (s..=s + 1).contains(&hs) && (p..=p + 1).contains(&hp) {
-            list.push(*h);
+        let first = by_track.partition_point(|(t, _)| *t < track);
+        for &(_, k) in by_track[first..].iter().take_while(|(t, _)| *t == track) {
+            let (window, list) = &mut chosen[k];
+            let (_, o, s, p) = *window;
+            if (o..=o + 1).contains(&ho) && (s..=s + 1).contains(&hs) && (p..=p + 1).contains(&hp) {
+                list.push(*h);
+            }
         }
     }
     chosen
@@ -178,6 +203,10 @@ pub(super) fn candidates(
         .map(|((track, ..), hits)| Candidate { track, hits })
         .collect()
 }
+
+/// The least votes of a track's second window worth verifying (besides half its
+/// best window's).
+const SECOND_WINDOW_MIN_VOTES: usize = 3;
 
 const CORNERS: [(i64, i64, i64); 8] = [
     (0, 0, 0),
@@ -273,7 +302,7 @@ mod tests {
                 }
             }
             for (min_votes, max) in [(1, 10), (3, 10), (1, 1), (2, 50)] {
-                let found: Vec<(u32, usize)> = candidates(&hits, &cells, min_votes, max)
+                let mut found: Vec<(u32, usize)> = candidates(&hits, &cells, min_votes, max)
                     .iter()
                     .map(|c| {
                         // A window's votes: the distinct anchors of each of its cells.
@@ -285,6 +314,8 @@ mod tests {
                         (c.track, per_cell.len())
                     })
                     .collect();
+                // A track's second window follows its best one.
+                found.dedup_by_key(|(track, _)| *track);
                 assert_eq!(
                     found,
                     exhaustive(&hits, &cells, min_votes, max),
@@ -292,5 +323,35 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_track_aligned_at_two_places_offers_both_windows() {
+        let cells = Cells {
+            offset_frames: 4.0,
+            ln_scale: 0.01,
+            pitch_semitones: 0.25,
+        };
+        let at = |offset: f64, anchor: u32| Hit {
+            track: 7,
+            ln_scale: 0.0,
+            pitch: 0.1,
+            offset,
+            anchor,
+        };
+        // 12 anchors agree on offset 100, 8 on offset 300, 1 on offset 500.
+        let mut hits: Vec<Hit> = (0..12).map(|a| at(101.0, a)).collect();
+        hits.extend((0..8).map(|a| at(301.0, 100 + a)));
+        hits.push(at(501.0, 200));
+        let found = candidates(&hits, &cells, 1, 10);
+        assert_eq!(found.len(), 2);
+        assert!(found.iter().all(|c| c.track == 7));
+        assert_eq!(found[0].hits.len(), 12);
+        assert_eq!(found[1].hits.len(), 8);
+        assert!(found[1].hits.iter().all(|h| h.offset == 301.0));
+        // A second place with less than half the votes is not worth verifying.
+        hits.truncate(12 + 5);
+        let found = candidates(&hits, &cells, 1, 10);
+        assert_eq!(found.len(), 1);
     }
 }
