@@ -194,6 +194,7 @@ fn for_each_group(
     let mut eligible: Vec<Peak> = Vec::with_capacity(reach);
     let mut chosen: Vec<Peak> = Vec::with_capacity(members);
     let mut picks: Vec<usize> = Vec::with_capacity(members);
+    let mut order: Vec<usize> = Vec::with_capacity(reach);
     for (i, &anchor) in peaks.iter().enumerate() {
         if !anchor.strong() {
             continue;
@@ -217,7 +218,8 @@ fn for_each_group(
             continue;
         }
         let weakest = if eligible.len() == reach && skip_weakest > 0 {
-            let mut order: Vec<usize> = (0..eligible.len()).collect();
+            order.clear();
+            order.extend(0..eligible.len());
             order.sort_by_key(|&k| (std::cmp::Reverse(eligible[k].rank), std::cmp::Reverse(k)));
             order[..skip_weakest.min(reach)]
                 .iter()

@@ -5,8 +5,8 @@
 use crate::Peak;
 use crate::config::{PITCH_STEPS_PER_SEMITONE, TICKS_PER_FRAME};
 
-/// A seeded xorshift generator of `u32`s.
-fn xorshift(seed: u32) -> impl FnMut() -> u32 {
+/// A seeded xorshift generator of `u32`s (the same sequence for `seed` and `seed | 1`).
+pub fn xorshift(seed: u32) -> impl FnMut() -> u32 {
     let mut state = seed | 1;
     move || {
         state ^= state << 13;

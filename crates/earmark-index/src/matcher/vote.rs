@@ -271,23 +271,18 @@ mod tests {
             ln_scale: 0.01,
             pitch_semitones: 0.25,
         };
-        let mut state = 7u64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut random = earmark_core::synthetic::xorshift(7);
+        let mut next = |below: u32| random() % below;
         for round in 0..40 {
             // Many tracks with a few chance hits, and some with many aligned ones.
             let mut hits = Vec::new();
             for _ in 0..2_000 {
                 hits.push(Hit {
-                    track: next(500) as u32,
-                    ln_scale: (next(200) as f64 - 100.0) * 0.001,
-                    pitch: (next(40) as f64 - 20.0) * 0.1,
-                    offset: next(5_000) as f64,
-                    anchor: next(300) as u32,
+                    track: next(500),
+                    ln_scale: (f64::from(next(200)) - 100.0) * 0.001,
+                    pitch: (f64::from(next(40)) - 20.0) * 0.1,
+                    offset: f64::from(next(5_000)),
+                    anchor: next(300),
                 });
             }
             for track in 0..(round % 15) {
@@ -296,8 +291,8 @@ mod tests {
                         track,
                         ln_scale: 0.004,
                         pitch: 0.3,
-                        offset: 100.0 + next(8) as f64,
-                        anchor: next(300) as u32,
+                        offset: 100.0 + f64::from(next(8)),
+                        anchor: next(300),
                     });
                 }
             }

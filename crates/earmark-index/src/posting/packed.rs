@@ -368,13 +368,8 @@ mod tests {
         let value = round_trip(&[(1, 1, 1), (2, 1, 1), (3, 1, 1), (4, 1, 1), (u16::MAX, 1, 1)]);
         assert!(value.len() < 30, "{} bytes", value.len());
         // Many shapes: clusters, gaps of every size, repeats, wide tracks and frames.
-        let mut seed = 0x9e37_79b9_u32;
-        let mut next = |below: u32| {
-            seed ^= seed << 13;
-            seed ^= seed >> 17;
-            seed ^= seed << 5;
-            seed % below
-        };
+        let mut random = earmark_core::synthetic::xorshift(0x9e37_79b9);
+        let mut next = |below: u32| random() % below;
         for _ in 0..300 {
             let gap_bits = 1 + next(16);
             let track_bits = 1 + next(31);
